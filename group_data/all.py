@@ -1,0 +1,13 @@
+"""Settings for every host of every inventory (see the README's table for all keys)."""
+
+# The deploy user is a sudoer, as on EC2; root login is never needed.
+_sudo = True
+
+app_name = "example-app"
+app_source = "examples/app"
+app_start = "/usr/bin/node server.js"
+app_packages = ["nodejs"]
+aws_region = "us-east-1"
+
+# The deploy stops before touching any host unless each of these is present and non-empty.
+env_required = ["DATABASE_URL", "API_KEY", "SESSION_SECRET"]

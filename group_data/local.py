@@ -1,0 +1,11 @@
+"""Local demo hosts (inventories/local.py): containers on this machine, reached over SSH as the
+non-root sudo user ``deploy`` with the lab's key."""
+
+from lab.hosts import USER, key_path
+
+ssh_hostname = "127.0.0.1"
+ssh_user = USER
+ssh_key = str(key_path())
+# The containers share one image's host keys and are recreated on every boot: nothing to pin.
+ssh_known_hosts_file = "/dev/null"
+ssh_strict_host_key_checking = "no"

@@ -1,0 +1,6 @@
+"""Production hosts: replace these with yours. Each host's data can override any setting (README)."""
+
+web = [
+    "app-1.prod.example.internal",
+    "app-2.prod.example.internal",
+]

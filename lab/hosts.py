@@ -1,0 +1,275 @@
+"""Local test hosts: Debian 12 containers booted with systemd as PID 1 by systemd-nspawn.
+
+Each host shares this machine's network, answers SSH on 127.0.0.1 on a port of its own and lets the
+non-root user ``deploy`` in with the lab key and passwordless sudo, as an EC2 instance would. The
+image is built once with debootstrap and cached outside the repository, keyed by what goes into it;
+every host boots over it with ``--volatile=overlay``, so it starts fresh and leaves nothing behind.
+
+    python -m lab.hosts up --prefix demo --count 2 --ssh-port 2201
+    python -m lab.hosts status
+    python -m lab.hosts down --prefix demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+CACHE = Path(os.environ.get("SSMENV_LAB_CACHE", "/var/cache/ssmenv-lab"))
+STATE = Path(os.environ.get("SSMENV_LAB_STATE", "/run/ssmenv-lab"))
+MIRROR = os.environ.get("SSMENV_LAB_MIRROR", "http://deb.debian.org/debian")
+SUITE = "bookworm"
+USER = "deploy"
+
+# What a bare EC2-like server has: systemd, sshd, sudo. libnss-myhostname lets sudo resolve the
+# container's hostname without an /etc/hosts entry.
+BARE_PACKAGES = ("systemd", "systemd-sysv", "dbus", "openssh-server", "sudo", "libnss-myhostname")
+# The default image also carries the example app's runtime, so tests don't spend a minute per boot in
+# apt; the deploy still declares the package and finds it installed.
+IMAGES = {"bare": BARE_PACKAGES, "node": (*BARE_PACKAGES, "nodejs")}
+
+# Run inside the new rootfs: the login user, its sudo rule, and sshd reading the lab key from a
+# bind-mounted file and its port from a per-host drop-in.
+CUSTOMIZE = f"""set -e
+useradd --create-home --shell /bin/bash {USER}
+echo '{USER} ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/{USER}
+chmod 0440 /etc/sudoers.d/{USER}
+cat > /etc/ssh/sshd_config.d/00-lab.conf <<EOF
+AuthorizedKeysFile .ssh/authorized_keys /etc/ssh/lab_authorized_keys
+PasswordAuthentication no
+PermitRootLogin no
+EOF
+apt-get clean
+"""
+
+BOOT_DEADLINE = 60.0
+
+
+@dataclass
+class LabHost:
+    """One running container, as recorded in the state directory."""
+
+    name: str
+    ssh_port: int
+    nspawn_pid: int
+    image: str
+
+    @property
+    def state_dir(self) -> Path:
+        return STATE / self.name
+
+
+def key_path() -> Path:
+    """The lab's SSH private key (created on first use); its public half is every host's login key."""
+    key = CACHE / "ssh" / "id_ed25519"
+    if not key.exists():
+        key.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ssmenv-lab", "-f", str(key)],
+            check=True,
+        )
+    return key
+
+
+def image_path(kind: str = "node") -> Path:
+    """Build (once) and return the rootfs for an image kind, cached by a hash of its recipe."""
+    packages = IMAGES[kind]
+    recipe = json.dumps([SUITE, "minbase", sorted(packages), CUSTOMIZE]).encode()
+    root = CACHE / "images" / f"{kind}-{hashlib.sha256(recipe).hexdigest()[:16]}"
+    rootfs = root / "rootfs"
+    if rootfs.exists():
+        return rootfs
+    building = root / "rootfs.building"
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir(parents=True)
+    print(f"building test-host image {root.name} (about a minute, cached afterwards)", file=sys.stderr)
+    log = root / "debootstrap.log"
+    with log.open("wb") as out:
+        result = subprocess.run(
+            ["debootstrap", "--variant=minbase", f"--include={','.join(packages)}", SUITE,
+             str(building), MIRROR],
+            stdout=out, stderr=subprocess.STDOUT,
+        )
+    if result.returncode != 0:
+        raise SystemExit(f"debootstrap failed, see {log}")
+    subprocess.run(["chroot", str(building), "/bin/sh", "-c", CUSTOMIZE], check=True)
+    building.rename(rootfs)  # atomic: a half-built image is never mistaken for a cached one
+    return rootfs
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def ssh_args(port: int) -> list[str]:
+    """The ssh command line that logs in to a lab host as the deploy user."""
+    return [
+        "ssh", "-i", str(key_path()), "-p", str(port), "-o", "BatchMode=yes",
+        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+        "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=5", f"{USER}@127.0.0.1",
+    ]
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def boot(name: str, ssh_port: int, kind: str = "node") -> LabHost:
+    """Start one container; returns once it is spawned (see ``wait_ready`` for SSH)."""
+    rootfs = image_path(kind)
+    key = key_path()
+    if not _port_free(ssh_port):
+        raise SystemExit(f"{name}: port {ssh_port} is already in use")
+    state_dir = STATE / name
+    state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / "sshd-port.conf").write_text(f"Port {ssh_port}\n")
+    log = (state_dir / "console.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            "systemd-nspawn", "--directory", str(rootfs), "--boot", "--register=no", "--keep-unit",
+            "--volatile=overlay", f"--machine={name}", "--console=passive",
+            f"--bind-ro={state_dir / 'sshd-port.conf'}:/etc/ssh/sshd_config.d/10-port.conf",
+            f"--bind-ro={key}.pub:/etc/ssh/lab_authorized_keys",
+        ],
+        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    host = LabHost(name=name, ssh_port=ssh_port, nspawn_pid=proc.pid, image=kind)
+    (state_dir / "host.json").write_text(json.dumps(asdict(host)))
+    return host
+
+
+def wait_ready(host: LabHost, deadline: float = BOOT_DEADLINE) -> None:
+    """Wait until the host runs commands over SSH with sudo; fail saying what it was waiting for."""
+    end = time.monotonic() + deadline
+    last = ""
+    while time.monotonic() < end:
+        if not _alive(host.nspawn_pid):
+            raise SystemExit(f"{host.name}: systemd-nspawn exited; see {host.state_dir}/console.log")
+        result = subprocess.run(
+            [*ssh_args(host.ssh_port), "sudo -n true && systemctl is-system-running --wait"],
+            capture_output=True, text=True,
+        )
+        # "degraded" still means booted: some container-irrelevant unit failed.
+        if result.stdout.strip() in ("running", "degraded"):
+            return
+        last = (result.stdout + result.stderr).strip().splitlines()[-1:] or [""]
+        last = last[0]
+        time.sleep(0.2)
+    raise SystemExit(f"{host.name}: no SSH login on port {host.ssh_port} after {deadline:.0f}s ({last})")
+
+
+def running() -> list[LabHost]:
+    """Hosts recorded in the state directory whose nspawn is still alive."""
+    hosts = []
+    for record in sorted(STATE.glob("*/host.json")):
+        host = LabHost(**json.loads(record.read_text()))
+        if _alive(host.nspawn_pid):
+            hosts.append(host)
+        else:
+            shutil.rmtree(record.parent, ignore_errors=True)
+    return hosts
+
+
+def power_off(host: LabHost, deadline: float = 30.0) -> None:
+    """Halt the container cleanly: SIGRTMIN+4 to its init (SIGTERM to nspawn ends in a failed halt)."""
+    for init in _children(host.nspawn_pid):
+        os.kill(init, signal.SIGRTMIN + 4)
+    end = time.monotonic() + deadline
+    while _alive(host.nspawn_pid) and time.monotonic() < end:
+        try:
+            os.waitpid(host.nspawn_pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.1)
+    if _alive(host.nspawn_pid):
+        os.kill(host.nspawn_pid, signal.SIGKILL)
+    shutil.rmtree(host.state_dir, ignore_errors=True)
+
+
+def up(prefix: str, count: int, ssh_port: int, kind: str = "node") -> list[LabHost]:
+    """Boot ``count`` hosts named ``<prefix>-1..N`` on consecutive SSH ports and wait for all."""
+    if count > 20:
+        # Each container's systemd takes inotify instances; the default 128 runs out near 20 hosts.
+        Path("/proc/sys/fs/inotify/max_user_instances").write_text("8192\n")
+    hosts = [boot(f"{prefix}-{i + 1}", ssh_port + i, kind) for i in range(count)]
+    try:
+        for host in hosts:
+            wait_ready(host)
+    except BaseException:
+        for host in hosts:
+            power_off(host)
+        raise
+    return hosts
+
+
+def down(prefix: str | None = None) -> list[str]:
+    """Power off the running hosts (those named ``<prefix>-N`` when a prefix is given)."""
+    stopped = []
+    for host in running():
+        if prefix is None or host.name.rsplit("-", 1)[0] == prefix:
+            power_off(host)
+            stopped.append(host.name)
+    return stopped
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m lab.hosts", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    image = sub.add_parser("image", help="build the host image if not cached; print its path")
+    image.add_argument("--kind", choices=sorted(IMAGES), default="node")
+    start = sub.add_parser("up", help="boot hosts and wait until they answer SSH")
+    start.add_argument("--prefix", default="lab")
+    start.add_argument("--count", type=int, default=2)
+    start.add_argument("--ssh-port", type=int, default=2201, help="port of the first host")
+    start.add_argument("--kind", choices=sorted(IMAGES), default="node")
+    stop = sub.add_parser("down", help="power hosts off")
+    stop.add_argument("--prefix")
+    sub.add_parser("status", help="list running hosts")
+    sub.add_parser("key", help="print the path of the lab's SSH key")
+    args = parser.parse_args(argv)
+
+    if args.command == "image":
+        print(image_path(args.kind))
+    elif args.command == "up":
+        for host in up(args.prefix, args.count, args.ssh_port, args.kind):
+            print(f"{host.name}: ssh -i {key_path()} -p {host.ssh_port} {USER}@127.0.0.1")
+    elif args.command == "down":
+        for name in down(args.prefix):
+            print(f"{name}: powered off")
+    elif args.command == "status":
+        for host in running():
+            print(f"{host.name}\tssh port {host.ssh_port}\tnspawn pid {host.nspawn_pid}")
+    elif args.command == "key":
+        print(key_path())
+
+
+if __name__ == "__main__":
+    main()

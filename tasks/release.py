@@ -1,0 +1,90 @@
+"""Release: the app's code in /opt/<app>/releases/<version>, switched to atomically."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import tarfile
+import tempfile
+from functools import cache
+from pathlib import Path
+
+from pyinfra import host
+from pyinfra.api import QuoteString, StringCommand, deploy
+from pyinfra.api.operation import OperationMeta
+from pyinfra.facts.files import Directory
+from pyinfra.operations import files, server
+
+from ssmenv.config import AppConfig
+from ssmenv.operations import symlink
+
+# Never shipped: dependencies are installed on the host, local env files never leave the laptop.
+EXCLUDE = {"node_modules", ".git", ".env", "__pycache__", ".venv"}
+
+
+def _included(path: Path, root: Path) -> bool:
+    parts = path.relative_to(root).parts
+    return not any(p in EXCLUDE or p.startswith(".env") for p in parts)
+
+
+@cache
+def build_archive(source: Path) -> tuple[str, Path]:
+    """A reproducible tar.gz of ``source`` and its content hash; built once per run for all hosts.
+
+    Entries are sorted, owned by root and dated 0, so the same source always gives the same bytes
+    and the hash can name the release.
+    """
+    buffer = io.BytesIO()
+    # gzip's header carries a date too: pin it.
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as gz, tarfile.open(
+        fileobj=gz, mode="w"
+    ) as tar:
+        for path in sorted(p for p in source.rglob("*") if _included(p, source)):
+            info = tar.gettarinfo(str(path), arcname=str(path.relative_to(source)))
+            info.uid = info.gid = 0
+            info.uname = info.gname = "root"
+            info.mtime = 0
+            info.mode = 0o755 if path.is_dir() or info.mode & 0o100 else 0o644
+            if path.is_file():
+                with path.open("rb") as f:
+                    tar.addfile(info, f)
+            else:
+                tar.addfile(info)
+    data = buffer.getvalue()
+    digest = hashlib.sha256(data).hexdigest()[:12]
+    out = Path(tempfile.mkdtemp(prefix="ssmenv-release-")) / f"{digest}.tar.gz"
+    out.write_bytes(data)
+    return digest, out
+
+
+@deploy("App release")
+def app_release(config: AppConfig) -> OperationMeta:
+    """Upload the release unless the host has it, install its dependencies, point ``current`` at it.
+
+    Returns the switch operation: it changed exactly when a different release went live.
+    """
+    digest, archive = build_archive(config.source)
+    version = config.version or digest
+    releases = f"{config.home}/releases"
+    release = f"{releases}/{version}"
+
+    # A release directory only exists complete: it is unpacked beside and renamed into place.
+    if not host.get_fact(Directory, path=release):
+        staging = f"{releases}/.{version}.tmp"
+        upload = f"{releases}/.{version}.tar.gz"
+        files.put(name=f"Upload release {version}", src=str(archive), dest=upload, mode="0600")
+        q = QuoteString
+        commands = [
+            StringCommand("rm -rf", q(staging), "&& mkdir -m 0755", q(staging)),
+            StringCommand("tar -xzf", q(upload), "-C", q(staging), "--no-same-owner"),
+        ]
+        if (config.source / "package-lock.json").exists():
+            commands.append(
+                StringCommand("cd", q(staging), "&& npm ci --omit=dev --no-audit --no-fund")
+            )
+        commands.append(StringCommand("mv -T", q(staging), q(release), "&& rm -f", q(upload)))
+        server.shell(name=f"Unpack release {version}", commands=commands)
+
+    return symlink(name=f"Switch {config.home}/current to release {version}",
+                   path=f"{config.home}/current", target=release)

@@ -1,0 +1,66 @@
+"""Shared fixtures: the local AWS stand-in (moto server), used by integration and e2e tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+
+from lab import aws
+
+IN_CI = bool(os.environ.get("CI"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class StandIn:
+    """A moto server on 127.0.0.1 and the environment that points boto3 at it."""
+
+    port: int
+    env: dict[str, str]
+
+    def ssm(self):
+        return boto3.client("ssm", region_name=aws.REGION, endpoint_url=self.env["AWS_ENDPOINT_URL"],
+                            aws_access_key_id="FAKE", aws_secret_access_key="FAKE")
+
+    def put(self, parameters: dict[str, str], kind: str = "SecureString") -> None:
+        ssm = self.ssm()
+        for name, value in parameters.items():
+            ssm.put_parameter(Name=name, Value=value, Type=kind, Overwrite=True)
+
+    def delete(self, *names: str) -> None:
+        self.ssm().delete_parameters(Names=list(names))
+
+
+@pytest.fixture(scope="session")
+def stand_in(tmp_path_factory) -> Iterator[StandIn]:
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    proc = aws.start(port, Path(log))
+    try:
+        yield StandIn(port, aws.environment(port))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture
+def aws_env(stand_in, monkeypatch) -> StandIn:
+    """The stand-in's variables in this process's environment, as a deploy would have them."""
+    for key, value in stand_in.env.items():
+        monkeypatch.setenv(key, value)
+    return stand_in

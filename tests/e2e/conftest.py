@@ -1,0 +1,164 @@
+"""End-to-end fixtures: real systemd hosts (nspawn containers) and the real ``pyinfra`` CLI.
+
+Without root, systemd-nspawn or debootstrap these tests skip loudly; under CI (``CI`` set) they
+fail instead, so a green CI always means they ran.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from lab import hosts as lab
+from tests.conftest import IN_CI, StandIn
+
+REPO = Path(__file__).resolve().parents[2]
+PYINFRA = Path(sys.executable).with_name("pyinfra")
+SSH_PORT_BASE = 2301
+APP_PORT_BASE = 3301
+
+
+def _missing_prerequisites() -> list[str]:
+    missing = []
+    if os.geteuid() != 0:
+        missing.append("root")
+    missing += [tool for tool in ("systemd-nspawn", "debootstrap", "ssh") if not shutil.which(tool)]
+    return missing
+
+
+@pytest.fixture(scope="session", autouse=True)
+def e2e_prerequisites() -> None:
+    """Skip loudly where the hosts cannot run; under CI, fail: a green CI means these tests ran."""
+    missing = _missing_prerequisites()
+    if missing:
+        reason = f"END-TO-END TESTS NOT RUN: missing {', '.join(missing)} (run make test as root)"
+        if IN_CI:
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+@dataclass
+class Host:
+    """One test host as the tests see it: SSH for looking around, HTTP for the app."""
+
+    name: str
+    ssh_port: int
+    app_port: int
+
+    def run(self, command: str, check: bool = True) -> str:
+        result = subprocess.run([*lab.ssh_args(self.ssh_port), command], capture_output=True,
+                                text=True, timeout=60)
+        if check and result.returncode != 0:
+            raise AssertionError(f"{self.name}: {command!r} failed: {result.stderr.strip()}")
+        return result.stdout
+
+    def service(self, unit: str) -> dict[str, str]:
+        out = self.run(f"systemctl show {unit} -p MainPID -p NRestarts -p ExecMainStartTimestamp "
+                       "-p ActiveState -p InvocationID")
+        return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+    def process_environ(self, unit: str) -> dict[str, bytes]:
+        """The environment of the unit's running main process, as raw bytes per name."""
+        pid = self.service(unit)["MainPID"]
+        assert pid != "0", f"{self.name}: {unit} has no running main process"
+        raw = subprocess.run([*lab.ssh_args(self.ssh_port), f"sudo cat /proc/{pid}/environ"],
+                             capture_output=True, timeout=30, check=True).stdout
+        pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if item)
+        return {k.decode(): v for k, v in pairs}
+
+    def get(self, path: str) -> bytes:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.app_port}{path}", timeout=5) as r:
+            return r.read()
+
+    def fingerprints(self) -> dict[str, str]:
+        return json.loads(self.get("/fingerprints"))
+
+    def file_state(self, path: str) -> str:
+        """Owner, group, mode and content digest, or 'absent'."""
+        return self.run(f"sudo sh -c 'if [ -e {path} ]; then stat -c \"%U:%G %a\" {path}; "
+                        f"sha256sum < {path}; else echo absent; fi'").strip()
+
+
+@dataclass
+class RunResult:
+    returncode: int
+    output: str
+    changed: dict[str, int] = field(default_factory=dict)  # operation name -> hosts changed
+
+
+_RESULT_ROW = re.compile(r"^\s{4}(.+?)\s+(\d+)\s+(\d+|-)\s+(\d+|-)\s+(\d+|-)\s*$")
+
+
+def parse_results(output: str) -> dict[str, int]:
+    """Operation name -> number of hosts it changed, from pyinfra's results table."""
+    changed = {}
+    table = output.split("--> Results:", 1)[-1]
+    for line in table.splitlines():
+        match = _RESULT_ROW.match(line)
+        if match and match.group(1) != "Grand total":
+            success = match.group(3)
+            changed[match.group(1)] = 0 if success == "-" else int(success)
+    return changed
+
+
+class Deployer:
+    """Runs the real ``pyinfra`` CLI from the repository against the test hosts."""
+
+    def __init__(self, inventory: Path, env: dict[str, str]):
+        self.inventory = inventory
+        self.env = env
+
+    def run(self, *args: str, data: dict | None = None, deploy: str = "deploy.py") -> RunResult:
+        command = [str(PYINFRA), "-y", str(self.inventory), deploy, *args]
+        for key, value in (data or {}).items():
+            command += ["--data", f"{key}={value if isinstance(value, str) else json.dumps(value)}"]
+        result = subprocess.run(command, cwd=REPO, env=self.env, capture_output=True, text=True,
+                                timeout=600)
+        output = result.stdout + result.stderr
+        return RunResult(result.returncode, output, parse_results(output))
+
+
+@pytest.fixture(scope="session")
+def lab_hosts() -> Iterator[list[Host]]:
+    started = time.monotonic()
+    booted = lab.up("e2e", 2, SSH_PORT_BASE)
+    print(f"\nbooted {len(booted)} test hosts in {time.monotonic() - started:.1f}s", file=sys.stderr)
+    try:
+        yield [Host(h.name, h.ssh_port, APP_PORT_BASE + i) for i, h in enumerate(booted)]
+    finally:
+        for h in booted:
+            lab.power_off(h)
+
+
+@pytest.fixture(scope="session")
+def inventory(lab_hosts, tmp_path_factory) -> Path:
+    """An inventory of the test hosts in the ``staging`` group, like inventories/local.py."""
+    path = tmp_path_factory.mktemp("inventory") / "e2e.py"
+    common = {"ssh_hostname": "127.0.0.1", "ssh_user": lab.USER, "ssh_key": str(lab.key_path()),
+              "ssh_known_hosts_file": "/dev/null", "ssh_strict_host_key_checking": "no"}
+    entries = [(h.name, {**common, "ssh_port": h.ssh_port, "app_port": h.app_port})
+               for h in lab_hosts]
+    path.write_text(f"staging = {entries!r}\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def deployer(inventory, stand_in: StandIn) -> Deployer:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return Deployer(inventory, {**env, **stand_in.env})
+
+
+def sha256(value: str | bytes) -> str:
+    return hashlib.sha256(value.encode() if isinstance(value, str) else value).hexdigest()
