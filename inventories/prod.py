@@ -1,4 +1,7 @@
-"""Production hosts: replace these with yours. Each host's data can override any setting (README)."""
+"""Production hosts: replace these with yours.
+
+Each host's data can override any setting (see the README's table).
+"""
 
 web = [
     "app-1.prod.example.internal",

@@ -1,4 +1,7 @@
-"""Staging hosts: replace these with yours. Each host's data can override any setting (README)."""
+"""Staging hosts: replace these with yours.
+
+Each host's data can override any setting (see the README's table).
+"""
 
 web = [
     "app-1.staging.example.internal",

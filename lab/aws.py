@@ -54,7 +54,9 @@ def start(port: int, log: Path) -> subprocess.Popen:
     moto = Path(sys.executable).with_name("moto_server")
     proc = subprocess.Popen(
         [str(moto), "-H", "127.0.0.1", "-p", str(port)],
-        stdin=subprocess.DEVNULL, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     wait_ready(port)
@@ -63,8 +65,14 @@ def start(port: int, log: Path) -> subprocess.Popen:
 
 def seed(port: int, parameters: dict[str, str]) -> None:
     """Put each name -> value as a SecureString parameter, overwriting."""
-    ssm = boto3.client("ssm", region_name=REGION, endpoint_url=f"http://127.0.0.1:{port}",
-                       aws_access_key_id="FAKEACCESSKEYID", aws_secret_access_key="FAKE-secret")
+    env = environment(port)
+    ssm = boto3.client(
+        "ssm",
+        region_name=REGION,
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
     for name, value in parameters.items():
         if name.startswith("/"):
             ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)

@@ -34,8 +34,8 @@ USER = "deploy"
 # What a bare EC2-like server has: systemd, sshd, sudo. libnss-myhostname lets sudo resolve the
 # container's hostname without an /etc/hosts entry.
 BARE_PACKAGES = ("systemd", "systemd-sysv", "dbus", "openssh-server", "sudo", "libnss-myhostname")
-# The default image also carries the example app's runtime, so tests don't spend a minute per boot in
-# apt; the deploy still declares the package and finds it installed.
+# The default image also carries the example app's runtime, so tests don't spend a minute per boot
+# in apt; the deploy still declares the package and finds it installed.
 IMAGES = {"bare": BARE_PACKAGES, "node": (*BARE_PACKAGES, "nodejs")}
 
 # Run inside the new rootfs: the login user, its sudo rule, and sshd reading the lab key from a
@@ -70,7 +70,7 @@ class LabHost:
 
 
 def key_path() -> Path:
-    """The lab's SSH private key (created on first use); its public half is every host's login key."""
+    """The lab's SSH private key, created on first use; its public half lets us in to every host."""
     key = CACHE / "ssh" / "id_ed25519"
     if not key.exists():
         key.parent.mkdir(parents=True, exist_ok=True)
@@ -92,13 +92,22 @@ def image_path(kind: str = "node") -> Path:
     building = root / "rootfs.building"
     shutil.rmtree(building, ignore_errors=True)
     building.mkdir(parents=True)
-    print(f"building test-host image {root.name} (about a minute, cached afterwards)", file=sys.stderr)
+    print(
+        f"building test-host image {root.name} (about a minute, cached afterwards)", file=sys.stderr
+    )
     log = root / "debootstrap.log"
     with log.open("wb") as out:
         result = subprocess.run(
-            ["debootstrap", "--variant=minbase", f"--include={','.join(packages)}", SUITE,
-             str(building), MIRROR],
-            stdout=out, stderr=subprocess.STDOUT,
+            [
+                "debootstrap",
+                "--variant=minbase",
+                f"--include={','.join(packages)}",
+                SUITE,
+                str(building),
+                MIRROR,
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     if result.returncode != 0:
         raise SystemExit(f"debootstrap failed, see {log}")
@@ -126,9 +135,22 @@ def _alive(pid: int) -> bool:
 def ssh_args(port: int) -> list[str]:
     """The ssh command line that logs in to a lab host as the deploy user."""
     return [
-        "ssh", "-i", str(key_path()), "-p", str(port), "-o", "BatchMode=yes",
-        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-        "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=5", f"{USER}@127.0.0.1",
+        "ssh",
+        "-i",
+        str(key_path()),
+        "-p",
+        str(port),
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "LogLevel=ERROR",
+        "-o",
+        "ConnectTimeout=5",
+        f"{USER}@127.0.0.1",
     ]
 
 
@@ -154,12 +176,22 @@ def boot(name: str, ssh_port: int, kind: str = "node") -> LabHost:
     log = (state_dir / "console.log").open("wb")
     proc = subprocess.Popen(
         [
-            "systemd-nspawn", "--directory", str(rootfs), "--boot", "--register=no", "--keep-unit",
-            "--volatile=overlay", f"--machine={name}", "--console=passive",
+            "systemd-nspawn",
+            "--directory",
+            str(rootfs),
+            "--boot",
+            "--register=no",
+            "--keep-unit",
+            "--volatile=overlay",
+            f"--machine={name}",
+            "--console=passive",
             f"--bind-ro={state_dir / 'sshd-port.conf'}:/etc/ssh/sshd_config.d/10-port.conf",
             f"--bind-ro={key}.pub:/etc/ssh/lab_authorized_keys",
         ],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     host = LabHost(name=name, ssh_port=ssh_port, nspawn_pid=proc.pid, image=kind)
     (state_dir / "host.json").write_text(json.dumps(asdict(host)))
@@ -172,10 +204,13 @@ def wait_ready(host: LabHost, deadline: float = BOOT_DEADLINE) -> None:
     last = ""
     while time.monotonic() < end:
         if not _alive(host.nspawn_pid):
-            raise SystemExit(f"{host.name}: systemd-nspawn exited; see {host.state_dir}/console.log")
+            raise SystemExit(
+                f"{host.name}: systemd-nspawn exited; see {host.state_dir}/console.log"
+            )
         result = subprocess.run(
             [*ssh_args(host.ssh_port), "sudo -n true && systemctl is-system-running --wait"],
-            capture_output=True, text=True,
+            capture_output=True,
+            text=True,
         )
         # "degraded" still means booted: some container-irrelevant unit failed.
         if result.stdout.strip() in ("running", "degraded"):
@@ -183,7 +218,9 @@ def wait_ready(host: LabHost, deadline: float = BOOT_DEADLINE) -> None:
         last = (result.stdout + result.stderr).strip().splitlines()[-1:] or [""]
         last = last[0]
         time.sleep(0.2)
-    raise SystemExit(f"{host.name}: no SSH login on port {host.ssh_port} after {deadline:.0f}s ({last})")
+    raise SystemExit(
+        f"{host.name}: no SSH login on port {host.ssh_port} after {deadline:.0f}s ({last})"
+    )
 
 
 def running() -> list[LabHost]:
@@ -199,7 +236,7 @@ def running() -> list[LabHost]:
 
 
 def power_off(host: LabHost, deadline: float = 30.0) -> None:
-    """Halt the container cleanly: SIGRTMIN+4 to its init (SIGTERM to nspawn ends in a failed halt)."""
+    """Halt the container: SIGRTMIN+4 to its init (SIGTERM to nspawn ends in a failed halt)."""
     for init in _children(host.nspawn_pid):
         os.kill(init, signal.SIGRTMIN + 4)
     end = time.monotonic() + deadline
@@ -215,11 +252,17 @@ def power_off(host: LabHost, deadline: float = 30.0) -> None:
 
 
 def up(prefix: str, count: int, ssh_port: int, kind: str = "node") -> list[LabHost]:
-    """Boot ``count`` hosts named ``<prefix>-1..N`` on consecutive SSH ports and wait for all."""
+    """Boot ``count`` hosts named ``<prefix>-1..N`` on consecutive SSH ports and wait for all.
+
+    Hosts of those names that are running already are kept as they are."""
     if count > 20:
         # Each container's systemd takes inotify instances; the default 128 runs out near 20 hosts.
         Path("/proc/sys/fs/inotify/max_user_instances").write_text("8192\n")
-    hosts = [boot(f"{prefix}-{i + 1}", ssh_port + i, kind) for i in range(count)]
+    alive = {h.name: h for h in running()}
+    hosts = [
+        alive.get(f"{prefix}-{i + 1}") or boot(f"{prefix}-{i + 1}", ssh_port + i, kind)
+        for i in range(count)
+    ]
     try:
         for host in hosts:
             wait_ready(host)
@@ -241,7 +284,9 @@ def down(prefix: str | None = None) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m lab.hosts", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m lab.hosts", description=__doc__.splitlines()[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     image = sub.add_parser("image", help="build the host image if not cached; print its path")
     image.add_argument("--kind", choices=sorted(IMAGES), default="node")

@@ -27,28 +27,60 @@ class Setting:
 
 
 SETTINGS = (
-    Setting("app_name", "example-app", "Name of the app: the unit, the env file `/etc/<app_name>.env`, "
-            "`/opt/<app_name>`."),
+    Setting(
+        "app_name",
+        "example-app",
+        "Name of the app: the unit, the env file `/etc/<app_name>.env`, `/opt/<app_name>`.",
+    ),
     Setting("app_user", None, "System user (and group) the service runs as; default: `app_name`."),
-    Setting("app_source", "examples/app", "Local directory holding the app, relative to the repository "
-            "or absolute. Uploaded as one release."),
-    Setting("app_version", None, "Release name under `/opt/<app_name>/releases/`; default: a hash of "
-            "the source's content, so any change makes a new release."),
-    Setting("app_start", "/usr/bin/node server.js", "The command systemd runs (`ExecStart=`), in "
-            "`/opt/<app_name>/current`."),
+    Setting(
+        "app_source",
+        "examples/app",
+        "Local directory holding the app, relative to the repository "
+        "or absolute. Uploaded as one release.",
+    ),
+    Setting(
+        "app_version",
+        None,
+        "Release name under `/opt/<app_name>/releases/`; default: a hash of "
+        "the source's content, so any change makes a new release.",
+    ),
+    Setting(
+        "app_start",
+        "/usr/bin/node server.js",
+        "The command systemd runs (`ExecStart=`), in `/opt/<app_name>/current`.",
+    ),
     Setting("app_port", 3000, "Port the app listens on; given to it as `PORT`."),
-    Setting("app_packages", ["nodejs"], "Debian packages the app needs at run time (`npm` is added "
-            "when the source has a `package-lock.json`)."),
-    Setting("health_path", "/healthz", "Path answered with 2xx once the app is up; empty to skip the "
-            "check after a restart."),
+    Setting(
+        "app_packages",
+        ["nodejs"],
+        "Debian packages the app needs at run time (`npm` is added "
+        "when the source has a `package-lock.json`).",
+    ),
+    Setting(
+        "health_path",
+        "/healthz",
+        "Path answered with 2xx once the app is up; empty to skip the check after a restart.",
+    ),
     Setting("health_timeout", 30, "Seconds a restarted app has to become healthy."),
     Setting("aws_region", "us-east-1", "AWS region of the parameters."),
-    Setting("ssm_path", None, "SSM path read recursively and decrypted; each parameter's last path "
-            "component is a variable name. Required; starts with `/`."),
-    Setting("env", {}, "Non-secret variables from group data (name to value). A name also found in "
-            "SSM is an error."),
-    Setting("env_required", [], "Names that must be present and non-empty, or the deploy stops before "
-            "touching any host."),
+    Setting(
+        "ssm_path",
+        None,
+        "SSM path read recursively and decrypted; each parameter's last path "
+        "component is a variable name. Required; starts with `/`.",
+    ),
+    Setting(
+        "env",
+        {},
+        "Non-secret variables from group data (name to value). A name also found in "
+        "SSM is an error.",
+    ),
+    Setting(
+        "env_required",
+        [],
+        "Names that must be present and non-empty, or the deploy stops before touching any host.",
+    ),
 )
 DEFAULTS = {s.key: s.default for s in SETTINGS}
 
@@ -103,7 +135,9 @@ class AppConfig:
             fail("app_version", "must be letters, digits, dots, dashes and underscores")
         ssm_path = raw["ssm_path"]
         if not isinstance(ssm_path, str) or not ssm_path.startswith("/"):
-            fail("ssm_path", "must be set to an SSM path starting with / (for example /my-app/prod)")
+            fail(
+                "ssm_path", "must be set to an SSM path starting with / (for example /my-app/prod)"
+            )
             ssm_path = ""
         port = _as_int(raw["app_port"])
         if port is None or not 0 < port < 65536:

@@ -18,8 +18,13 @@ class FileState(FactBase):
 
     def command(self, path: str) -> StringCommand:
         return StringCommand(
-            "if [ -f", QuoteString(path), "]; then stat -c '%U %G %a'", QuoteString(path),
-            "&& sha256sum <", QuoteString(path), "; fi",
+            "if [ -f",
+            QuoteString(path),
+            "]; then stat -c '%U %G %a'",
+            QuoteString(path),
+            "&& sha256sum <",
+            QuoteString(path),
+            "; fi",
         )
 
     def process(self, output: list[str]) -> dict[str, str] | None:

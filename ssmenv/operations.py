@@ -20,17 +20,32 @@ def _install_script(path: str, size: int, user: str, group: str, mode: str, keep
     # on the temp file and its content synced before the rename, so at every moment `path` is either
     # the complete old file or the complete new one, with the right owner and mode.
     bits = [
-        "set -e; umask 077; tmp=$(mktemp", QuoteString(posixpath.join(directory, ".ssmenv.XXXXXX")),
+        "set -e; umask 077; tmp=$(mktemp",
+        QuoteString(posixpath.join(directory, ".ssmenv.XXXXXX")),
         "); trap 'rm -f \"$tmp\"' EXIT;",
-        "head -c", str(size), '> "$tmp";',
-        '[ "$(wc -c < "$tmp")" -eq', str(size), "];",
-        "chown", QuoteString(f"{user}:{group}"), '"$tmp"; chmod', QuoteString(mode), '"$tmp";',
+        "head -c",
+        str(size),
+        '> "$tmp";',
+        '[ "$(wc -c < "$tmp")" -eq',
+        str(size),
+        "];",
+        "chown",
+        QuoteString(f"{user}:{group}"),
+        '"$tmp"; chmod',
+        QuoteString(mode),
+        '"$tmp";',
         'sync "$tmp";',
     ]
     if keep_previous:
         # A hard link keeps the old inode (its owner and mode too) as the rollback copy.
-        bits += ["if [ -f", QuoteString(path), "]; then ln -f", QuoteString(path),
-                 QuoteString(previous), "; fi;"]
+        bits += [
+            "if [ -f",
+            QuoteString(path),
+            "]; then ln -f",
+            QuoteString(path),
+            QuoteString(previous),
+            "; fi;",
+        ]
     bits += ['mv -f "$tmp"', QuoteString(path), "; trap - EXIT; sync", QuoteString(directory)]
     return StringCommand(*bits)
 
@@ -113,6 +128,10 @@ def symlink(path: str, target: str):
         return
     temp = f"{path}.new"
     yield StringCommand(
-        "ln -sfn", QuoteString(target), QuoteString(temp), "&& mv -T", QuoteString(temp),
+        "ln -sfn",
+        QuoteString(target),
+        QuoteString(temp),
+        "&& mv -T",
+        QuoteString(temp),
         QuoteString(path),
     )

@@ -48,7 +48,7 @@ def _environment(finalize=None) -> jinja2.Environment:
         loader=jinja2.FileSystemLoader(TEMPLATES),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
-        autoescape=False,
+        autoescape=False,  # noqa: S701 -- not HTML; env values are encoded by filters
         finalize=finalize,
     )
     env.filters.update(
@@ -78,6 +78,9 @@ def env_file(app_name: str, origin: str, variables: Mapping[str, str]) -> str:
 def unit_file(config: AppConfig) -> str:
     """The systemd unit of the app."""
     return _unit_templates.get_template("app.service.j2").render(
-        name=config.name, user=config.user, home=config.home, env_file=config.env_file,
+        name=config.name,
+        user=config.user,
+        home=config.home,
+        env_file=config.env_file,
         start=config.start,
     )

@@ -18,8 +18,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ssmenv.errors import SourceError
 
 # Standard retry mode backs off on ThrottlingException; bounded so a broken endpoint fails fast.
-_BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8}, connect_timeout=5,
-                      read_timeout=20)
+_BOTO_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 8}, connect_timeout=5, read_timeout=20
+)
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ def ssm_client(region: str):
 
 
 def parameters_by_path(region: str, path: str) -> dict[str, Parameter]:
-    """Every parameter under ``path``, recursively and decrypted, keyed by full name; cached per run."""
+    """Every parameter under ``path``, recursive and decrypted, by full name; read once per run."""
     key = (region, path)
     with _lock:
         if key not in _cache:

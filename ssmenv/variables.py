@@ -38,8 +38,9 @@ def compose(
 
     def add(variable: Variable) -> None:
         if variable.name in found:
-            problems.append(f"{variable.name}: set by both {found[variable.name].source} and "
-                            f"{variable.source}")
+            problems.append(
+                f"{variable.name}: set by both {found[variable.name].source} and {variable.source}"
+            )
             return
         found[variable.name] = variable
 
@@ -53,8 +54,10 @@ def compose(
 
     for name in required:
         if name not in found:
-            problems.append(f"{name}: required but missing (expected SSM parameter "
-                            f"{ssm_path.rstrip('/')}/{name} or host data env)")
+            problems.append(
+                f"{name}: required but missing (expected SSM parameter "
+                f"{ssm_path.rstrip('/')}/{name} or host data env)"
+            )
         elif found[name].value == "":
             problems.append(f"{name}: required but empty (from {found[name].source})")
 

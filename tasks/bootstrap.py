@@ -26,7 +26,7 @@ def app_host(config: AppConfig) -> None:
         cache_time=24 * 3600,
     )
     server.group(name=f"Group {config.user}", group=config.user, system=True)
-    server.user(
+    server.user(  # noqa: S604 -- `shell` is the login shell, not a subprocess
         name=f"System user {config.user}",
         user=config.user,
         group=config.user,
@@ -39,5 +39,11 @@ def app_host(config: AppConfig) -> None:
     )
     # Code is root-owned: the app runs as its own user and cannot rewrite itself.
     for path in (config.home, f"{config.home}/releases"):
-        files.directory(name=f"Directory {path}", path=path, user="root", group="root",
-                        mode="0755", present=True)
+        files.directory(
+            name=f"Directory {path}",
+            path=path,
+            user="root",
+            group="root",
+            mode="0755",
+            present=True,
+        )

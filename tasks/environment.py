@@ -7,8 +7,8 @@ from pyinfra.api.operation import OperationMeta
 
 from ssmenv import render, sources
 from ssmenv.config import AppConfig
-from ssmenv.errors import ConfigError
 from ssmenv.envfile import EnvFileError
+from ssmenv.errors import ConfigError
 from ssmenv.operations import atomic_file
 from ssmenv.variables import Variable, compose
 
@@ -20,9 +20,7 @@ def resolve(config: AppConfig) -> dict[str, Variable]:
     pyinfra's prepare phase, before any host is changed.
     """
     parameters = sources.parameters_by_path(config.aws_region, config.ssm_path)
-    return compose(
-        config.ssm_path, parameters, config.env, config.env_required, port=config.port
-    )
+    return compose(config.ssm_path, parameters, config.env, config.env_required, port=config.port)
 
 
 @deploy("App environment")

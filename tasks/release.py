@@ -37,9 +37,10 @@ def build_archive(source: Path) -> tuple[str, Path]:
     """
     buffer = io.BytesIO()
     # gzip's header carries a date too: pin it.
-    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as gz, tarfile.open(
-        fileobj=gz, mode="w"
-    ) as tar:
+    with (
+        gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w") as tar,
+    ):
         for path in sorted(p for p in source.rglob("*") if _included(p, source)):
             info = tar.gettarinfo(str(path), arcname=str(path.relative_to(source)))
             info.uid = info.gid = 0
@@ -86,5 +87,8 @@ def app_release(config: AppConfig) -> OperationMeta:
         commands.append(StringCommand("mv -T", q(staging), q(release), "&& rm -f", q(upload)))
         server.shell(name=f"Unpack release {version}", commands=commands)
 
-    return symlink(name=f"Switch {config.home}/current to release {version}",
-                   path=f"{config.home}/current", target=release)
+    return symlink(
+        name=f"Switch {config.home}/current to release {version}",
+        path=f"{config.home}/current",
+        target=release,
+    )

@@ -13,7 +13,6 @@ from ssmenv import render
 from ssmenv.config import AppConfig
 from ssmenv.operations import atomic_file
 
-
 # Arguments: unit, port, health path (empty: active is enough), seconds. bash's /dev/tcp does the
 # HTTP request, so a bare host needs neither curl nor wget.
 HEALTH_SCRIPT = r"""unit=$1 port=$2 path=$3 seconds=$4
@@ -34,8 +33,12 @@ exit 1
 def health_check_command(config: AppConfig) -> StringCommand:
     """Wait until the unit is active and, if a health path is set, answers HTTP 2xx there."""
     return StringCommand(
-        "bash -c", QuoteString(HEALTH_SCRIPT), "health", QuoteString(f"{config.name}.service"),
-        QuoteString(str(config.port)), QuoteString(config.health_path),
+        "bash -c",
+        QuoteString(HEALTH_SCRIPT),
+        "health",
+        QuoteString(f"{config.name}.service"),
+        QuoteString(str(config.port)),
+        QuoteString(config.health_path),
         QuoteString(str(config.health_timeout)),
     )
 

@@ -31,8 +31,13 @@ class StandIn:
     env: dict[str, str]
 
     def ssm(self):
-        return boto3.client("ssm", region_name=aws.REGION, endpoint_url=self.env["AWS_ENDPOINT_URL"],
-                            aws_access_key_id="FAKE", aws_secret_access_key="FAKE")
+        return boto3.client(
+            "ssm",
+            region_name=aws.REGION,
+            endpoint_url=self.env["AWS_ENDPOINT_URL"],
+            aws_access_key_id="FAKE",
+            aws_secret_access_key="FAKE",
+        )
 
     def put(self, parameters: dict[str, str], kind: str = "SecureString") -> None:
         ssm = self.ssm()

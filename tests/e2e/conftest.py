@@ -58,23 +58,30 @@ class Host:
     app_port: int
 
     def run(self, command: str, check: bool = True) -> str:
-        result = subprocess.run([*lab.ssh_args(self.ssh_port), command], capture_output=True,
-                                text=True, timeout=60)
+        result = subprocess.run(
+            [*lab.ssh_args(self.ssh_port), command], capture_output=True, text=True, timeout=60
+        )
         if check and result.returncode != 0:
             raise AssertionError(f"{self.name}: {command!r} failed: {result.stderr.strip()}")
         return result.stdout
 
     def service(self, unit: str) -> dict[str, str]:
-        out = self.run(f"systemctl show {unit} -p MainPID -p NRestarts -p ExecMainStartTimestamp "
-                       "-p ActiveState -p InvocationID")
+        out = self.run(
+            f"systemctl show {unit} -p MainPID -p NRestarts -p ExecMainStartTimestamp "
+            "-p ActiveState -p InvocationID"
+        )
         return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
     def process_environ(self, unit: str) -> dict[str, bytes]:
         """The environment of the unit's running main process, as raw bytes per name."""
         pid = self.service(unit)["MainPID"]
         assert pid != "0", f"{self.name}: {unit} has no running main process"
-        raw = subprocess.run([*lab.ssh_args(self.ssh_port), f"sudo cat /proc/{pid}/environ"],
-                             capture_output=True, timeout=30, check=True).stdout
+        raw = subprocess.run(
+            [*lab.ssh_args(self.ssh_port), f"sudo cat /proc/{pid}/environ"],
+            capture_output=True,
+            timeout=30,
+            check=True,
+        ).stdout
         pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if item)
         return {k.decode(): v for k, v in pairs}
 
@@ -87,8 +94,10 @@ class Host:
 
     def file_state(self, path: str) -> str:
         """Owner, group, mode and content digest, or 'absent'."""
-        return self.run(f"sudo sh -c 'if [ -e {path} ]; then stat -c \"%U:%G %a\" {path}; "
-                        f"sha256sum < {path}; else echo absent; fi'").strip()
+        return self.run(
+            f'sudo sh -c \'if [ -e {path} ]; then stat -c "%U:%G %a" {path}; '
+            f"sha256sum < {path}; else echo absent; fi'"
+        ).strip()
 
 
 @dataclass
@@ -124,8 +133,9 @@ class Deployer:
         command = [str(PYINFRA), "-y", str(self.inventory), deploy, *args]
         for key, value in (data or {}).items():
             command += ["--data", f"{key}={value if isinstance(value, str) else json.dumps(value)}"]
-        result = subprocess.run(command, cwd=REPO, env=self.env, capture_output=True, text=True,
-                                timeout=600)
+        result = subprocess.run(
+            command, cwd=REPO, env=self.env, capture_output=True, text=True, timeout=600
+        )
         output = result.stdout + result.stderr
         return RunResult(result.returncode, output, parse_results(output))
 
@@ -134,7 +144,9 @@ class Deployer:
 def lab_hosts() -> Iterator[list[Host]]:
     started = time.monotonic()
     booted = lab.up("e2e", 2, SSH_PORT_BASE)
-    print(f"\nbooted {len(booted)} test hosts in {time.monotonic() - started:.1f}s", file=sys.stderr)
+    print(
+        f"\nbooted {len(booted)} test hosts in {time.monotonic() - started:.1f}s", file=sys.stderr
+    )
     try:
         yield [Host(h.name, h.ssh_port, APP_PORT_BASE + i) for i, h in enumerate(booted)]
     finally:
@@ -146,10 +158,16 @@ def lab_hosts() -> Iterator[list[Host]]:
 def inventory(lab_hosts, tmp_path_factory) -> Path:
     """An inventory of the test hosts in the ``staging`` group, like inventories/local.py."""
     path = tmp_path_factory.mktemp("inventory") / "e2e.py"
-    common = {"ssh_hostname": "127.0.0.1", "ssh_user": lab.USER, "ssh_key": str(lab.key_path()),
-              "ssh_known_hosts_file": "/dev/null", "ssh_strict_host_key_checking": "no"}
-    entries = [(h.name, {**common, "ssh_port": h.ssh_port, "app_port": h.app_port})
-               for h in lab_hosts]
+    common = {
+        "ssh_hostname": "127.0.0.1",
+        "ssh_user": lab.USER,
+        "ssh_key": str(lab.key_path()),
+        "ssh_known_hosts_file": "/dev/null",
+        "ssh_strict_host_key_checking": "no",
+    }
+    entries = [
+        (h.name, {**common, "ssh_port": h.ssh_port, "app_port": h.app_port}) for h in lab_hosts
+    ]
     path.write_text(f"staging = {entries!r}\n")
     return path
 

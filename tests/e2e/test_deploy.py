@@ -113,10 +113,16 @@ def test_missing_required_parameter_fails_naming_it_and_changes_no_host(
         stand_in.put({f"{PATH}/SESSION_SECRET": PARAMETERS[f"{PATH}/SESSION_SECRET"]})
     for result in (failed, failed_other):
         assert result.returncode != 0
-        assert f"SESSION_SECRET: required but missing (expected SSM parameter {PATH}/SESSION_SECRET" \
+        assert (
+            f"SESSION_SECRET: required but missing (expected SSM parameter {PATH}/SESSION_SECRET"
             in result.output
+        )
         assert "Starting operation" not in result.output
     for host in lab_hosts:
         assert ([host.file_state(p) for p in watched], host.service(UNIT)) == before[host.name]
-        assert host.run("getent passwd other-app; test -e /opt/other-app && echo exists",
-                        check=False).strip() == ""
+        assert (
+            host.run(
+                "getent passwd other-app; test -e /opt/other-app && echo exists", check=False
+            ).strip()
+            == ""
+        )

@@ -1,0 +1,43 @@
+# make demo       set everything up and deploy the example app onto two local staging hosts
+# make demo-down  stop the demo's hosts and SSM stand-in
+# make test       the whole test suite, unit and end-to-end (as root: it boots containers)
+# make lint       ruff
+
+VENV := .venv
+PY := $(VENV)/bin/python
+SYSTEM_TOOLS := systemd-nspawn debootstrap ssh ssh-keygen
+
+.PHONY: demo demo-down test unit lint system-packages image bench
+
+$(VENV)/.installed: requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+# Test hosts need systemd-nspawn and debootstrap; the lab talks to them with OpenSSH.
+system-packages:
+	@for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+	    systemd-container debootstrap openssh-client; \
+	fi
+
+image: $(VENV)/.installed system-packages
+	$(PY) -m lab.hosts image
+
+demo: image
+	$(PY) -m lab.demo up
+
+demo-down: $(VENV)/.installed
+	$(PY) -m lab.demo down
+
+test: $(VENV)/.installed system-packages
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest
+
+unit: $(VENV)/.installed
+	$(VENV)/bin/pytest tests/unit
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .

@@ -1,0 +1,62 @@
+"""``make demo``: the example app deployed onto two local staging hosts, with the real pyinfra CLI.
+
+Starts the SSM stand-in and seeds it with examples/ssm/staging.json (fake values), boots the hosts
+of inventories/local.py, runs ``pyinfra inventories/local.py deploy.py`` and prints what each
+running app reports. ``python -m lab.demo down`` (``make demo-down``) stops everything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+from lab import aws, hosts
+
+REPO = Path(__file__).resolve().parent.parent
+SEED = REPO / "examples" / "ssm" / "staging.json"
+# Must match inventories/local.py.
+DEMO_HOSTS = [("demo-1", 2201, 3001), ("demo-2", 2202, 3002)]
+
+
+def up() -> None:
+    if not aws.PIDFILE.exists():
+        aws.main(["--port", str(aws.DEFAULT_PORT), "up"])
+    aws.main(["--port", str(aws.DEFAULT_PORT), "seed", str(SEED)])
+    hosts.up("demo", len(DEMO_HOSTS), DEMO_HOSTS[0][1])
+    print("\n$ pyinfra -y inventories/local.py deploy.py", flush=True)
+    env = {**os.environ, **aws.environment(aws.DEFAULT_PORT)}
+    pyinfra = Path(sys.executable).with_name("pyinfra")
+    subprocess.run(
+        [str(pyinfra), "-y", "inventories/local.py", "deploy.py"], cwd=REPO, env=env, check=True
+    )
+    print("\nWhat each running app reports (GET /fingerprints: sha256 of each variable's value):")
+    for name, _ssh_port, app_port in DEMO_HOSTS:
+        with urllib.request.urlopen(f"http://127.0.0.1:{app_port}/fingerprints", timeout=5) as r:
+            served = json.load(r)
+        print(f"\n{name} (http://127.0.0.1:{app_port}):")
+        for key in ("DATABASE_URL", "API_KEY", "SESSION_SECRET", "LOG_LEVEL", "PORT"):
+            print(f"  {key:<15} {served.get(key, 'MISSING')}")
+    key = hosts.key_path()
+    print(f"""
+Both apps are running. Look around:
+  ssh -i {key} -p 2201 {hosts.USER}@127.0.0.1
+      systemctl status example-app; journalctl -u example-app; sudo cat /etc/example-app.env
+  curl http://127.0.0.1:3001/fingerprints
+  eval "$(.venv/bin/python -m lab.aws env)"        # point boto3 / aws at the SSM stand-in
+  .venv/bin/pyinfra inventories/local.py deploy.py # redeploy: nothing changes, nothing restarts
+Stop everything with: make demo-down""")
+
+
+def down() -> None:
+    for name in hosts.down("demo"):
+        print(f"{name}: powered off")
+    aws.main(["down"])
+    print("SSM stand-in stopped")
+
+
+if __name__ == "__main__":
+    {"up": up, "down": down}[(sys.argv[1:] or ["up"])[0]]()

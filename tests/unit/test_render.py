@@ -1,0 +1,37 @@
+import jinja2
+import pytest
+
+from ssmenv import envfile, render
+from ssmenv.config import AppConfig
+
+
+def test_env_file_parses_back_to_exactly_the_values():
+    values = {"A": "it's \"quoted\" $HOME", "B": "", "C": "line1\nline2", "D": " # not a comment"}
+    text = render.env_file("app", "SSM /app", values)
+    assert envfile.parse(text) == values
+    assert text.startswith("# app: managed by ssmenv")
+
+
+def test_env_template_refuses_to_print_a_value_without_an_encoding_filter(tmp_path, monkeypatch):
+    unsafe = render._environment(finalize=render._finalize).from_string("A={{ value }}\n")
+    with pytest.raises(jinja2.TemplateError) as error:
+        unsafe.render(value="FAKE-CANARY")
+    assert "FAKE-CANARY" not in str(error.value)
+
+
+def test_env_template_refuses_invalid_names():
+    with pytest.raises(jinja2.TemplateError):
+        render.env_file("app", "x", {"NOT-VALID": "v"})
+
+
+def test_a_newline_in_the_origin_cannot_break_out_of_the_comment():
+    text = render.env_file("app", "SSM\nINJECTED=1", {"A": "1"})
+    assert envfile.parse(text) == {"A": "1"}
+
+
+def test_unit_loads_the_env_file_without_a_dash_prefix():
+    unit = render.unit_file(AppConfig.from_data({"ssm_path": "/a", "app_name": "shop"}))
+    assert "EnvironmentFile=/etc/shop.env\n" in unit
+    assert "User=shop\n" in unit
+    assert "WorkingDirectory=/opt/shop/current\n" in unit
+    assert "Restart=on-failure\n" in unit
