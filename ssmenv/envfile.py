@@ -12,11 +12,6 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-__all__ = [
-    "DEFAULT_BUDGET", "MAX_ARG_STRLEN", "EnvFileError", "Problem",
-    "check", "encode_value", "parse", "problems", "render",
-]  # fmt: skip
-
 #: Kernel limit for one ``NAME=VALUE`` string including its NUL; beyond it exec fails (203/EXEC).
 MAX_ARG_STRLEN = 131072
 #: Default budget for all ``NAME=VALUE\0`` together: half of the usual 2 MiB ARG_MAX, leaving
@@ -25,8 +20,6 @@ DEFAULT_BUDGET = 1024 * 1024
 
 # sysconf(_SC_ARG_MAX) on a default 8 MiB stack; systemd drops longer assignments as invalid.
 _ARG_MAX = 2 * 1024 * 1024
-# read_full_file() refuses bigger files (-E2BIG), which fails the whole file.
-_READ_FULL_BYTES_MAX = 64 * 1024 * 1024 - 1
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # systemd's unichar_is_valid() rejects these, and with them the whole file.
@@ -79,7 +72,10 @@ def _value_reasons(value: str, systemd_version: int | None) -> Iterator[str]:
 
 
 def problems(
-    variables: Mapping[str, str], systemd_version: int | None = None, *, budget: int = DEFAULT_BUDGET
+    variables: Mapping[str, str],
+    systemd_version: int | None = None,
+    *,
+    budget: int = DEFAULT_BUDGET,
 ) -> list[Problem]:
     """Return every reason ``variables`` cannot be written exactly, all at once.
 
@@ -89,11 +85,8 @@ def problems(
     found: list[Problem] = []
     total = 0
     for name, value in variables.items():
-        if not isinstance(name, str) or not _NAME.fullmatch(name):
-            found.append(Problem(str(name), "name must match [A-Za-z_][A-Za-z0-9_]*"))
-        if not isinstance(value, str):
-            found.append(Problem(str(name), f"value must be str, not {type(value).__name__}"))
-            continue
+        if not _NAME.fullmatch(name):
+            found.append(Problem(name, "name must match [A-Za-z_][A-Za-z0-9_]*"))
         found.extend(Problem(name, reason) for reason in _value_reasons(value, systemd_version))
         # surrogatepass: count lone surrogates instead of failing; they are reported above.
         size = len(f"{name}={value}".encode("utf-8", "surrogatepass")) + 1
@@ -107,7 +100,10 @@ def problems(
 
 
 def check(
-    variables: Mapping[str, str], systemd_version: int | None = None, *, budget: int = DEFAULT_BUDGET
+    variables: Mapping[str, str],
+    systemd_version: int | None = None,
+    *,
+    budget: int = DEFAULT_BUDGET,
 ) -> None:
     """Raise :class:`EnvFileError` listing every problem, or return if there are none."""
     found = problems(variables, systemd_version, budget=budget)
@@ -126,10 +122,9 @@ def encode_value(value: str) -> str:
 
 def _header_problems(header: str) -> list[Problem]:
     """Check comment lines, which must neither break the file nor hide the next line."""
-    lines = header.splitlines()
     bad = "\0" in header or any("\ud800" <= ch <= "\udfff" for ch in header)
     # systemd <= 253 continues a comment that ends in a backslash onto the next line.
-    if bad or any(line.endswith("\\") for line in lines):
+    if bad or any(line.endswith("\\") for line in header.splitlines()):
         return [Problem("(header)", "has a NUL, a lone surrogate or a line ending in '\\'")]
     return []
 
@@ -154,10 +149,9 @@ def render(
     return "".join(line + "\n" for line in lines)
 
 
-# Parser states, named as in env-file.c.
-(PRE_KEY, KEY, PRE_VALUE, VALUE, VALUE_ESCAPE, SQ_VALUE, DQ_VALUE, DQ_VALUE_ESCAPE, COMMENT,
- COMMENT_ESCAPE) = range(10)  # fmt: skip
-_PENDING = (PRE_VALUE, VALUE, VALUE_ESCAPE, SQ_VALUE, DQ_VALUE, DQ_VALUE_ESCAPE)
+# Parser states, named as in env-file.c; all but the first four end in an assignment at EOF.
+(_PRE_KEY, _KEY, _COMMENT, _COMMENT_ESCAPE, _PRE_VALUE, _VALUE, _VALUE_ESCAPE, _SQ_VALUE,
+ _DQ_VALUE, _DQ_VALUE_ESCAPE) = range(10)  # fmt: skip
 _WHITESPACE, _NEWLINE, _COMMENTS = b" \t\n\r", b"\n\r", b"#;"
 _SHELL_NEED_ESCAPE = b'"\\`$'  # unescaped inside "..." since systemd 247
 _BS, _SQ, _DQ, _EQ = b"\\'\"="
@@ -174,101 +168,98 @@ def _scan(data: bytes) -> Iterator[tuple[bytes, bytes | None]]:
     The value is None where C pushes NULL (nothing was appended, as in ``A=`` or ``A=''``);
     load_env_file() treats that as empty, other callers such as merge_env_file() skip it.
     """
-    state = PRE_KEY
+    state = _PRE_KEY
     key, value = bytearray(), bytearray()
     key_ws: int | None = None  # where trailing whitespace of the key starts
     value_ws: int | None = None  # same for an unquoted value
 
     def pushed() -> tuple[bytes, bytes | None]:
         k = bytes(key[:key_ws] if key_ws is not None else key)
-        trim = state == VALUE and value_ws is not None  # only unquoted tails are trimmed
+        trim = state == _VALUE and value_ws is not None  # only unquoted tails are trimmed
         return k, (bytes(value[:value_ws] if trim else value) if value else None)
 
     i, n = 0, len(data)
     while i < n:
         c = data[i]
         i += 1
-        if state == PRE_KEY:
+        if state == _PRE_KEY:
             if c in _COMMENTS:
-                state = COMMENT
+                state = _COMMENT
             elif c not in _WHITESPACE:  # anything else starts a key, even '=' or a quote
-                state, key_ws = KEY, None
+                state, key_ws = _KEY, None
                 key[:] = bytes((c,))
-        elif state == KEY:
+        elif state == _KEY:
             if c in _NEWLINE:  # a line without '=' is dropped silently
-                state = PRE_KEY
+                state = _PRE_KEY
             elif c == _EQ:
-                state, value_ws = PRE_VALUE, None
+                state, value_ws = _PRE_VALUE, None
             else:
                 key_ws = _trailing_ws(key_ws, key, c)
                 key.append(c)
-        elif state in (PRE_VALUE, VALUE) and c in _NEWLINE:  # a bare CR ends the line too
+        elif state in (_PRE_VALUE, _VALUE) and c in _NEWLINE:  # a bare CR ends the line too
             yield pushed()
-            state = PRE_KEY
+            state = _PRE_KEY
             value.clear()
-        elif state == PRE_VALUE:  # start of value, or right after a closing quote
+        elif state == _PRE_VALUE:  # start of value, or right after a closing quote
             if c == _SQ:
-                state = SQ_VALUE
+                state = _SQ_VALUE
             elif c == _DQ:
-                state = DQ_VALUE
+                state = _DQ_VALUE
             elif c == _BS:
-                state = VALUE_ESCAPE
+                state = _VALUE_ESCAPE
             elif c not in _WHITESPACE:  # whitespace between segments is skipped
-                state = VALUE
+                state = _VALUE
                 value.append(c)
-        elif state == VALUE:  # unquoted: quotes are plain characters from here on
+        elif state == _VALUE:  # unquoted: quotes are plain characters from here on
             if c == _BS:
-                state, value_ws = VALUE_ESCAPE, None
+                state, value_ws = _VALUE_ESCAPE, None
             else:
                 value_ws = _trailing_ws(value_ws, value, c)
                 value.append(c)
-        elif state == VALUE_ESCAPE:
-            state = VALUE
+        elif state == _VALUE_ESCAPE:
+            state = _VALUE
             if c not in _NEWLINE:  # backslash-newline (or -CR) continues the line
                 value.append(c)
-        elif state == SQ_VALUE:  # all literal up to the next quote; fast path for our output
+        elif state == _SQ_VALUE:  # all literal up to the next quote; fast path for our output
             end = data.find(b"'", i - 1)
             if end < 0:  # unterminated: the rest of the file is the value
                 value += data[i - 1 :]
                 i = n
             else:
                 value += data[i - 1 : end]
-                i, state = end + 1, PRE_VALUE
-        elif state == DQ_VALUE:
+                i, state = end + 1, _PRE_VALUE
+        elif state == _DQ_VALUE:
             if c == _DQ:
-                state = PRE_VALUE
+                state = _PRE_VALUE
             elif c == _BS:
-                state = DQ_VALUE_ESCAPE
+                state = _DQ_VALUE_ESCAPE
             else:
                 value.append(c)
-        elif state == DQ_VALUE_ESCAPE:
-            state = DQ_VALUE
+        elif state == _DQ_VALUE_ESCAPE:
+            state = _DQ_VALUE
             if c in _SHELL_NEED_ESCAPE:
                 value.append(c)
             elif c != ord("\n"):  # other backslashes stay, as in sh; only LF (not CR) is eaten
                 value += bytes((_BS, c))
-        elif state == COMMENT:
+        elif state == _COMMENT:
             if c == _BS:
-                state = COMMENT_ESCAPE
+                state = _COMMENT_ESCAPE
             elif c in _NEWLINE:
-                state = PRE_KEY
-        else:  # COMMENT_ESCAPE: up to systemd 253 this swallows even a newline
-            state = COMMENT
-    if state in _PENDING:  # end of file completes the last assignment
+                state = _PRE_KEY
+        else:  # _COMMENT_ESCAPE: up to systemd 253 this swallows even a newline
+            state = _COMMENT
+    if state >= _PRE_VALUE:  # end of file completes the last assignment
         yield pushed()
 
 
 def _decode(raw: bytes, what: str, key: bytes) -> str:
-    """Decode as systemd's utf8_is_valid() would accept it, or fail the whole file."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        text = None
-    if text is None or _NONCHARACTER.search(text):
+    """Decode as systemd's utf8_is_valid() accepts it (no noncharacters), or fail the file."""
+    # Invalid bytes decode to U+FFFD, so re-encoding differs exactly when raw is not UTF-8.
+    text = raw.decode("utf-8", "replace")
+    if text.encode() != raw or _NONCHARACTER.search(text):
         # Name the key only (escaped); the value must never reach a message.
-        name = key.decode("utf-8", "backslashreplace")
         reason = f"invalid UTF-8 or a noncharacter in the {what}; systemd refuses the file"
-        raise EnvFileError([Problem(name, reason)])
+        raise EnvFileError([Problem(key.decode("utf-8", "backslashreplace"), reason)])
     return text
 
 
@@ -278,14 +269,13 @@ def parse(text: str | bytes) -> dict[str, str]:
     Assignments with invalid names (``export A=1``, ``A B=1``, a BOM-prefixed first key) are
     dropped, as systemd drops them (after logging the line, value included, to the journal);
     they are not returned. A later assignment replaces an earlier one in place. Raises
-    :class:`EnvFileError` where systemd refuses the whole file: a NUL byte anywhere, a file over
-    64 MiB, or invalid UTF-8/a noncharacter in any pushed key or value (comments and lines
-    without ``=`` are never checked). A ``str`` is encoded as UTF-8, lone surrogates included.
+    :class:`EnvFileError` where systemd refuses the whole file: a NUL byte anywhere, or invalid
+    UTF-8/a noncharacter in any pushed key or value (comments and lines without ``=`` are never
+    checked). A ``str`` is encoded as UTF-8, lone surrogates included.
     """
     data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else bytes(text)
-    if b"\0" in data or len(data) > _READ_FULL_BYTES_MAX:
-        reason = f"file of {len(data)} bytes is too big or has a NUL byte; systemd refuses it"
-        raise EnvFileError([Problem("(file)", reason)])
+    if b"\0" in data:  # read_full_file() refuses embedded NULs
+        raise EnvFileError([Problem("(file)", "file has a NUL byte; systemd refuses it")])
     loaded: dict[str, str | None] = {}
     for key, raw in _scan(data):
         value = raw or b""  # load_env_file() joins a NULL value as empty

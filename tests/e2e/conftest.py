@@ -26,8 +26,10 @@ from tests.conftest import IN_CI, StandIn
 
 REPO = Path(__file__).resolve().parents[2]
 PYINFRA = Path(sys.executable).with_name("pyinfra")
-SSH_PORT_BASE = 2301
-APP_PORT_BASE = 3301
+# Several suites can run side by side on one machine when each has its own prefix and ports.
+PREFIX = os.environ.get("SSMENV_E2E_PREFIX", "e2e")
+SSH_PORT_BASE = int(os.environ.get("SSMENV_E2E_SSH_PORT", "2301"))
+APP_PORT_BASE = int(os.environ.get("SSMENV_E2E_APP_PORT", "3301"))
 
 
 def _missing_prerequisites() -> list[str]:
@@ -143,7 +145,7 @@ class Deployer:
 @pytest.fixture(scope="session")
 def lab_hosts() -> Iterator[list[Host]]:
     started = time.monotonic()
-    booted = lab.up("e2e", 2, SSH_PORT_BASE)
+    booted = lab.up(PREFIX, 2, SSH_PORT_BASE)
     print(
         f"\nbooted {len(booted)} test hosts in {time.monotonic() - started:.1f}s", file=sys.stderr
     )
