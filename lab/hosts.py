@@ -218,8 +218,10 @@ def wait_ready(host: LabHost, deadline: float = BOOT_DEADLINE) -> None:
         last = (result.stdout + result.stderr).strip().splitlines()[-1:] or [""]
         last = last[0]
         time.sleep(0.2)
+    console = (host.state_dir / "console.log").read_text(errors="replace").splitlines()[-15:]
     raise SystemExit(
-        f"{host.name}: no SSH login on port {host.ssh_port} after {deadline:.0f}s ({last})"
+        f"{host.name}: no SSH login on port {host.ssh_port} after {deadline:.0f}s ({last}); "
+        "console:\n" + "\n".join(console)
     )
 
 

@@ -38,7 +38,8 @@ class Problem:
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.name}: {self.reason}"
+        # repr() keeps an invalid name with a newline from splitting the message.
+        return f"{self.name if self.name.isprintable() else repr(self.name)}: {self.reason}"
 
 
 class EnvFileError(ValueError):
@@ -124,7 +125,7 @@ def _header_problems(header: str) -> list[Problem]:
     """Check comment lines, which must neither break the file nor hide the next line."""
     bad = "\0" in header or any("\ud800" <= ch <= "\udfff" for ch in header)
     # systemd <= 253 continues a comment that ends in a backslash onto the next line.
-    if bad or any(line.endswith("\\") for line in header.splitlines()):
+    if bad or any(line.rstrip().endswith("\\") for line in header.splitlines()):
         return [Problem("(header)", "has a NUL, a lone surrogate or a line ending in '\\'")]
     return []
 

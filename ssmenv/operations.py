@@ -11,8 +11,18 @@ from pyinfra.facts.files import Link
 
 from ssmenv.facts import FileState
 
+UNREAD = object()  # atomic_file reads the file's state itself
 
-def _install_script(path: str, size: int, user: str, group: str, mode: str, keep_previous: bool):
+
+def _install_script(
+    path: str,
+    size: int,
+    user: str,
+    group: str,
+    mode: str,
+    keep_previous: bool,
+    verify: str | None = None,
+) -> StringCommand:
     """The remote side of ``atomic_file``: read exactly ``size`` bytes of stdin into place."""
     directory = posixpath.dirname(path) or "/"
     previous = path + ".previous"
@@ -36,6 +46,16 @@ def _install_script(path: str, size: int, user: str, group: str, mode: str, keep
         '"$tmp";',
         'sync "$tmp";',
     ]
+    if verify:
+        # Checked under the target's own name (systemd-analyze derives the unit name from it), in
+        # a private directory; any complaint refuses the file and leaves the old one in place.
+        copy = StringCommand('"$v"/', QuoteString(posixpath.basename(path)), _separator="")
+        bits += [
+            "v=$(mktemp -d -p /run); trap 'rm -rf \"$tmp\" \"$v\"' EXIT; cp \"$tmp\"", copy, ";",
+            "rc=0; out=$(", StringCommand(verify), copy, "2>&1) || rc=$?;",
+            'if [ "$rc" -ne 0 ] || [ -n "$out" ]; then echo "refused', QuoteString(path),
+            ':" "$out" >&2; exit 1; fi;',
+        ]  # fmt: skip
     if keep_previous:
         # A hard link keeps the old inode (its owner and mode too) as the rollback copy.
         bits += [
@@ -46,7 +66,7 @@ def _install_script(path: str, size: int, user: str, group: str, mode: str, keep
             QuoteString(previous),
             "; fi;",
         ]
-    bits += ['mv -f "$tmp"', QuoteString(path), "; trap - EXIT; sync", QuoteString(directory)]
+    bits += ['mv -f "$tmp"', QuoteString(path), "; sync", QuoteString(directory)]
     return StringCommand(*bits)
 
 
@@ -58,6 +78,8 @@ def atomic_file(
     group: str = "root",
     mode: str = "0600",
     keep_previous: bool = False,
+    verify: str | None = None,
+    current_state: dict[str, str] | object | None = UNREAD,
 ):
     """
     Install a file from content, atomically and private from its first byte.
@@ -69,6 +91,10 @@ def atomic_file(
     + group: group of the file
     + mode: permissions of the file, octal
     + keep_previous: keep the file being replaced as ``<path>.previous`` (same owner and mode)
+    + verify: a command that checks the new file before it replaces the old one, given a copy
+      named like ``path``; any output or a non-zero exit refuses it
+    + current_state: the file's ``FileState`` (``None``: absent) if already read, to save a
+      command
 
     Unlike ``files.put``, nothing is staged in ``/tmp`` and the file never exists with default
     permissions: the content goes into a temp file beside ``path`` under ``umask 077``, gets its
@@ -90,7 +116,7 @@ def atomic_file(
     raw = content.unmask() if isinstance(content, HiddenValue) else content
     data = raw.encode()
     wanted_mode = mode.lstrip("0") or "0"
-    current = host.get_fact(FileState, path=path)
+    current = host.get_fact(FileState, path=path) if current_state is UNREAD else current_state
 
     if current and current["sha256"] == hashlib.sha256(data).hexdigest():
         if (current["user"], current["group"]) != (user, group):
@@ -101,7 +127,7 @@ def atomic_file(
             host.noop(f"file {path} is up to date")
         return
 
-    command = _install_script(path, len(data), user, group, mode, keep_previous)
+    command = _install_script(path, len(data), user, group, mode, keep_previous, verify)
     # Per-command stdin: the connector writes it to the channel and logs nothing of it.
     command.connector_arguments["_stdin"] = raw
     yield command

@@ -39,8 +39,9 @@ def _env_name(name: str) -> Encoded:
 
 
 def _comment(text: Any) -> Encoded:
-    # A comment stays one line: systemd ends comments at newline or CR.
-    return Encoded(" ".join(str(text).split()))
+    # A comment stays one line (systemd ends comments at newline or CR), and must not end in a
+    # backslash, which on systemd <= 253 hides the next line.
+    return Encoded(" ".join(str(text).split()).rstrip("\\"))
 
 
 def _environment(finalize=None) -> jinja2.Environment:

@@ -54,6 +54,8 @@ def app_service(config: AppConfig, restart_if: Sequence[OperationMeta]) -> None:
         user="root",
         group="root",
         mode="0644",
+        # The old unit stays if systemd finds anything wrong with the new one.
+        verify="systemd-analyze verify --recursive-errors=no",
     )
     systemd.daemon_reload(name="Reload systemd (unit changed)", _if=unit.did_change)
     changed = any_changed(unit, *restart_if)

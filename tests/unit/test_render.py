@@ -35,3 +35,8 @@ def test_unit_loads_the_env_file_without_a_dash_prefix():
     assert "User=shop\n" in unit
     assert "WorkingDirectory=/opt/shop/current\n" in unit
     assert "Restart=on-failure\n" in unit
+
+
+def test_a_backslash_at_the_end_of_the_origin_cannot_hide_the_first_variable():
+    text = render.env_file("app", "SSM /path\\\\", {"A": "1"})
+    assert envfile.parse(text) == {"A": "1"}
