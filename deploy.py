@@ -2,17 +2,20 @@
 
 The app's configuration is fetched (once for all hosts) and checked before any operation is
 added: a missing or invalid variable stops the run in pyinfra's prepare phase, so no host changes.
+Then one command per host reads what it has, and each task adds operations only for what differs.
 """
 
 from pyinfra import host
 
 from ssmenv.config import AppConfig
 from tasks import bootstrap, environment, release, service
+from tasks.state import read_host_state
 
 config = AppConfig.from_data(host.data)
 variables = environment.resolve(config)
+state = read_host_state(config)
 
-bootstrap.app_host(config)
-new_release = release.app_release(config)
-env_file = environment.app_environment(config, variables)
-service.app_service(config, restart_if=[new_release, env_file])
+bootstrap.app_host(config, state)
+new_release = release.app_release(config, state)
+env_file = environment.app_environment(config, variables, state)
+service.app_service(config, state, restart_if=[new_release, env_file])

@@ -42,47 +42,114 @@ class FileState(FactBase):
         return _file_state(output)
 
 
-_SECTIONS = ("--manifest--", "--key--", "--env--")
+# One shell script, paths and names as positional arguments ($1..$8, then the packages), so
+# nothing is interpolated into its text. Each section starts with a marker line.
+_HOST_STATE_SCRIPT = r"""service=$1 user=$2 home=$3 release=$4 unit=$5 env=$6 journald=$7
+shift 7
+file_state() { if [ -f "$1" ]; then stat -c '%U %G %a' "$1" && sha256sum < "$1"; fi; }
+echo --systemd--; systemctl --version | head -n 1
+echo --packages--; dpkg-query -W -f='${Package} ${db:Status-Status}\n' "$@" 2>/dev/null
+echo --user--; getent passwd "$user" | cut -d: -f1,4,6,7
+echo --group--; getent group "$user" | cut -d: -f1,3
+echo --dirs--; stat -c '%U %G %a %F %n' "$home" "$home/releases" 2>/dev/null
+echo --release--; if [ -d "$release" ]; then echo present; fi
+echo --current--; readlink "$home/current"
+echo --unit--; file_state "$unit"
+echo --service--; systemctl show "$service" -p LoadState -p ActiveState -p UnitFileState
+echo --journald--; file_state "$journald"
+echo --manifest-file--; file_state "$env.manifest"
+echo --manifest--; cat "$env.manifest" 2>/dev/null
+echo --key--; cat "$env.key" 2>/dev/null
+echo --env--; file_state "$env"
+true
+"""
 
 
-class AppEnvState(FactBase):
+class AppHostState(FactBase):
     """
-    What a host has of an app's environment, in one command: its systemd version, the env file's
-    state (as ``FileState``), the manifest's text and the fingerprint key.
+    Everything a deploy compares for one app, read in one command: the host's systemd version,
+    the runtime packages, the app's user and group, its directories, release and ``current``
+    link, the unit, the service, journald's drop-in, and the env file with its manifest and
+    fingerprint key.
 
     .. code:: python
 
-        {"systemd": 252, "env_file": {"user": "root", ...} | None,
-         "manifest": "{...}" | None, "key": "5f1e..." | None}
+        {
+            "systemd": 252,
+            "packages": {"nodejs": "installed"},
+            "user": "example-app:998:/nonexistent:/usr/sbin/nologin" | None,
+            "group": "example-app:998" | None,
+            "dirs": {"/opt/example-app": "root root 755 directory", ...},
+            "release_present": True,
+            "current": "/opt/example-app/releases/1a2b3c" | None,
+            "unit_file": {"user": "root", "group": "root", "mode": "644", "sha256": "..."} | None,
+            "service": {"LoadState": "loaded", "ActiveState": "active", "UnitFileState": "enabled"},
+            "journald": FileState | None,
+            "manifest_file": FileState | None,
+            "manifest": "{...}" | None,
+            "key": "5f1e..." | None,
+            "env_file": FileState | None,
+        }
 
-    The output holds the fingerprint key: read this fact with ``quiet_fact``, never ``get_fact``
-    (which prints fact output at ``-vvv``).
+    The output holds the fingerprint key: read it with ``quiet_fact``, never ``get_fact`` (which
+    prints fact output at ``-vvv``).
     """
 
-    def command(self, env_file: str, manifest: str, key: str) -> StringCommand:
+    def command(
+        self,
+        service: str,
+        user: str,
+        home: str,
+        release: str,
+        unit_file: str,
+        env_file: str,
+        journald: str,
+        packages: list[str],
+    ) -> StringCommand:
+        args = [service, user, home, release, unit_file, env_file, journald, *packages]
         return StringCommand(
-            "systemctl --version | head -n 1; echo", _SECTIONS[0], "; cat", QuoteString(manifest),
-            "2>/dev/null; echo; echo", _SECTIONS[1], "; cat", QuoteString(key),
-            "2>/dev/null; echo; echo", _SECTIONS[2], ";", _file_state_command(env_file),
+            "sh -c", QuoteString(_HOST_STATE_SCRIPT), "ssmenv-state",
+            *(QuoteString(a) for a in args),
         )  # fmt: skip
 
     def process(self, output: list[str]) -> dict[str, Any]:
-        sections: dict[str, list[str]] = {"": []}
-        current = ""
+        sections: dict[str, list[str]] = {}
+        current: list[str] = []
         for line in output:
-            if line in _SECTIONS:
-                current = line
-                sections[current] = []
+            if line.startswith("--") and line.endswith("--") and len(line) > 4:
+                current = sections.setdefault(line.strip("-"), [])
             else:
-                sections[current].append(line)
-        version = sections[""][0].split()[1] if sections[""] else ""
-        manifest = "\n".join(sections.get(_SECTIONS[0], [])).strip()
-        key = "".join(sections.get(_SECTIONS[1], [])).strip()
+                current.append(line)
+
+        def one(name: str) -> str | None:
+            lines = [line for line in sections.get(name, []) if line.strip()]
+            return lines[0].strip() if lines else None
+
+        version = (one("systemd") or "").split()
+        dirs = {}
+        for line in sections.get("dirs", []):
+            parts = line.split(" ", 4)
+            if len(parts) == 5:
+                dirs[parts[4]] = " ".join(parts[:4])
+        service = dict(line.split("=", 1) for line in sections.get("service", []) if "=" in line)
+        manifest = "\n".join(sections.get("manifest", [])).strip()
         return {
-            "systemd": int(version) if version.isdigit() else None,
-            "env_file": _file_state(sections.get(_SECTIONS[2], [])),
+            "systemd": int(version[1]) if len(version) > 1 and version[1].isdigit() else None,
+            "packages": dict(
+                line.split(" ", 1) for line in sections.get("packages", []) if " " in line
+            ),
+            "user": one("user"),
+            "group": one("group"),
+            "dirs": dirs,
+            "release_present": one("release") == "present",
+            "current": one("current"),
+            "unit_file": _file_state(sections.get("unit", [])),
+            "service": service,
+            "journald": _file_state(sections.get("journald", [])),
+            "manifest_file": _file_state(sections.get("manifest-file", [])),
             "manifest": manifest or None,
-            "key": key or None,
+            "key": one("key"),
+            "env_file": _file_state(sections.get("env", [])),
         }
 
 

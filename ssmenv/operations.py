@@ -30,7 +30,12 @@ def _install_script(
     # on the temp file and its content synced before the rename, so at every moment `path` is either
     # the complete old file or the complete new one, with the right owner and mode.
     bits = [
-        "set -e; umask 077; tmp=$(mktemp",
+        "set -e; umask 077; [ -d",
+        QuoteString(directory),
+        "] || mkdir -p -m 0755",
+        QuoteString(directory),
+        ";",
+        "tmp=$(mktemp",
         QuoteString(posixpath.join(directory, ".ssmenv.XXXXXX")),
         "); trap 'rm -f \"$tmp\"' EXIT;",
         "head -c",
@@ -51,7 +56,7 @@ def _install_script(
         # a private directory; any complaint refuses the file and leaves the old one in place.
         copy = StringCommand('"$v"/', QuoteString(posixpath.basename(path)), _separator="")
         bits += [
-            "v=$(mktemp -d -p /run); trap 'rm -rf \"$tmp\" \"$v\"' EXIT; cp \"$tmp\"", copy, ";",
+            "v=$(mktemp -d -p /run ssmenv-verify.XXXXXX); trap 'rm -rf \"$tmp\" \"$v\"' EXIT; cp \"$tmp\"", copy, ";",
             "rc=0; out=$(", StringCommand(verify), copy, "2>&1) || rc=$?;",
             'if [ "$rc" -ne 0 ] || [ -n "$out" ]; then echo "refused', QuoteString(path),
             ':" "$out" >&2; exit 1; fi;',

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, server
+from pyinfra.operations import apt, files, server, systemd
 
 from ssmenv.config import AppConfig
+from ssmenv.operations import atomic_file
+
+JOURNALD_DROPIN = "/etc/systemd/journald.conf.d/50-ssmenv.conf"
+
+
+def journald_dropin(config: AppConfig) -> str:
+    """Journald's retention: bounded, so a chatty app cannot fill the disk."""
+    return (
+        "# Managed by ssmenv. Do not edit: redeploy.\n"
+        "[Journal]\n"
+        f"SystemMaxUse={config.journald_max_use}\n"
+        f"MaxRetentionSec={config.journald_max_retention}\n"
+    )
 
 
 def runtime_packages(config: AppConfig) -> list[str]:
@@ -17,33 +32,53 @@ def runtime_packages(config: AppConfig) -> list[str]:
 
 
 @deploy("Bootstrap app host")
-def app_host(config: AppConfig) -> None:
-    """System group and user of the app, its directories and its runtime packages."""
-    apt.packages(
-        name=f"Install runtime packages: {', '.join(runtime_packages(config))}",
-        packages=runtime_packages(config),
-        update=True,
-        cache_time=24 * 3600,
-    )
-    server.group(name=f"Group {config.user}", group=config.user, system=True)
-    server.user(  # noqa: S604 -- `shell` is the login shell, not a subprocess
-        name=f"System user {config.user}",
-        user=config.user,
-        group=config.user,
-        system=True,
-        shell="/usr/sbin/nologin",
-        # The app owns no home: its code is root-owned and it writes nothing.
-        home="/nonexistent",
-        ensure_home=False,
-        create_home=False,
-    )
+def app_host(config: AppConfig, state: dict[str, Any]) -> None:
+    """Runtime packages, the app's system group and user, its directories and journald's
+    retention; only what ``state`` (``AppHostState``) shows missing or different."""
+    packages = runtime_packages(config)
+    missing = [p for p in packages if state["packages"].get(p) != "installed"]
+    if missing:
+        apt.packages(
+            name=f"Install runtime packages: {', '.join(missing)}",
+            packages=missing,
+            update=True,
+            cache_time=24 * 3600,
+        )
+    if state["group"] is None or state["user"] is None:
+        server.group(name=f"Group {config.user}", group=config.user, system=True)
+        server.user(  # noqa: S604 -- `shell` is the login shell, not a subprocess
+            name=f"System user {config.user}",
+            user=config.user,
+            group=config.user,
+            system=True,
+            shell="/usr/sbin/nologin",
+            # The app owns no home: its code is root-owned and it writes nothing.
+            home="/nonexistent",
+            ensure_home=False,
+            create_home=False,
+        )
     # Code is root-owned: the app runs as its own user and cannot rewrite itself.
     for path in (config.home, f"{config.home}/releases"):
-        files.directory(
-            name=f"Directory {path}",
-            path=path,
-            user="root",
-            group="root",
-            mode="0755",
-            present=True,
+        if state["dirs"].get(path) != "root root 755 directory":
+            files.directory(
+                name=f"Directory {path}",
+                path=path,
+                user="root",
+                group="root",
+                mode="0755",
+                present=True,
+            )
+    journald = atomic_file(
+        name=f"Journald retention {JOURNALD_DROPIN}",
+        path=JOURNALD_DROPIN,
+        content=journald_dropin(config),
+        mode="0644",
+        current_state=state["journald"],
+    )
+    if journald.will_change:
+        systemd.service(
+            name="Restart journald (retention changed)",
+            service="systemd-journald.service",
+            restarted=True,
+            _if=journald.did_change,
         )

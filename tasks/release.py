@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import posixpath
 import io
 import tarfile
 import tempfile
 from functools import cache
 from pathlib import Path
+from typing import Any
 
-from pyinfra import host
 from pyinfra.api import QuoteString, StringCommand, deploy
 from pyinfra.api.operation import OperationMeta
-from pyinfra.facts.files import Directory
 from pyinfra.operations import files, server
 
 from ssmenv.config import AppConfig
@@ -59,22 +59,33 @@ def build_archive(source: Path) -> tuple[str, Path]:
     return digest, out
 
 
+def release_path(config: AppConfig) -> str:
+    """Where this config's release lives on a host: named by ``app_version`` or the source hash."""
+    version = config.version or build_archive(config.source)[0]
+    return f"{config.home}/releases/{version}"
+
+
 @deploy("App release")
-def app_release(config: AppConfig) -> OperationMeta:
+def app_release(config: AppConfig, state: dict[str, Any]) -> OperationMeta | None:
     """Upload the release unless the host has it, install its dependencies, point ``current`` at it.
 
-    Returns the switch operation: it changed exactly when a different release went live.
+    Returns the switch operation, which changes exactly when a different release goes live, or
+    ``None`` when ``state`` shows the release live already.
     """
-    digest, archive = build_archive(config.source)
-    version = config.version or digest
-    releases = f"{config.home}/releases"
-    release = f"{releases}/{version}"
+    release = release_path(config)
+    version = posixpath.basename(release)
+    releases = posixpath.dirname(release)
 
     # A release directory only exists complete: it is unpacked beside and renamed into place.
-    if not host.get_fact(Directory, path=release):
+    if not state["release_present"]:
         staging = f"{releases}/.{version}.tmp"
         upload = f"{releases}/.{version}.tar.gz"
-        files.put(name=f"Upload release {version}", src=str(archive), dest=upload, mode="0600")
+        files.put(
+            name=f"Upload release {version}",
+            src=str(build_archive(config.source)[1]),
+            dest=upload,
+            mode="0600",
+        )
         q = QuoteString
         commands = [
             StringCommand("rm -rf", q(staging), "&& mkdir -m 0755", q(staging)),
@@ -87,6 +98,8 @@ def app_release(config: AppConfig) -> OperationMeta:
         commands.append(StringCommand("mv -T", q(staging), q(release), "&& rm -f", q(upload)))
         server.shell(name=f"Unpack release {version}", commands=commands)
 
+    if state["current"] == release:
+        return None
     return symlink(
         name=f"Switch {config.home}/current to release {version}",
         path=f"{config.home}/current",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from pyinfra.api import QuoteString, StringCommand, deploy
 from pyinfra.api.operation import OperationMeta
@@ -44,9 +45,12 @@ def health_check_command(config: AppConfig) -> StringCommand:
 
 
 @deploy("App service")
-def app_service(config: AppConfig, restart_if: Sequence[OperationMeta]) -> None:
-    """Install the unit; reload systemd only if it changed; restart only if the unit or anything in
-    ``restart_if`` (release switch, env file) changed; keep it enabled and running."""
+def app_service(
+    config: AppConfig, state: dict[str, Any], restart_if: Sequence[OperationMeta | None]
+) -> None:
+    """Install the unit (verified by systemd first); reload systemd only if it changed; restart
+    only if the unit or anything in ``restart_if`` (release switch, env file) changed, then wait
+    until healthy; keep the service enabled and running. ``state`` is ``AppHostState``."""
     unit = atomic_file(
         name=f"Install unit {config.unit_file}",
         path=config.unit_file,
@@ -56,23 +60,34 @@ def app_service(config: AppConfig, restart_if: Sequence[OperationMeta]) -> None:
         mode="0644",
         # The old unit stays if systemd finds anything wrong with the new one.
         verify="systemd-analyze verify --recursive-errors=no",
+        current_state=state["unit_file"],
     )
-    systemd.daemon_reload(name="Reload systemd (unit changed)", _if=unit.did_change)
-    changed = any_changed(unit, *restart_if)
-    restart = systemd.service(
-        name=f"Restart {config.name} (release, env file or unit changed)",
-        service=f"{config.name}.service",
-        restarted=True,
-        _if=changed,
-    )
-    systemd.service(
-        name=f"Service {config.name} enabled and running",
-        service=f"{config.name}.service",
-        running=True,
-        enabled=True,
-    )
-    server.shell(
-        name=f"Wait for {config.name} to be healthy",
-        commands=[health_check_command(config)],
-        _if=restart.did_change,
-    )
+    if unit.will_change:
+        systemd.daemon_reload(name="Reload systemd (unit changed)", _if=unit.did_change)
+
+    # Only operations that will run can change anything: with none, no restart is even planned.
+    changers = [op for op in (unit, *restart_if) if op is not None and op.will_change]
+    service = f"{config.name}.service"
+    restart = None
+    if changers:
+        restart = systemd.service(
+            name=f"Restart {config.name} (release, env file or unit changed)",
+            service=service,
+            restarted=True,
+            _if=any_changed(*changers),
+        )
+    running = state["service"].get("ActiveState") == "active"
+    enabled = state["service"].get("UnitFileState") == "enabled"
+    if not (running and enabled) or restart is not None:
+        systemd.service(
+            name=f"Service {config.name} enabled and running",
+            service=service,
+            running=True,
+            enabled=True,
+        )
+    if restart is not None:
+        server.shell(
+            name=f"Wait for {config.name} to be healthy",
+            commands=[health_check_command(config)],
+            _if=restart.did_change,
+        )

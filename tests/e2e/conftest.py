@@ -59,9 +59,10 @@ class Host:
     ssh_port: int
     app_port: int
 
-    def run(self, command: str, check: bool = True) -> str:
+    def run(self, command: str, check: bool = True, stdin: str | None = None) -> str:
         result = subprocess.run(
-            [*lab.ssh_args(self.ssh_port), command], capture_output=True, text=True, timeout=60
+            [*lab.ssh_args(self.ssh_port), command], capture_output=True, text=True, timeout=60,
+            input=stdin,
         )
         if check and result.returncode != 0:
             raise AssertionError(f"{self.name}: {command!r} failed: {result.stderr.strip()}")

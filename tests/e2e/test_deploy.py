@@ -86,6 +86,7 @@ def test_changed_parameter_rewrites_only_the_env_file_and_restarts_once(
     changed = sorted(name for name, n in result.changed.items() if n)
     assert [name.split(" | ")[1].split(" (")[0] for name in changed] == [
         f"Install /etc/{APP}.env",
+        f"Install manifest /etc/{APP}.env.manifest",
         f"Restart {APP}",
         f"Wait for {APP} to be healthy",
     ], changed

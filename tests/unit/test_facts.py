@@ -1,28 +1,62 @@
-from ssmenv.facts import AppEnvState, FileState
+from ssmenv.facts import AppHostState, FileState
+
+FULL = [
+    "--systemd--", "systemd 252 (252.39-1~deb12u2)",
+    "--packages--", "nodejs installed", "npm not-installed",
+    "--user--", "example-app:998:/nonexistent:/usr/sbin/nologin",
+    "--group--", "example-app:998",
+    "--dirs--", "root root 755 directory /opt/example-app",
+    "root root 755 directory /opt/example-app/releases",
+    "--release--", "present",
+    "--current--", "/opt/example-app/releases/abc",
+    "--unit--", "root root 644", "aa  -",
+    "--service--", "LoadState=loaded", "ActiveState=active", "UnitFileState=enabled",
+    "--journald--",
+    "--manifest-file--", "root example-app 640", "bb  -",
+    "--manifest--", "{", '  "format": 1', "}",
+    "--key--", "ab12",
+    "--env--", "root root 600", "cc  -",
+]  # fmt: skip
 
 
-def test_app_env_state_reads_every_section():
-    output = [
-        "systemd 252 (252.39-1~deb12u2)",
-        "--manifest--", "{", '  "format": 1', "}", "",
-        "--key--", "ab12", "",
-        "--env--", "root root 600", "e3b0c44298fc1c149afbf4c8996fb924  -",
-    ]
-    state = AppEnvState().process(output)
-    assert state == {
-        "systemd": 252,
-        "manifest": '{\n  "format": 1\n}',
-        "key": "ab12",
-        "env_file": {"user": "root", "group": "root", "mode": "600",
-                     "sha256": "e3b0c44298fc1c149afbf4c8996fb924"},
-    }
+def test_host_state_reads_every_section():
+    state = AppHostState().process(FULL)
+    assert state["systemd"] == 252
+    assert state["packages"] == {"nodejs": "installed", "npm": "not-installed"}
+    assert state["user"] == "example-app:998:/nonexistent:/usr/sbin/nologin"
+    assert state["group"] == "example-app:998"
+    assert state["dirs"]["/opt/example-app/releases"] == "root root 755 directory"
+    assert state["release_present"] is True
+    assert state["current"] == "/opt/example-app/releases/abc"
+    assert state["unit_file"] == {"user": "root", "group": "root", "mode": "644", "sha256": "aa"}
+    assert state["service"]["ActiveState"] == "active"
+    assert state["journald"] is None
+    assert state["manifest_file"]["group"] == "example-app"
+    assert state["manifest"] == '{\n  "format": 1\n}'
+    assert state["key"] == "ab12"
+    assert state["env_file"]["sha256"] == "cc"
 
 
-def test_app_env_state_of_a_new_host_has_nothing_but_the_systemd_version():
-    state = AppEnvState().process(
-        ["systemd 247 (247.3-7)", "--manifest--", "", "--key--", "", "--env--"]
+def test_host_state_of_a_bare_host_has_nothing_but_systemd():
+    markers = [line for line in FULL if line.startswith("--")]
+    state = AppHostState().process(
+        ["--systemd--", "systemd 247 (247.3-7)", *markers[1:]]
     )
-    assert state == {"systemd": 247, "manifest": None, "key": None, "env_file": None}
+    assert state["systemd"] == 247
+    assert state["packages"] == {} and state["dirs"] == {} and state["service"] == {}
+    for key in ("user", "group", "current", "unit_file", "manifest", "key", "env_file"):
+        assert state[key] is None, key
+    assert state["release_present"] is False
+
+
+def test_host_state_command_passes_every_path_as_an_argument():
+    command = str(AppHostState().command(
+        service="a.service", user="a", home="/opt/a", release="/opt/a/releases/x y",
+        unit_file="/etc/systemd/system/a.service", env_file="/etc/a.env",
+        journald="/etc/j.conf", packages=["nodejs"],
+    ))  # fmt: skip
+    assert command.endswith("'/opt/a/releases/x y' /etc/systemd/system/a.service /etc/a.env "
+                            "/etc/j.conf nodejs")
 
 
 def test_file_state_of_an_absent_file_is_none():

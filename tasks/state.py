@@ -1,0 +1,32 @@
+"""What a host has of the app, read once per run in a single command before any task decides.
+
+Every task compares this with what it wants and adds operations only for what differs, so a
+redeploy with nothing new costs one remote command per host.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyinfra import host
+
+from ssmenv.config import AppConfig
+from ssmenv.facts import AppHostState, quiet_fact
+from tasks.bootstrap import JOURNALD_DROPIN, runtime_packages
+from tasks.release import release_path
+
+
+def read_host_state(config: AppConfig) -> dict[str, Any]:
+    """``AppHostState`` of this host, read quietly (it carries the fingerprint key)."""
+    return quiet_fact(
+        host,
+        AppHostState,
+        service=f"{config.name}.service",
+        user=config.user,
+        home=config.home,
+        release=release_path(config),
+        unit_file=config.unit_file,
+        env_file=config.env_file,
+        journald=JOURNALD_DROPIN,
+        packages=runtime_packages(config),
+    )

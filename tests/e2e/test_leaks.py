@@ -1,0 +1,120 @@
+"""A canary secret never shows up anywhere but in the env file and the process it configures.
+
+Each run below changes the canary's value, so the env file is really rewritten under every
+output mode. Remote command lines are covered by the output checks: from ``-vv`` on, pyinfra
+prints every command it sends.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import time
+
+import pytest
+
+PATH = "/e2e/leaks"
+CANARY = f"FAKE-CANARY-{secrets.token_hex(6)}"
+UNIT = "example-app.service"
+
+MODES = [
+    ["-v"],
+    ["-vvv"],
+    ["--debug"],
+    ["--debug-all"],
+    ["--diff"],
+    ["--dry"],
+    ["--dry", "--json"],
+    ["--debug-operations"],
+    ["--debug-facts"],
+]
+
+
+@pytest.fixture(scope="module")
+def started(stand_in) -> float:
+    stand_in.put({
+        f"{PATH}/DATABASE_URL": f"postgres://app:{CANARY}@db/app",
+        f"{PATH}/API_KEY": f"{CANARY}-api",
+        f"{PATH}/SESSION_SECRET": f"{CANARY}-session",
+    })  # fmt: skip
+    return time.time() - 1
+
+
+def rotate(stand_in, i: int) -> None:
+    stand_in.put({f"{PATH}/SESSION_SECRET": f"{CANARY}-session-{i}"})
+
+
+@pytest.mark.parametrize("mode", MODES, ids=" ".join)
+def test_no_output_mode_shows_the_secret(started, deployer, stand_in, mode):
+    rotate(stand_in, MODES.index(mode))
+    result = deployer.run(*mode, data={"ssm_path": PATH})
+    assert result.returncode == 0, result.output[-3000:]
+    assert CANARY not in result.output
+
+
+def test_a_run_failing_on_a_missing_variable_shows_no_secret(started, deployer):
+    result = deployer.run("--debug", "-vvv", data={"ssm_path": PATH, "env_required": ["ABSENT"]})
+    assert result.returncode != 0
+    assert "ABSENT: required but missing" in result.output
+    assert CANARY not in result.output
+
+
+def test_a_run_failing_on_the_hosts_shows_no_secret(started, deployer, stand_in):
+    rotate(stand_in, 100)
+    # The app exits at start: the health check fails and pyinfra prints the remote error output.
+    result = deployer.run(
+        "-vvv", data={"ssm_path": PATH, "app_start": "/usr/bin/node -e process.exit(3)",
+                      "health_timeout": 2},
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "is not healthy" in result.output
+    assert CANARY not in result.output
+    restored = deployer.run(data={"ssm_path": PATH})
+    assert restored.returncode == 0, restored.output[-3000:]
+
+
+def test_the_journal_never_holds_the_secret(started, lab_hosts, deployer):
+    for host in lab_hosts:
+        journal = subprocess.run(
+            [*host_ssh(host), "sudo journalctl --no-pager -o export"], capture_output=True,
+            timeout=60, check=True,
+        ).stdout  # fmt: skip
+        assert journal, "empty journal: the check would prove nothing"
+        assert CANARY.encode() not in journal, f"{host.name}: journal holds the canary"
+
+
+def test_only_the_env_files_on_the_host_hold_the_secret(started, lab_hosts):
+    for host in lab_hosts:
+        # The pattern goes over stdin: on a command line, sudo would log it to the journal.
+        found = host.run(
+            "sudo grep -rlaF -f /dev/stdin /etc /tmp /var/tmp /opt /home /root /run /var/log "
+            "2>/dev/null || true",
+            stdin=CANARY + "\n",
+        ).split()
+        assert set(found) <= {"/etc/example-app.env", "/etc/example-app.env.previous"}, found
+        assert host.file_state("/etc/example-app.env").startswith("root:root 600\n")
+
+
+def test_no_file_written_on_the_control_machine_holds_the_secret(started):
+    roots = ["/tmp", "/var/tmp", os.path.expanduser("~"), os.getcwd()]
+    newer = subprocess.run(
+        ["find", *roots, "-xdev", "-type", "f", "-newermt", f"@{started}",
+         "-not", "-path", "*/.venv/*", "-not", "-path", "*/.git/*", "-size", "-50M"],
+        capture_output=True, text=True,
+    ).stdout.split("\n")  # fmt: skip
+    leaking = []
+    for path in filter(None, newer):
+        try:
+            with open(path, "rb") as f:
+                if CANARY.encode() in f.read():
+                    leaking.append(path)
+        except OSError:
+            continue
+    assert leaking == []
+
+
+def host_ssh(host) -> list[str]:
+    from lab.hosts import ssh_args
+
+    return [*ssh_args(host.ssh_port)]

@@ -1,0 +1,31 @@
+"""A unit systemd finds fault with is never installed: the old one stays and keeps running."""
+
+from __future__ import annotations
+
+PATH = "/e2e/unit"
+UNIT = "example-app.service"
+UNIT_FILE = f"/etc/systemd/system/{UNIT}"
+DATA = {"ssm_path": PATH}
+
+
+def test_a_unit_systemd_refuses_is_not_installed_and_the_old_one_keeps_running(
+    deployer, stand_in, lab_hosts
+):
+    stand_in.put({
+        f"{PATH}/DATABASE_URL": "postgres://FAKE@db/app",
+        f"{PATH}/API_KEY": "FAKE-unit-key",
+        f"{PATH}/SESSION_SECRET": "FAKE-unit-session",
+    })  # fmt: skip
+    assert deployer.run(data=DATA).returncode == 0
+    before = {h.name: (h.file_state(UNIT_FILE), h.service(UNIT)) for h in lab_hosts}
+
+    result = deployer.run(data={**DATA, "app_start": "/nonexistent/node server.js"})
+
+    assert result.returncode != 0
+    assert f"refused {UNIT_FILE}" in result.output
+    assert "/nonexistent/node" in result.output  # systemd's own reason is shown
+    for host in lab_hosts:
+        assert (host.file_state(UNIT_FILE), host.service(UNIT)) == before[host.name]
+        assert host.get("/healthz") == b"ok\n"
+        leftovers = host.run("sudo find /etc/systemd/system /run -maxdepth 1 -name '*ssmenv*'")
+        assert leftovers.strip() == ""
