@@ -3,6 +3,8 @@
 The app's configuration is fetched (once for all hosts) and checked before any operation is
 added: a missing or invalid variable stops the run in pyinfra's prepare phase, so no host changes.
 Then one command per host reads what it has, and each task adds operations only for what differs.
+What the app runs (env file, release, unit) switches in one health-gated activation per host,
+host after host, rolled back where the app does not come up healthy.
 """
 
 from pyinfra import host
@@ -17,5 +19,5 @@ state = read_host_state(config)
 
 bootstrap.app_host(config, state)
 new_release = release.app_release(config, state)
-env_file = environment.app_environment(config, variables, state)
-service.app_service(config, state, restart_if=[new_release, env_file])
+env = environment.app_environment(config, variables, state)
+service.app_service(config, state, env=env, release=new_release)

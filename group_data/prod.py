@@ -2,3 +2,11 @@
 
 ssm_path = "/example-app/prod"
 env = {"NODE_ENV": "production", "LOG_LEVEL": "info"}
+
+# How the deploy logs in: a user with passwordless sudo (Debian's EC2 images: "admin") and the
+# private key of the instances' key pair.
+ssh_user = "admin"
+ssh_key = "~/.ssh/example-app-prod.pem"
+# Hosts only reachable through a bastion: an OpenSSH config file whose ProxyJump covers their
+# addresses (README, "Inventories and hosts").
+# ssh_config_file = "~/.ssh/example-app-prod.config"

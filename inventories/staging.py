@@ -1,8 +1,22 @@
-"""Staging hosts: replace these with yours.
+"""Staging hosts: the static list below, or, with ``SSMENV_INVENTORY=ec2``, the running EC2
+instances carrying the tags below (see the README's "Inventories and hosts").
 
-Each host's data can override any setting (see the README's table).
+Every host is in the groups ``staging`` and ``web``; its data come from, later ones winning:
+group_data/all.py, group_data/staging.py, group_data/web.py (if present), its own entry (EC2:
+``ssh_hostname`` and ``ec2_*``), then ``--data``.
 """
 
-web = [
-    "app-1.staging.example.internal",
-]
+from ssmenv import ec2
+
+_hosts = ec2.hosts(
+    static=[
+        "app-1.staging.example.internal",
+    ],
+    tags={"Environment": "staging", "Role": "web"},
+)
+
+# pyinfra applies a host's group data in the order this file defines its groups, the last
+# one winning; the file's own group (``staging``), when not defined in it, is added last. Defining
+# it first layers the data all -> staging -> web -> host.
+staging = _hosts
+web = _hosts

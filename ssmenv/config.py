@@ -10,11 +10,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ssmenv.contract import Contract
 from ssmenv.errors import ConfigError
+from ssmenv.sources import ParameterSpec, SecretSpec
+from ssmenv.variables import describe
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,23 +66,65 @@ SETTINGS = (
         "Path answered with 2xx once the app is up; empty to skip the check after a restart.",
     ),
     Setting("health_timeout", 30, "Seconds a restarted app has to become healthy."),
-    Setting("aws_region", "us-east-1", "AWS region of the parameters."),
+    Setting("health_settle", 2, "Seconds a healthy app must then stay up (same process, still "
+            "active) before the host counts as done."),
+    Setting("rollout_batch", 1, "Hosts activated at a time, in inventory order; the rollout "
+            "stops at the first host that does not become healthy."),
+    Setting("journald_max_use", "500M", "Journald's `SystemMaxUse=` on the host: disk the "
+            "journal may take."),
+    Setting("journald_max_retention", "1month", "Journald's `MaxRetentionSec=`: how long "
+            "entries are kept."),
+    Setting("aws_region", "us-east-1", "AWS region of the parameters and secrets."),
     Setting(
         "ssm_path",
         None,
-        "SSM path read recursively and decrypted; each parameter's last path "
-        "component is a variable name. Required; starts with `/`.",
+        "SSM path read recursively and decrypted; each parameter's last path component is a "
+        "variable name (see `ssm_path_map`). Starts with `/`. At least one of `ssm_path`, "
+        "`ssm_parameters` and `secrets` is required.",
+    ),
+    Setting(
+        "ssm_path_map",
+        {},
+        "Variable names for parameters under `ssm_path` whose last component is not the name: "
+        'path relative to `ssm_path` to variable (`{"db/url": "DATABASE_URL"}`).',
+    ),
+    Setting(
+        "ssm_parameters",
+        [],
+        "SSM parameters read by name (10 per request): a list of names, each optionally pinned "
+        "to a version (`/app/prod/DB_PASSWORD:3`) or a label (`/app/prod/DB_PASSWORD:live`), "
+        "the last path component naming the variable; or a dict of variable name to parameter.",
+    ),
+    Setting(
+        "secrets",
+        [],
+        "Secrets Manager secrets (20 per request): ids of JSON secrets, each key becoming a "
+        'variable; or dicts `{"id": ..., "prefix": "DB_", "stage": "AWSPENDING"}`, or '
+        '`{"id": ..., "variable": "API_KEY"}` for a plain-text secret.',
     ),
     Setting(
         "env",
         {},
-        "Non-secret variables from group data (name to value). A name also found in "
-        "SSM is an error.",
+        "Non-secret variables from group data (name to value).",
+    ),
+    Setting(
+        "env_overrides",
+        [],
+        "Names that may be set by more than one source: the highest in precedence wins. "
+        "Any other name set by two sources stops the deploy.",
+    ),
+    Setting(
+        "env_contract",
+        {},
+        "What the app needs: variable name to rule (`required`, `default`, `check` (`non-empty`, "
+        "`integer`, `port`, `url`), `one_of`, `pattern`, `allow_empty`). Checked before any "
+        "host is touched; variables the app gets but the contract does not list are reported.",
     ),
     Setting(
         "env_required",
         [],
-        "Names that must be present and non-empty, or the deploy stops before touching any host.",
+        "Names that must be present and non-empty, or the deploy stops before touching any "
+        "host; the same as `env_contract` entries with an empty rule.",
     ),
 )
 DEFAULTS = {s.key: s.default for s in SETTINGS}
@@ -102,9 +147,18 @@ class AppConfig:
     health_path: str
     health_timeout: int
     aws_region: str
-    ssm_path: str
+    ssm_path: str | None
     env: Mapping[str, str]
     env_required: tuple[str, ...]
+    ssm_path_map: Mapping[str, str] = field(default_factory=dict)
+    ssm_parameters: tuple[ParameterSpec, ...] = ()
+    secrets: tuple[SecretSpec, ...] = ()
+    env_overrides: frozenset[str] = frozenset()
+    contract: Contract = field(default_factory=Contract)
+    journald_max_use: str = "500M"
+    health_settle: int = 2
+    rollout_batch: int = 1
+    journald_max_retention: str = "1month"
 
     @property
     def env_file(self) -> str:
@@ -134,11 +188,31 @@ class AppConfig:
         if version is not None and not _VERSION.match(str(version)):
             fail("app_version", "must be letters, digits, dots, dashes and underscores")
         ssm_path = raw["ssm_path"]
-        if not isinstance(ssm_path, str) or not ssm_path.startswith("/"):
+        if ssm_path is not None and (not isinstance(ssm_path, str) or not ssm_path.startswith("/")):
+            fail("ssm_path", "must be an SSM path starting with / (for example /my-app/prod)")
+            ssm_path = None
+        path_map = _as_json(raw["ssm_path_map"])
+        if not isinstance(path_map, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in path_map.items()
+        ):
+            fail("ssm_path_map", "must map paths relative to ssm_path to variable names")
+            path_map = {}
+        parameters = _parameter_specs(_as_json(raw["ssm_parameters"]), fail)
+        secret_specs = []
+        secrets = _as_json(raw["secrets"])
+        if isinstance(secrets, str | dict) or not isinstance(secrets, list):
+            secrets = [secrets]
+        for i, entry in enumerate(secrets):
+            try:
+                secret_specs.append(SecretSpec.parse(entry))
+            except ValueError as e:
+                fail(f"secrets[{i}]", str(e))
+        if raw["ssm_path"] is None and not raw["ssm_parameters"] and not raw["secrets"]:
             fail(
-                "ssm_path", "must be set to an SSM path starting with / (for example /my-app/prod)"
+                "ssm_path",
+                "no configuration source: set ssm_path (for example /my-app/prod), "
+                "ssm_parameters or secrets",
             )
-            ssm_path = ""
         port = _as_int(raw["app_port"])
         if port is None or not 0 < port < 65536:
             fail("app_port", "must be a port number")
@@ -153,6 +227,13 @@ class AppConfig:
         if isinstance(required, str) or not all(isinstance(n, str) for n in required):
             fail("env_required", "must be a list of names")
             required = []
+        overrides = _as_json(raw["env_overrides"])
+        if isinstance(overrides, str) or not all(isinstance(n, str) for n in overrides):
+            fail("env_overrides", "must be a list of names")
+            overrides = []
+        contract, why = Contract.parse(_as_json(raw["env_contract"]), required)
+        for problem in why:
+            fail("env_contract", problem)
         packages = _as_json(raw["app_packages"])
         if isinstance(packages, str):
             packages = [packages]
@@ -174,10 +255,41 @@ class AppConfig:
             health_path=str(raw["health_path"] or ""),
             health_timeout=timeout,
             aws_region=str(raw["aws_region"]),
-            ssm_path=ssm_path.rstrip("/") or "/",
+            ssm_path=None if ssm_path is None else ssm_path.rstrip("/") or "/",
             env={str(k): str(v) for k, v in env.items()},
             env_required=tuple(required),
+            ssm_path_map={k.strip("/"): v for k, v in path_map.items()},
+            ssm_parameters=tuple(parameters),
+            secrets=tuple(secret_specs),
+            env_overrides=frozenset(overrides),
+            contract=contract,
+            journald_max_use=str(raw["journald_max_use"]),
+            health_settle=max(0, _as_int(raw["health_settle"]) or 0),
+            rollout_batch=max(1, _as_int(raw["rollout_batch"]) or 1),
+            journald_max_retention=str(raw["journald_max_retention"]),
         )
+
+    @property
+    def sources_summary(self) -> str:
+        """Where the variables come from, for headers and messages (no values)."""
+        return describe(self)
+
+
+def _parameter_specs(value: Any, fail: Any) -> list[ParameterSpec]:
+    """``ssm_parameters``: a list of references, or a dict of variable name to reference."""
+    if isinstance(value, str):
+        value = [value]
+    pairs = value.items() if isinstance(value, Mapping) else ((None, r) for r in value or ())
+    specs = []
+    for variable, reference in pairs:
+        if not isinstance(reference, str) or not (variable is None or isinstance(variable, str)):
+            fail("ssm_parameters", "must be a list of parameter names or a dict of names to them")
+            continue
+        try:
+            specs.append(ParameterSpec.parse(reference, variable))
+        except ValueError as e:
+            fail(f"ssm_parameters: {reference}", str(e))
+    return specs
 
 
 def _get(data: Any, key: str, default: Any) -> Any:

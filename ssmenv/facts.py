@@ -45,7 +45,8 @@ class FileState(FactBase):
 # One shell script, paths and names as positional arguments ($1..$8, then the packages), so
 # nothing is interpolated into its text. Each section starts with a marker line.
 _HOST_STATE_SCRIPT = r"""service=$1 user=$2 home=$3 release=$4 unit=$5 env=$6 journald=$7
-shift 7
+pending=$8
+shift 8
 file_state() { if [ -f "$1" ]; then stat -c '%U %G %a' "$1" && sha256sum < "$1"; fi; }
 echo --systemd--; systemctl --version | head -n 1
 echo --packages--; dpkg-query -W -f='${Package} ${db:Status-Status}\n' "$@" 2>/dev/null
@@ -56,6 +57,7 @@ echo --release--; if [ -d "$release" ]; then echo present; fi
 echo --current--; readlink "$home/current"
 echo --unit--; file_state "$unit"
 echo --service--; systemctl show "$service" -p LoadState -p ActiveState -p UnitFileState
+echo --pending--; if [ -e "$pending" ]; then echo pending; fi
 echo --journald--; file_state "$journald"
 echo --manifest-file--; file_state "$env.manifest"
 echo --manifest--; cat "$env.manifest" 2>/dev/null
@@ -84,6 +86,7 @@ class AppHostState(FactBase):
             "current": "/opt/example-app/releases/1a2b3c" | None,
             "unit_file": {"user": "root", "group": "root", "mode": "644", "sha256": "..."} | None,
             "service": {"LoadState": "loaded", "ActiveState": "active", "UnitFileState": "enabled"},
+            "pending": False,  # an activation committed files but never saw the app healthy
             "journald": FileState | None,
             "manifest_file": FileState | None,
             "manifest": "{...}" | None,
@@ -104,9 +107,10 @@ class AppHostState(FactBase):
         unit_file: str,
         env_file: str,
         journald: str,
+        pending: str,
         packages: list[str],
     ) -> StringCommand:
-        args = [service, user, home, release, unit_file, env_file, journald, *packages]
+        args = [service, user, home, release, unit_file, env_file, journald, pending, *packages]
         return StringCommand(
             "sh -c", QuoteString(_HOST_STATE_SCRIPT), "ssmenv-state",
             *(QuoteString(a) for a in args),
@@ -145,6 +149,7 @@ class AppHostState(FactBase):
             "current": one("current"),
             "unit_file": _file_state(sections.get("unit", [])),
             "service": service,
+            "pending": one("pending") == "pending",
             "journald": _file_state(sections.get("journald", [])),
             "manifest_file": _file_state(sections.get("manifest-file", [])),
             "manifest": manifest or None,

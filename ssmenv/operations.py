@@ -1,15 +1,17 @@
-"""The project's pyinfra operations: files installed atomically and privately, atomic symlinks."""
+"""The project's pyinfra operations: files installed atomically and privately, and the
+health-gated, rolling activation of what an app runs."""
 
 from __future__ import annotations
 
 import hashlib
 import posixpath
 
-from pyinfra import host
-from pyinfra.api import HiddenValue, QuoteString, StringCommand, operation
-from pyinfra.facts.files import Link
+from pyinfra import context, host, logger
+from pyinfra.api import FunctionCommand, HiddenValue, QuoteString, StringCommand, operation
+from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 
 from ssmenv.facts import FileState
+from ssmenv.rollout import Activation, Rollout, activation_script, scrub
 
 UNREAD = object()  # atomic_file reads the file's state itself
 
@@ -21,7 +23,6 @@ def _install_script(
     group: str,
     mode: str,
     keep_previous: bool,
-    verify: str | None = None,
 ) -> StringCommand:
     """The remote side of ``atomic_file``: read exactly ``size`` bytes of stdin into place."""
     directory = posixpath.dirname(path) or "/"
@@ -51,16 +52,6 @@ def _install_script(
         '"$tmp";',
         'sync "$tmp";',
     ]
-    if verify:
-        # Checked under the target's own name (systemd-analyze derives the unit name from it), in
-        # a private directory; any complaint refuses the file and leaves the old one in place.
-        copy = StringCommand('"$v"/', QuoteString(posixpath.basename(path)), _separator="")
-        bits += [
-            "v=$(mktemp -d -p /run ssmenv-verify.XXXXXX); trap 'rm -rf \"$tmp\" \"$v\"' EXIT; cp \"$tmp\"", copy, ";",
-            "rc=0; out=$(", StringCommand(verify), copy, "2>&1) || rc=$?;",
-            'if [ "$rc" -ne 0 ] || [ -n "$out" ]; then echo "refused', QuoteString(path),
-            ':" "$out" >&2; exit 1; fi;',
-        ]  # fmt: skip
     if keep_previous:
         # A hard link keeps the old inode (its owner and mode too) as the rollback copy.
         bits += [
@@ -83,7 +74,6 @@ def atomic_file(
     group: str = "root",
     mode: str = "0600",
     keep_previous: bool = False,
-    verify: str | None = None,
     current_state: dict[str, str] | object | None = UNREAD,
 ):
     """
@@ -96,8 +86,6 @@ def atomic_file(
     + group: group of the file
     + mode: permissions of the file, octal
     + keep_previous: keep the file being replaced as ``<path>.previous`` (same owner and mode)
-    + verify: a command that checks the new file before it replaces the old one, given a copy
-      named like ``path``; any output or a non-zero exit refuses it
     + current_state: the file's ``FileState`` (``None``: absent) if already read, to save a
       command
 
@@ -132,37 +120,71 @@ def atomic_file(
             host.noop(f"file {path} is up to date")
         return
 
-    command = _install_script(path, len(data), user, group, mode, keep_previous, verify)
+    command = _install_script(path, len(data), user, group, mode, keep_previous)
     # Per-command stdin: the connector writes it to the channel and logs nothing of it.
     command.connector_arguments["_stdin"] = raw
     yield command
 
 
-@operation()
-def symlink(path: str, target: str):
-    """
-    Point a symlink at a target, switching atomically (``rename``, never a moment without the link).
+def _connector_arguments(state, host) -> dict:
+    """The connection arguments (sudo and friends) of the operation running on ``host``."""
+    arguments = host.current_op_global_arguments or {}
+    return {k: v for k, v in arguments.items() if k in CONNECTOR_ARGUMENT_KEYS and k != "_stdin"}
 
-    + path: the link
-    + target: where it points
+
+def _activate(state, host, plan: Activation, batch: int) -> bool:
+    # Looked up here, not passed in: pyinfra copies operation arguments per host.
+    rollout = Rollout.of(state, batch)
+    stopped_by = rollout.wait_turn(state, host)
+    if stopped_by is not None:
+        host.log_styled(
+            f"not activated: the rollout stopped after {stopped_by} failed", fg="red",
+            log_func=logger.error,
+        )  # fmt: skip
+        rollout.finish(host, f"stopped after {stopped_by}")
+        return False
+    ok, output = host.run_shell_command(
+        activation_script(plan),
+        print_output=False,  # what the host says back is scrubbed of secrets first
+        print_input=state.print_input,
+        _stdin=plan.stdin(),  # file contents: never on a command line
+        **_connector_arguments(state, host),
+    )
+    said = scrub("\n".join(line.line for line in output.combined_lines), plan.secrets)
+    if ok:
+        host.log(said.splitlines()[-1] if said else f"{plan.service} is healthy", logger.info)
+        rollout.finish(host, None)
+        return True
+    for line in said.splitlines():
+        host.log_styled(line, fg="red", log_func=logger.error)
+    rollout.finish(host, said.splitlines()[-1] if said else "failed")
+    return False
+
+
+@operation(is_idempotent=False)
+def activation(plan: Activation, batch: int = 1):
+    """
+    Switch a host to new files (env file, unit...) and release in one command, restart the
+    service and keep the change only if it becomes healthy; put the old version back otherwise.
+
+    + plan: the ``ssmenv.rollout.Activation`` for this host
+    + batch: how many hosts activate at a time; hosts take turns in inventory order, and a
+      failure stops the hosts after it before they change
+
+    File contents travel over stdin; what the host says back (its journal on failure) is scrubbed
+    of every secret value before it is printed.
 
     **Example:**
 
     .. code:: python
 
-        symlink(name="Switch to release 1a2b", path="/opt/app/current",
-                target="/opt/app/releases/1a2b")
+        activation(
+            name="Activate my-app (rolling, health-gated)",
+            plan=Activation(app="my-app", service="my-app.service", files=(...), ...),
+            batch=1,
+        )
     """
-    link = host.get_fact(Link, path=path)
-    if link and link.get("link_target") == target:
-        host.noop(f"link {path} already points at {target}")
-        return
-    temp = f"{path}.new"
-    yield StringCommand(
-        "ln -sfn",
-        QuoteString(target),
-        QuoteString(temp),
-        "&& mv -T",
-        QuoteString(temp),
-        QuoteString(path),
-    )
+    # The real Host, not pyinfra's context proxy (which would stand for whichever host asks).
+    real_host = context.host._get_module()
+    Rollout.of(real_host.state, batch).register(real_host.state, real_host)
+    yield FunctionCommand(_activate, (plan, batch), {})

@@ -2,48 +2,113 @@
 
 from __future__ import annotations
 
-from pyinfra.api import HiddenValue, deploy
-from pyinfra.api.operation import OperationMeta
+from dataclasses import dataclass, field
+from typing import Any
 
-from ssmenv import render, sources
+from pyinfra import host
+from pyinfra.api import deploy
+
+from ssmenv import envfile, manifest, render, sources
 from ssmenv.config import AppConfig
 from ssmenv.envfile import EnvFileError
 from ssmenv.errors import ConfigError
 from ssmenv.operations import atomic_file
+from ssmenv.rollout import FileWrite, sha256
 from ssmenv.variables import Variable, compose
 
 
 def resolve(config: AppConfig) -> dict[str, Variable]:
-    """Fetch (once per run, shared by all hosts) and check the app's variables.
+    """Fetch (each source once per run, shared by all hosts) and check the app's variables:
+    SSM path and names, Secrets Manager, group-data ``env`` and ``PORT``, against the contract.
 
     Called before any operation is added, so a missing or invalid variable stops the run during
     pyinfra's prepare phase, before any host is changed.
     """
-    parameters = sources.parameters_by_path(config.aws_region, config.ssm_path)
-    return compose(config.ssm_path, parameters, config.env, config.env_required, port=config.port)
+    composition = compose(config, sources.fetch(config))
+    for note in composition.notes:  # e.g. variables the contract does not list: not fatal
+        sources.warn_once(note)
+    return composition.check(f"{config.name} ({config.sources_summary})")
+
+
+@dataclass(frozen=True)
+class EnvPlan:
+    """What the env file step needs switched on a host, for the activation to carry."""
+
+    files: tuple[FileWrite, ...]
+    changes: manifest.Changes
+    secrets: tuple[str, ...] = field(repr=False)
 
 
 @deploy("App environment")
-def app_environment(config: AppConfig, variables: dict[str, Variable]) -> OperationMeta:
-    """Render the env file and install it root-only (0600), atomically, keeping the previous one.
+def app_environment(
+    config: AppConfig, variables: dict[str, Variable], state: dict[str, Any]
+) -> EnvPlan:
+    """Plan the env file (root-only, 0600) and its manifest (the app's group may read it; no
+    values) from ``variables``, against the host's ``AppHostState``.
 
-    systemd reads it as root before starting the service, so the app's user never needs to.
+    A changed env file is not written here: it goes into the returned plan, which the service
+    step activates health-gated (and rolls back). A manifest whose values are unchanged (only
+    versions moved) is rewritten right away: the app does not read it.
     """
-    try:
-        content = render.env_file(
-            config.name,
-            f"SSM {config.ssm_path} and host data",
-            {name: v.value for name, v in variables.items()},
+    env_file = config.env_file
+    manifest_file, key_file = f"{env_file}.manifest", f"{env_file}.key"
+
+    values = {name: v.value for name, v in variables.items()}
+    refused = envfile.problems(values, systemd_version=state["systemd"])
+    if refused:
+        raise ConfigError(
+            f"{host.name} runs systemd {state['systemd']}, which cannot carry these exactly:\n"
+            + "\n".join(f"  {p} (from {variables[p.name].source})" for p in refused)
         )
+    try:
+        content = render.env_file(config.name, config.sources_summary, values)
     except EnvFileError as e:
-        raise ConfigError(f"{config.env_file}: {e}") from None
-    return atomic_file(
-        # Names only: which variables the file holds is useful, their values are never shown.
-        name=f"Install {config.env_file} ({', '.join(variables)})",
-        path=config.env_file,
-        content=HiddenValue(content),
-        user="root",
-        group="root",
-        mode="0600",
-        keep_previous=True,
-    )
+        raise ConfigError(f"{env_file}: {e}") from None
+
+    files: list[FileWrite] = []
+    key = state["key"]
+    if key is None:
+        key = manifest.new_key()
+        files.append(FileWrite(key_file, key + "\n"))
+    old_manifest = manifest.loads(state["manifest"])
+    new_manifest = manifest.build(config.name, key, variables)
+    manifest_text = manifest.dumps(new_manifest)
+    changes = manifest.changes(old_manifest, new_manifest)
+    env_state = state["env_file"]
+    env_changed = env_state is None or env_state["sha256"] != sha256(content) or (
+        env_state["user"], env_state["group"], env_state["mode"]) != ("root", "root", "600")
+    manifest_state = state["manifest_file"]
+
+    if env_changed:
+        files.append(FileWrite(env_file, content, expect=env_state and env_state["sha256"]))
+        files.append(FileWrite(
+            manifest_file, manifest_text, group=config.user, mode="0640",
+            expect=manifest_state and manifest_state["sha256"],
+        ))  # fmt: skip
+        host.log(f"{env_file}: {describe(changes, old_manifest, new_manifest)}")
+    else:
+        atomic_file(
+            name=f"Install manifest {manifest_file}",
+            path=manifest_file,
+            content=manifest_text,
+            group=config.user,
+            mode="0640",
+            current_state=manifest_state,
+        )
+    return EnvPlan(tuple(files), changes, tuple(values.values()))
+
+
+def describe(changes: manifest.Changes, old: dict | None, new: dict) -> str:
+    """Which variables change, with their old and new versions; never values."""
+    if old is None:
+        return f"new env file ({len(new['variables'])} variables)"
+    if not changes:
+        return "rewritten (same variables)"
+
+    def version(m: dict, name: str) -> str:
+        v = m["variables"][name].get("version")
+        return "-" if v is None else f"v{v}"
+
+    parts = [f"+{n}" for n in changes.added] + [f"-{n}" for n in changes.removed]
+    parts += [f"{n} {version(old, n)}->{version(new, n)}" for n in changes.changed]
+    return "changes " + ", ".join(parts)

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import posixpath
 import io
+import posixpath
 import tarfile
 import tempfile
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from pyinfra import host
 from pyinfra.api import QuoteString, StringCommand, deploy
-from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import files, server
 
 from ssmenv.config import AppConfig
-from ssmenv.operations import symlink
+from ssmenv.rollout import LinkSwitch
 
 # Never shipped: dependencies are installed on the host, local env files never leave the laptop.
 EXCLUDE = {"node_modules", ".git", ".env", "__pycache__", ".venv"}
@@ -66,11 +66,12 @@ def release_path(config: AppConfig) -> str:
 
 
 @deploy("App release")
-def app_release(config: AppConfig, state: dict[str, Any]) -> OperationMeta | None:
-    """Upload the release unless the host has it, install its dependencies, point ``current`` at it.
+def app_release(config: AppConfig, state: dict[str, Any]) -> LinkSwitch | None:
+    """Upload the release unless the host has it and install its dependencies; plan the switch of
+    ``current`` to it (``None`` when ``state`` shows it live already).
 
-    Returns the switch operation, which changes exactly when a different release goes live, or
-    ``None`` when ``state`` shows the release live already.
+    The switch itself is left to the service step's activation, health-gated, so a release that
+    does not come up healthy is switched back.
     """
     release = release_path(config)
     version = posixpath.basename(release)
@@ -100,8 +101,5 @@ def app_release(config: AppConfig, state: dict[str, Any]) -> OperationMeta | Non
 
     if state["current"] == release:
         return None
-    return symlink(
-        name=f"Switch {config.home}/current to release {version}",
-        path=f"{config.home}/current",
-        target=release,
-    )
+    host.log(f"release {version} (live: {state['current'] or 'none'})")
+    return LinkSwitch(f"{config.home}/current", release, state["current"])

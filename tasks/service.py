@@ -2,92 +2,63 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from pyinfra.api import QuoteString, StringCommand, deploy
-from pyinfra.api.operation import OperationMeta
-from pyinfra.operations import server, systemd
-from pyinfra.operations.util import any_changed
+from pyinfra import host
+from pyinfra.api import deploy
 
 from ssmenv import render
 from ssmenv.config import AppConfig
-from ssmenv.operations import atomic_file
-
-# Arguments: unit, port, health path (empty: active is enough), seconds. bash's /dev/tcp does the
-# HTTP request, so a bare host needs neither curl nor wget.
-HEALTH_SCRIPT = r"""unit=$1 port=$2 path=$3 seconds=$4
-for _ in $(seq "$seconds"); do
-  if systemctl is-active --quiet "$unit" && { [ -z "$path" ] || (
-      exec 3<>"/dev/tcp/127.0.0.1/$port" &&
-      printf 'GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n' "$path" >&3 &&
-      head -n 1 <&3 | grep -qE '^HTTP/1\.[01] 2[0-9][0-9]' ) 2>/dev/null; }; then
-    exit 0
-  fi
-  sleep 1
-done
-echo "$unit is not healthy after $seconds s (unit $(systemctl is-active "$unit"))" >&2
-exit 1
-"""
-
-
-def health_check_command(config: AppConfig) -> StringCommand:
-    """Wait until the unit is active and, if a health path is set, answers HTTP 2xx there."""
-    return StringCommand(
-        "bash -c",
-        QuoteString(HEALTH_SCRIPT),
-        "health",
-        QuoteString(f"{config.name}.service"),
-        QuoteString(str(config.port)),
-        QuoteString(config.health_path),
-        QuoteString(str(config.health_timeout)),
-    )
+from ssmenv.operations import activation
+from ssmenv.rollout import Activation, FileWrite, Health, LinkSwitch, sha256
+from tasks.environment import EnvPlan
 
 
 @deploy("App service")
 def app_service(
-    config: AppConfig, state: dict[str, Any], restart_if: Sequence[OperationMeta | None]
+    config: AppConfig,
+    state: dict[str, Any],
+    env: EnvPlan | None = None,
+    release: LinkSwitch | None = None,
+    only_env: bool = False,
 ) -> None:
-    """Install the unit (verified by systemd first); reload systemd only if it changed; restart
-    only if the unit or anything in ``restart_if`` (release switch, env file) changed, then wait
-    until healthy; keep the service enabled and running. ``state`` is ``AppHostState``."""
-    unit = atomic_file(
-        name=f"Install unit {config.unit_file}",
-        path=config.unit_file,
-        content=render.unit_file(config),
-        user="root",
-        group="root",
-        mode="0644",
-        # The old unit stays if systemd finds anything wrong with the new one.
-        verify="systemd-analyze verify --recursive-errors=no",
-        current_state=state["unit_file"],
-    )
-    if unit.will_change:
-        systemd.daemon_reload(name="Reload systemd (unit changed)", _if=unit.did_change)
-
-    # Only operations that will run can change anything: with none, no restart is even planned.
-    changers = [op for op in (unit, *restart_if) if op is not None and op.will_change]
+    """Activate what changed (env file, release switch, unit) with one health-gated restart,
+    in turn with the other hosts, rolling back on failure; or just start and enable a service
+    that is down. ``state`` is the host's ``AppHostState``; nothing changed means no operation.
+    ``only_env`` (rotation) leaves the unit as it is."""
+    unit = render.unit_file(config)
+    unit_state = state["unit_file"]
+    files = list(env.files if env else ())
+    if not only_env and (unit_state is None or unit_state["sha256"] != sha256(unit)):
+        files.append(FileWrite(
+            config.unit_file, unit, mode="0644", expect=unit_state and unit_state["sha256"],
+            # The old unit stays if systemd finds anything wrong with the new one.
+            verify="systemd-analyze verify --recursive-errors=no",
+        ))  # fmt: skip
     service = f"{config.name}.service"
-    restart = None
-    if changers:
-        restart = systemd.service(
-            name=f"Restart {config.name} (release, env file or unit changed)",
-            service=service,
-            restarted=True,
-            _if=any_changed(*changers),
-        )
     running = state["service"].get("ActiveState") == "active"
     enabled = state["service"].get("UnitFileState") == "enabled"
-    if not (running and enabled) or restart is not None:
-        systemd.service(
-            name=f"Service {config.name} enabled and running",
-            service=service,
-            running=True,
-            enabled=True,
-        )
-    if restart is not None:
-        server.shell(
-            name=f"Wait for {config.name} to be healthy",
-            commands=[health_check_command(config)],
-            _if=restart.did_change,
-        )
+    if not files and release is None and running and enabled and not state["pending"]:
+        return
+    reasons = [name for name, why in (
+        ("env file", env and env.files), ("release", release),
+        ("unit", any(f.path == config.unit_file for f in files)),
+        ("not running", not running), ("unfinished activation", state["pending"]),
+    ) if why]  # fmt: skip
+    host.log(f"{service}: restart ({', '.join(reasons)}), then health check")
+
+    plan = Activation(
+        app=config.name,
+        service=service,
+        files=tuple(files),
+        link=release,
+        reload=any(f.path == config.unit_file for f in files),
+        health=Health(config.port, config.health_path, config.health_timeout,
+                      config.health_settle),
+        secrets=env.secrets if env else (),
+    )  # fmt: skip
+    activation(
+        name=f"Activate {config.name} (rolling, health-gated)",
+        plan=plan,
+        batch=config.rollout_batch,
+    )

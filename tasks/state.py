@@ -12,6 +12,7 @@ from pyinfra import host
 
 from ssmenv.config import AppConfig
 from ssmenv.facts import AppHostState, quiet_fact
+from ssmenv.rollout import pending_marker
 from tasks.bootstrap import JOURNALD_DROPIN, runtime_packages
 from tasks.release import release_path
 
@@ -28,5 +29,6 @@ def read_host_state(config: AppConfig) -> dict[str, Any]:
         unit_file=config.unit_file,
         env_file=config.env_file,
         journald=JOURNALD_DROPIN,
+        pending=pending_marker(config.name),
         packages=runtime_packages(config),
     )

@@ -17,6 +17,12 @@ if (missing.length > 0) {
   process.exit(78); // EX_CONFIG
 }
 
+// A present but wrong value crashes just as surely: check the shape of what we can.
+if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(process.env.DATABASE_URL)) {
+  console.error('DATABASE_URL is not a URL (scheme://...)');
+  process.exit(78);
+}
+
 const port = Number(process.env.PORT);
 if (!Number.isInteger(port) || port < 1 || port > 65535) {
   console.error('PORT is not a port number');

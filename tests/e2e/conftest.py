@@ -128,6 +128,8 @@ def parse_results(output: str) -> dict[str, int]:
 class Deployer:
     """Runs the real ``pyinfra`` CLI from the repository against the test hosts."""
 
+    pyinfra = PYINFRA
+
     def __init__(self, inventory: Path, env: dict[str, str]):
         self.inventory = inventory
         self.env = env

@@ -84,12 +84,10 @@ def test_changed_parameter_rewrites_only_the_env_file_and_restarts_once(
         stand_in.put({f"{PATH}/API_KEY": PARAMETERS[f"{PATH}/API_KEY"]})
     assert result.returncode == 0, result.output
     changed = sorted(name for name, n in result.changed.items() if n)
-    assert [name.split(" | ")[1].split(" (")[0] for name in changed] == [
-        f"Install /etc/{APP}.env",
-        f"Install manifest /etc/{APP}.env.manifest",
-        f"Restart {APP}",
-        f"Wait for {APP} to be healthy",
+    assert [name.split(" | ")[1] for name in changed] == [
+        f"Activate {APP} (rolling, health-gated)"
     ], changed
+    assert "API_KEY v" in result.output  # which key changed, with its versions
     for host in lab_hosts:
         after = host.service(UNIT)
         assert after["InvocationID"] != before[host.name]["InvocationID"], "not restarted"

@@ -22,7 +22,7 @@ def test_a_unit_systemd_refuses_is_not_installed_and_the_old_one_keeps_running(
     result = deployer.run(data={**DATA, "app_start": "/nonexistent/node server.js"})
 
     assert result.returncode != 0
-    assert f"refused {UNIT_FILE}" in result.output
+    assert f"refused {UNIT}" in result.output
     assert "/nonexistent/node" in result.output  # systemd's own reason is shown
     for host in lab_hosts:
         assert (host.file_state(UNIT_FILE), host.service(UNIT)) == before[host.name]

@@ -1,9 +1,18 @@
-"""SSM reads against the local stand-in (moto server), through boto3's standard configuration."""
+"""SSM and Secrets Manager reads against the local stand-in (moto server), through boto3's standard
+configuration: batching, pins, per-secret errors, and one read per run for any number of hosts."""
 
+import json
+import math
+
+import boto3
 import pytest
 
+from lab import aws
 from ssmenv import sources
+from ssmenv.config import AppConfig
 from ssmenv.errors import SourceError
+from ssmenv.sources import Failure, Parameter, Secret
+from tasks.environment import resolve
 
 
 @pytest.fixture(autouse=True)
@@ -13,22 +22,32 @@ def fresh_cache():
     sources.clear_cache()
 
 
+def secretsmanager(stand_in):
+    return boto3.client(
+        "secretsmanager",
+        region_name=aws.REGION,
+        endpoint_url=stand_in.env["AWS_ENDPOINT_URL"],
+        aws_access_key_id="FAKE",
+        aws_secret_access_key="FAKE",
+    )
+
+
+def put_secrets(stand_in, secrets: dict[str, str]) -> None:
+    client = secretsmanager(stand_in)
+    for name, value in secrets.items():
+        try:
+            client.create_secret(Name=name, SecretString=value)
+        except client.exceptions.ResourceExistsException:
+            client.put_secret_value(SecretId=name, SecretString=value)
+
+
 def test_path_read_follows_every_page_and_recurses(aws_env):
     values = {f"/it/pages/P{i:03d}": f"FAKE-{i}" for i in range(25)}
     values["/it/pages/deeper/NESTED"] = "FAKE-nested"
     aws_env.put(values)
-    calls = sources.api_calls
     found = sources.parameters_by_path("us-east-1", "/it/pages")
     assert {name: p.value for name, p in found.items()} == values
-    assert sources.api_calls - calls == 3  # ceil(26 / 10)
-
-
-def test_a_path_is_read_once_per_run_whatever_the_number_of_hosts(aws_env):
-    aws_env.put({"/it/once/A": "FAKE-a"})
-    calls = sources.api_calls
-    for _ in range(20):
-        sources.parameters_by_path("us-east-1", "/it/once")
-    assert sources.api_calls - calls == 1
+    assert sources.api_calls == {"GetParametersByPath": 3}  # ceil(26 / 10)
 
 
 def test_securestring_values_come_back_decrypted(aws_env):
@@ -38,6 +57,94 @@ def test_securestring_values_come_back_decrypted(aws_env):
     assert "FAKE-plain" not in repr(found["/it/kms/SECRET"])
 
 
+def test_names_are_read_ten_per_call_and_unknown_ones_are_failures(aws_env):
+    names = [f"/it/names/N{i:02d}" for i in range(23)]
+    aws_env.put({name: f"FAKE-{name}" for name in names})
+    wanted = [*names, "/it/names/NOPE", "/it/names/N00:99"]
+    found = sources.parameters_by_name("us-east-1", wanted)
+    assert sources.api_calls == {"GetParameters": 3}  # 25 references
+    assert {r: p.value for r, p in found.items() if isinstance(p, Parameter)} == {
+        n: f"FAKE-{n}" for n in names
+    }
+    assert found["/it/names/NOPE"] == Failure(
+        "SSM parameter /it/names/NOPE", "not found (no such parameter, version or label)"
+    )
+    assert isinstance(found["/it/names/N00:99"], Failure)
+
+
+def test_version_and_label_pins_read_those_versions_even_of_one_name(aws_env):
+    ssm = aws_env.ssm()
+    for value in ("FAKE-v1", "FAKE-v2", "FAKE-v3"):
+        ssm.put_parameter(
+            Name="/it/pins/DB_PASSWORD", Value=value, Type="SecureString", Overwrite=True
+        )
+    ssm.label_parameter_version(Name="/it/pins/DB_PASSWORD", ParameterVersion=2, Labels=["live"])
+    refs = ["/it/pins/DB_PASSWORD", "/it/pins/DB_PASSWORD:1", "/it/pins/DB_PASSWORD:live"]
+    found = sources.parameters_by_name("us-east-1", refs)
+    assert [(found[r].value, found[r].version) for r in refs] == [
+        ("FAKE-v3", 3),
+        ("FAKE-v1", 1),
+        ("FAKE-v2", 2),
+    ]
+    # One name per call: an answer names the parameter, not which pin it answers.
+    assert sources.api_calls == {"GetParameters": 3}
+
+
+def test_secrets_are_read_twenty_per_call_with_errors_per_secret(aws_env):
+    put_secrets(aws_env, {f"it/batch/S{i:02d}": f"FAKE-{i}" for i in range(44)})
+    wanted = [(f"it/batch/S{i:02d}", "AWSCURRENT") for i in range(44)]
+    wanted.append(("it/batch/MISSING", "AWSCURRENT"))
+    found = sources.secrets("us-east-1", wanted)
+    assert sources.api_calls == {"BatchGetSecretValue": 3}  # 45 ids
+    assert all(isinstance(found[w], Secret) for w in wanted[:-1])
+    assert found[("it/batch/S07", "AWSCURRENT")].value == "FAKE-7"
+    missing = found[("it/batch/MISSING", "AWSCURRENT")]
+    assert isinstance(missing, Failure) and missing.source == "secret it/batch/MISSING"
+    assert missing.reason.startswith("ResourceNotFoundException")
+
+
+def test_a_secret_is_read_by_arn_and_at_another_stage(aws_env):
+    client = secretsmanager(aws_env)
+    arn = client.create_secret(Name="it/stage/api", SecretString="FAKE-current")["ARN"]
+    client.put_secret_value(
+        SecretId="it/stage/api", SecretString="FAKE-pending", VersionStages=["AWSPENDING"]
+    )
+    found = sources.secrets("us-east-1", [(arn, "AWSCURRENT"), ("it/stage/api", "AWSPENDING")])
+    assert found[(arn, "AWSCURRENT")].value == "FAKE-current"
+    assert found[("it/stage/api", "AWSPENDING")].value == "FAKE-pending"
+    assert sources.api_calls == {"BatchGetSecretValue": 1, "GetSecretValue": 1}
+    missing = sources.secrets("us-east-1", [("it/stage/api", "AWSPREVIOUS")])
+    assert isinstance(missing[("it/stage/api", "AWSPREVIOUS")], Failure)
+
+
+def test_every_source_is_read_once_per_run_whatever_the_number_of_hosts(aws_env):
+    aws_env.put({f"/it/hosts/app/P{i:02d}": f"FAKE-{i}" for i in range(12)})
+    aws_env.put({f"/it/hosts/shared/S{i:02d}": f"FAKE-s{i}" for i in range(11)})
+    put_secrets(aws_env, {"it/hosts/db": json.dumps({"USER": "app", "PASSWORD": "FAKE-pw"})})
+    data = {
+        "ssm_path": "/it/hosts/app",
+        "ssm_parameters": [f"/it/hosts/shared/S{i:02d}" for i in range(11)],
+        "secrets": [{"id": "it/hosts/db", "prefix": "DB_"}],
+    }
+    counts = {}
+    for hosts in (1, 20):
+        sources.clear_cache()
+        for i in range(hosts):
+            variables = resolve(AppConfig.from_data({**data, "app_port": 3000 + i}))
+        counts[hosts] = dict(sources.api_calls)
+    assert (
+        counts[1]
+        == counts[20]
+        == {
+            "GetParametersByPath": math.ceil(12 / 10),
+            "GetParameters": math.ceil(11 / 10),
+            "BatchGetSecretValue": 1,
+        }
+    )
+    assert variables["DB_PASSWORD"].value == "FAKE-pw" and variables["S10"].value == "FAKE-s10"
+    assert variables["PORT"].value == "3019"
+
+
 def test_an_unreachable_endpoint_is_one_clear_error_naming_the_path(monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "FAKE")
@@ -45,4 +152,8 @@ def test_an_unreachable_endpoint_is_one_clear_error_naming_the_path(monkeypatch)
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     with pytest.raises(SourceError) as error:
         sources.parameters_by_path("us-east-1", "/it/down")
-    assert "SSM path /it/down (us-east-1)" in str(error.value)
+    assert str(error.value).startswith("SSM path /it/down (us-east-1): Could not connect")
+    # A failed read is remembered for the run: the other hosts do not wait for it again.
+    with pytest.raises(SourceError):
+        sources.parameters_by_path("us-east-1", "/it/down")
+    assert sources.api_calls == {"GetParametersByPath": 1}

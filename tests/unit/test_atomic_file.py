@@ -34,10 +34,5 @@ def test_previous_file_is_kept_by_hard_link_before_the_rename():
     assert "ln -f" not in script(keep_previous=False)
 
 
-def test_verification_runs_on_a_copy_named_like_the_target_before_the_rename():
-    text = script(path="/etc/systemd/system/a.service", verify="systemd-analyze verify")
-    assert text.index('systemd-analyze verify "$v"/a.service') < text.index("mv -f")
-
-
 def test_paths_are_quoted():
     assert "'/etc/my app.env'" in script(path="/etc/my app.env")

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ssmenv import envfile
@@ -101,6 +101,7 @@ def test_render_refuses_invalid_variables_listing_every_problem() -> None:
 
 
 @pytest.mark.skipif(not (shutil.which("sh") and shutil.which("env")), reason="needs sh and env")
+@settings(deadline=None, max_examples=60)
 @given(st.dictionaries(names.map("T_".__add__), values, max_size=5))
 def test_rendered_file_sourced_by_sh_gives_the_same_values(variables: dict[str, str]) -> None:
     with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".env") as f:
@@ -373,10 +374,13 @@ def _merge_env_file_model(data: bytes) -> dict[str, str]:
     }
 
 
+# Each example runs a process: no per-example deadline (a loaded machine is not a bug), fewer runs.
+SUBPROCESS = settings(deadline=None, max_examples=60)
 needs_systemd = pytest.mark.skipif(not os.access(GENERATOR, os.X_OK), reason="no systemd here")
 
 
 @needs_systemd
+@SUBPROCESS
 @given(st.lists(st.sampled_from(FRAGMENTS), max_size=40).map("".join))
 def test_scanner_agrees_with_the_installed_systemd_on_random_files(text: str) -> None:
     # '$' is left out: merge_env_file() expands variables, load_env_file() does not.
@@ -387,6 +391,7 @@ def test_scanner_agrees_with_the_installed_systemd_on_random_files(text: str) ->
 
 
 @needs_systemd
+@SUBPROCESS
 @given(st.dictionaries(names.map("T_".__add__), values.filter(lambda v: v and "$" not in v)))
 def test_rendered_files_load_in_the_installed_systemd_as_intended(
     variables: dict[str, str],

@@ -11,6 +11,7 @@ FULL = [
     "--current--", "/opt/example-app/releases/abc",
     "--unit--", "root root 644", "aa  -",
     "--service--", "LoadState=loaded", "ActiveState=active", "UnitFileState=enabled",
+    "--pending--",
     "--journald--",
     "--manifest-file--", "root example-app 640", "bb  -",
     "--manifest--", "{", '  "format": 1', "}",
@@ -31,6 +32,7 @@ def test_host_state_reads_every_section():
     assert state["unit_file"] == {"user": "root", "group": "root", "mode": "644", "sha256": "aa"}
     assert state["service"]["ActiveState"] == "active"
     assert state["journald"] is None
+    assert state["pending"] is False
     assert state["manifest_file"]["group"] == "example-app"
     assert state["manifest"] == '{\n  "format": 1\n}'
     assert state["key"] == "ab12"
@@ -53,10 +55,10 @@ def test_host_state_command_passes_every_path_as_an_argument():
     command = str(AppHostState().command(
         service="a.service", user="a", home="/opt/a", release="/opt/a/releases/x y",
         unit_file="/etc/systemd/system/a.service", env_file="/etc/a.env",
-        journald="/etc/j.conf", packages=["nodejs"],
+        journald="/etc/j.conf", pending="/run/p", packages=["nodejs"],
     ))  # fmt: skip
     assert command.endswith("'/opt/a/releases/x y' /etc/systemd/system/a.service /etc/a.env "
-                            "/etc/j.conf nodejs")
+                            "/etc/j.conf /run/p nodejs")
 
 
 def test_file_state_of_an_absent_file_is_none():

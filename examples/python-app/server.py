@@ -1,0 +1,98 @@
+"""Example app, Python twin of ../app/server.js: all configuration from the environment, checked
+at start. Standard library only.
+
+    GET /healthz       200 "ok"
+    GET /fingerprints  {"NAME": "<sha256 of its value>", ...} for every variable: never a value
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import socket
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+# What this app cannot run without. A deploy checks the same names (env_required) before any host
+# is touched; this check is the last line of defence, and it names every missing one at once.
+REQUIRED = ["PORT", "DATABASE_URL", "API_KEY", "SESSION_SECRET"]
+EX_CONFIG = 78
+
+
+def fingerprints() -> dict[str, str]:
+    """Each variable's name to the sha256 of its value's bytes, as the process received them."""
+    return {
+        os.fsdecode(name): hashlib.sha256(value).hexdigest()
+        for name, value in sorted(os.environb.items())
+    }
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        if self.path == "/healthz":
+            self._answer(200, "text/plain", "ok\n")
+        elif self.path == "/fingerprints":
+            self._answer(200, "application/json", json.dumps(fingerprints(), indent=2) + "\n")
+        else:
+            self._answer(404, "text/plain", "not found\n")
+
+    def _answer(self, status: int, content_type: str, body: str) -> None:
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("content-type", content_type)
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """No access log, like the Node app: the journal gets the start line and errors."""
+
+
+class DualStackServer(ThreadingHTTPServer):
+    """Listens on IPv6 and IPv4 at once, as Node does; plain IPv4 where the host has no IPv6."""
+
+    address_family = socket.AF_INET6
+    daemon_threads = True
+
+    def server_bind(self) -> None:
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
+
+def serve(port: int) -> ThreadingHTTPServer:
+    try:
+        return DualStackServer(("::", port), Handler)
+    except OSError:
+        return ThreadingHTTPServer(("0.0.0.0", port), Handler)  # noqa: S104 (an app server)
+
+
+def main() -> int:
+    missing = [name for name in REQUIRED if not os.environ.get(name)]
+    if missing:
+        print(f"missing required environment variables: {', '.join(missing)}", file=sys.stderr)
+        return EX_CONFIG
+    # A present but wrong value crashes just as surely: check the shape of what we can.
+    if not re.match(r"[a-z][a-z0-9+.-]*://", os.environ["DATABASE_URL"], re.I | re.A):
+        print("DATABASE_URL is not a URL (scheme://...)", file=sys.stderr)
+        return EX_CONFIG
+    try:
+        port = int(os.environ["PORT"])
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        print("PORT is not a port number", file=sys.stderr)
+        return EX_CONFIG
+
+    # systemd stops the service with SIGTERM: leave serve_forever and close the socket, exit 0.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    with serve(port) as server:
+        print(f"listening on port {port}", flush=True)
+        server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

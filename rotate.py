@@ -1,0 +1,23 @@
+"""Rotate configuration: ``pyinfra inventories/prod.py rotate.py`` (add ``--dry`` for a plan).
+
+Refreshes only the environment: fetch and check every variable, compare with what each host has
+(its manifest), and rewrite and restart only the hosts whose values changed, health-gated and
+rolling like a deploy. Prints per host which variables change, with their old and new versions,
+never values. Nothing else (packages, release, unit) is touched.
+"""
+
+from pyinfra import host
+
+from ssmenv.config import AppConfig
+from tasks import environment, service
+from tasks.state import read_host_state
+
+config = AppConfig.from_data(host.data)
+variables = environment.resolve(config)
+state = read_host_state(config)
+
+env = environment.app_environment(config, variables, state)
+if env.files:
+    service.app_service(config, state, env=env, only_env=True)
+else:
+    host.log(f"{config.env_file}: no value changed")

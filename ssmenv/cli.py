@@ -1,0 +1,214 @@
+"""``python -m ssmenv``: the toolkit's commands, one subcommand each.
+
+    python -m ssmenv import .env --ssm-path /my-app/prod --dry-run
+    python -m ssmenv scan examples/app
+
+Each command is one row of ``COMMANDS``: its name, one line of help, a function adding its
+arguments to its subparser, and a function running it that returns the exit status. A new command
+(``parity``, ``plan``, ``drift``...) is two small functions and one more row; ``main`` and the
+error handling are shared.
+
+Exit status: 0 done (nothing found); 1 refused (or something found); 2 bad usage or an error.
+Errors are one line naming files, variables, parameters or secrets, never a value; ``--debug``
+adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ssmenv import dotenv_import, scan
+from ssmenv.errors import SsmEnvError
+
+PROG = "python -m ssmenv"
+DESCRIPTION = "Configuration from AWS SSM into systemd env files: the toolkit's commands."
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: ``run(args)`` returns the process's exit status."""
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+def _names(text: str) -> tuple[str, ...]:
+    """``A,B, C`` -> ("A", "B", "C")."""
+    return tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+
+
+# --- import ---------------------------------------------------------------------------------------
+
+
+def import_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path, help="the .env file, read as python-dotenv reads it")
+    parser.add_argument(
+        "--ssm-path",
+        required=True,
+        help="the app's SSM path (its ssm_path setting); NAME goes to <path>/NAME",
+    )
+    parser.add_argument(
+        "--secret-id",
+        help="Secrets Manager secret that receives the --secret-names as one JSON object",
+    )
+    parser.add_argument(
+        "--secret-names",
+        type=_names,
+        default=(),
+        metavar="A,B",
+        help="variables to put in --secret-id instead of SSM",
+    )
+    parser.add_argument(
+        "--exclude", type=_names, default=(), metavar="A,B", help="variables to leave out"
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list names, targets and which exist already; write nothing",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace existing values that differ"
+    )
+    parser.add_argument(
+        "--kms-key-id", help="KMS key for SecureStrings and the secret (default: AWS managed)"
+    )
+    parser.add_argument(
+        "--tier",
+        choices=list(dotenv_import.TIER_LIMITS),
+        default="Standard",
+        help="SSM parameter tier (Standard holds 4 KB values, Advanced 8 KB)",
+    )
+    parser.add_argument("--region", help="AWS region (default: the standard chain)")
+    parser.add_argument(
+        "--systemd-version",
+        type=int,
+        help="oldest systemd on the hosts, for its stricter value rules (default: 248 or later)",
+    )
+
+
+def import_run(args: argparse.Namespace) -> int:
+    if bool(args.secret_names) != bool(args.secret_id):
+        raise SsmEnvError("--secret-id and --secret-names go together")
+    # python-dotenv logs unparsable lines itself; they are reported below, with the refusal.
+    logging.getLogger("dotenv.main").setLevel(logging.ERROR)
+    destination = dotenv_import.Destination(
+        ssm_path=args.ssm_path,
+        secret_id=args.secret_id,
+        secret_names=args.secret_names,
+        exclude=args.exclude,
+        tier=args.tier,
+        kms_key_id=args.kms_key_id,
+    )
+    source = dotenv_import.read(args.file)
+    for note in dotenv_import.warnings(source, destination):
+        print(f"note: {note}")
+    problems = dotenv_import.problems(source, destination, args.systemd_version)
+    if problems:
+        print(f"refused: {args.file} cannot be imported; nothing written:")
+        print("\n".join(f"  {p}" for p in problems))
+        return 1
+
+    if not dotenv_import.selected(source, destination):
+        print(f"{args.file}: no variable to import")
+        return 0
+    plan = dotenv_import.plan(source, destination, region=args.region)
+    where = destination.ssm_path
+    if destination.secret_names:
+        where += f" and secret {destination.secret_id}"
+    conflicts = [s.name for s in plan.conflicts()]
+    if args.dry_run or (conflicts and not args.overwrite):
+        dry = " (dry run: nothing written)" if args.dry_run else ""
+        print(f"{args.file} -> {where}{dry}")
+        print("\n".join(dotenv_import.describe(plan, args.overwrite, done=False)))
+        if conflicts and not args.overwrite:
+            print(
+                f"refused: exist with another value: {', '.join(conflicts)}; nothing written "
+                "(--overwrite replaces them)"
+            )
+            return 1
+        return 0
+
+    written = dotenv_import.apply(plan, overwrite=args.overwrite, region=args.region)
+    print(f"{args.file} -> {where}")
+    print("\n".join(dotenv_import.describe(plan, args.overwrite, done=True)))
+    same = sum(s.state is dotenv_import.State.SAME for s in plan.steps)
+    created = sum(s.state is dotenv_import.State.NEW for s in written)
+    print(f"{created} created, {len(conflicts)} replaced, {same} unchanged")
+    if conflicts:
+        print(f"changed: {', '.join(conflicts)}")
+    return 0
+
+
+# --- scan -----------------------------------------------------------------------------------------
+
+
+def scan_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "path",
+        nargs="?",
+        type=Path,
+        default=Path("."),
+        help="the app's source tree, inside a git work tree (default: .)",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="FILE",
+        help="detect-secrets baseline of accepted findings (default: PATH/.secrets.baseline)",
+    )
+    parser.add_argument(
+        "--write-baseline",
+        type=Path,
+        metavar="FILE",
+        help="write every current secret finding to FILE as accepted (then audit it)",
+    )
+
+
+def scan_run(args: argparse.Namespace) -> int:
+    report = scan.scan(args.path, args.baseline, args.write_baseline)
+    for finding in report.findings:
+        print(finding)
+    accepted = f", {report.accepted} accepted by {report.baseline}" if report.baseline else ""
+    if args.write_baseline:
+        accepted = f", {report.accepted} written to {args.write_baseline} as accepted"
+    found = len(report.findings)
+    print(f"{found} finding{'' if found == 1 else 's'} in {report.files_scanned} files{accepted}")
+    return 1 if report.findings else 0
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("import", "put a .env file's variables into SSM (or a JSON secret)",
+            import_arguments, import_run),
+    Command("scan", "find hardcoded secrets and .env files that git keeps",
+            scan_arguments, scan_run),
+)  # fmt: skip
+
+
+def build_parser(commands: Sequence[Command] = COMMANDS) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in commands:
+        sub = subparsers.add_parser(command.name, help=command.help, description=command.help)
+        command.add_arguments(sub)
+        sub.set_defaults(run=command.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, commands: Sequence[Command] = COMMANDS) -> int:
+    """Parse ``argv``, run the command, and return its exit status; errors are one line."""
+    args = build_parser(commands).parse_args(argv)
+    try:
+        return args.run(args)
+    except SsmEnvError as e:
+        if args.debug:
+            raise
+        print(f"ssmenv {args.command}: error: {e}", file=sys.stderr)
+        return 2

@@ -1,0 +1,102 @@
+"""Parity: the variable names one environment has and another has not (staging against prod).
+
+    python -m ssmenv.parity staging prod
+
+Each environment is a group of group data: ``group_data/all.py``, then ``group_data/<name>.py``
+on top, as pyinfra layers them. Its sources are read as a deploy reads them and merged by the
+same rules; only names (and where each comes from) are compared and printed, never values.
+
+Exit status: 0 when both have the same names, 1 when they differ, 2 when an environment's
+settings are not valid or one of its sources could not be read (the comparison would be wrong).
+"""
+
+from __future__ import annotations
+
+import argparse
+import runpy
+import sys
+import types
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ssmenv import sources
+from ssmenv.config import REPO_ROOT, AppConfig
+from ssmenv.errors import SsmEnvError
+from ssmenv.variables import Composition, compose
+
+
+def group_data(directory: Path, group: str) -> dict[str, Any]:
+    """Host data of a host in ``group`` only: ``all.py`` then ``<group>.py``, later wins."""
+    data: dict[str, Any] = {}
+    for name in ("all", group):
+        path = directory / f"{name}.py"
+        if name == group and not path.is_file():
+            raise SsmEnvError(f"{path}: no such group data file")
+        if path.is_file():
+            data.update(
+                (key, value)
+                for key, value in runpy.run_path(str(path)).items()
+                # What pyinfra keeps: settings, not dunders or what the file imported.
+                if not key.startswith("__")
+                and not isinstance(value, types.ModuleType | type | types.FunctionType)
+            )
+    return data
+
+
+def environment(directory: Path, group: str) -> tuple[AppConfig, Composition]:
+    config = AppConfig.from_data(group_data(directory, group))
+    return config, compose(config, sources.fetch(config))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("first", help="a group data name, e.g. staging")
+    parser.add_argument("second", help="another, e.g. prod")
+    parser.add_argument(
+        "--group-data",
+        type=Path,
+        default=REPO_ROOT / "group_data",
+        help="directory of group data files (default: the repository's group_data)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Compare ``args.first`` with ``args.second``; print names only; return the exit status."""
+    found: dict[str, Composition] = {}
+    status = 0
+    for group in (args.first, args.second):
+        try:
+            config, composition = environment(args.group_data, group)
+        except SsmEnvError as e:
+            print(f"{group}: {e}", file=sys.stderr)
+            return 2
+        found[group] = composition
+        print(f"{group}: {len(composition.variables)} variables ({config.sources_summary})")
+        if composition.problems:
+            # Not fatal for the comparison, unless a source was not read: then names are missing.
+            print(f"{group}: would not deploy as is:", file=sys.stderr)
+            for problem in composition.problems:
+                print(f"  {problem}", file=sys.stderr)
+            if not composition.complete:
+                status = 2
+
+    first, second = (found[args.first].variables, found[args.second].variables)
+    differ = False
+    for group, mine, theirs in ((args.first, first, second), (args.second, second, first)):
+        only = sorted(set(mine) - set(theirs))
+        differ = differ or bool(only)
+        listed = ", ".join(f"{n} (from {mine[n].source})" for n in only) or "(none)"
+        print(f"only in {group}: {listed}")
+    return status or (1 if differ else 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m ssmenv.parity", description=__doc__.splitlines()[0]
+    )
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

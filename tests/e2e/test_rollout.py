@@ -1,0 +1,192 @@
+"""Rolling, health-gated activation: rotation, rollback, dropped connections, concurrent runs."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from ssmenv import envfile
+from tests.e2e.conftest import REPO, sha256
+
+APP = "example-app"
+UNIT = f"{APP}.service"
+PATH = "/e2e/rollout"
+BASE = {
+    f"{PATH}/DATABASE_URL": "postgres://app:FAKE-rollout@db.internal:5432/app",
+    f"{PATH}/API_KEY": "FAKE-rollout-key-1",
+    f"{PATH}/SESSION_SECRET": "FAKE-rollout-session",
+}
+DATA = {"ssm_path": PATH}
+
+
+def started_at(host) -> int:
+    """When the unit's main process started, in µs since the epoch (wall clock: the containers'
+    monotonic timestamps are not comparable with each other)."""
+    text = host.run(f"systemctl show --timestamp=us+utc -p ExecMainStartTimestamp --value {UNIT}")
+    moment = datetime.strptime(text.strip(), "%a %Y-%m-%d %H:%M:%S.%f %Z")
+    return int(moment.replace(tzinfo=UTC).timestamp() * 1_000_000)
+
+
+def env_values(host) -> dict[str, str]:
+    return envfile.parse(host.run(f"sudo cat /etc/{APP}.env"))
+
+
+@pytest.fixture(scope="module")
+def deployed(deployer, stand_in):
+    stand_in.put(BASE)
+    result = deployer.run(data=DATA)
+    assert result.returncode == 0, result.output[-3000:]
+    yield
+    stand_in.put(BASE)
+
+
+def test_rotation_restarts_each_host_once_one_at_a_time(deployed, deployer, stand_in, lab_hosts):
+    before = {h.name: h.service(UNIT)["InvocationID"] for h in lab_hosts}
+    stand_in.put({f"{PATH}/API_KEY": "FAKE-rollout-key-2"})
+
+    result = deployer.run(deploy="rotate.py", data=DATA)
+
+    assert result.returncode == 0, result.output[-3000:]
+    assert "API_KEY v1->v2" in result.output
+    for host in lab_hosts:
+        assert host.fingerprints()["API_KEY"] == sha256("FAKE-rollout-key-2")
+        assert host.service(UNIT)["InvocationID"] != before[host.name]
+        assert host.service(UNIT)["NRestarts"] == "0"
+    first, second = (started_at(h) for h in lab_hosts)
+    # The second host starts only after the first was healthy and stayed up (health_settle 2 s).
+    assert second - first >= 2_000_000, (first, second)
+
+
+def test_rotation_restarts_only_hosts_whose_values_changed(
+    deployed, deployer, stand_in, lab_hosts
+):
+    first, second = lab_hosts
+    stand_in.put({f"{PATH}/API_KEY": "FAKE-rollout-key-3"})
+    assert deployer.run("--limit", second.name, deploy="rotate.py", data=DATA).returncode == 0
+    before = {h.name: h.service(UNIT)["InvocationID"] for h in lab_hosts}
+
+    result = deployer.run(deploy="rotate.py", data=DATA)
+
+    assert result.returncode == 0, result.output[-3000:]
+    assert first.service(UNIT)["InvocationID"] != before[first.name]
+    assert second.service(UNIT)["InvocationID"] == before[second.name]
+    assert f"[{second.name}] /etc/{APP}.env: no value changed" in result.output
+
+
+def test_plan_lists_changes_and_restarts_without_values_or_changes(
+    deployed, deployer, stand_in, lab_hosts
+):
+    before = {h.name: h.file_state(f"/etc/{APP}.env") for h in lab_hosts}
+    stand_in.put({f"{PATH}/SESSION_SECRET": "FAKE-rollout-session-planned"})
+    try:
+        result = deployer.run("--dry", deploy="rotate.py", data=DATA)
+    finally:
+        stand_in.put({f"{PATH}/SESSION_SECRET": BASE[f"{PATH}/SESSION_SECRET"]})
+    assert result.returncode == 0, result.output[-3000:]
+    for host in lab_hosts:
+        assert f"[{host.name}] /etc/{APP}.env: changes SESSION_SECRET v1->v2" in result.output
+        assert f"[{host.name}] {UNIT}: restart (env file)" in result.output
+        assert host.file_state(f"/etc/{APP}.env") == before[host.name]
+    assert "FAKE-rollout-session" not in result.output
+
+
+def test_a_value_that_crashes_the_app_rolls_back_the_first_host_and_stops_the_rollout(
+    deployed, deployer, stand_in, lab_hosts
+):
+    first, second = lab_hosts
+    # Bring every host to the same, known state first.
+    assert deployer.run(deploy="rotate.py", data=DATA).returncode == 0
+    before = {h.name: (h.file_state(f"/etc/{APP}.env"), h.service(UNIT)) for h in lab_hosts}
+    good_url = env_values(first)["DATABASE_URL"]
+
+    stand_in.put({f"{PATH}/DATABASE_URL": "FAKE-not-a-url"})
+    try:
+        result = deployer.run(deploy="rotate.py", data={**DATA, "health_timeout": 5})
+    finally:
+        stand_in.put({f"{PATH}/DATABASE_URL": BASE[f"{PATH}/DATABASE_URL"]})
+
+    assert result.returncode != 0
+    out = result.output
+    assert f"[{first.name}] ssmenv: {UNIT} did not become healthy" in out
+    assert "DATABASE_URL is not a URL" in out  # the app's own last words, from the journal
+    assert f"[{first.name}] ssmenv: rolled back: {UNIT} is healthy on the previous version" in out
+    assert f"[{second.name}] not activated: the rollout stopped after {first.name}" in out
+    assert first.fingerprints()["DATABASE_URL"] == sha256(good_url)
+    assert first.file_state(f"/etc/{APP}.env") == before[first.name][0]
+    assert (second.file_state(f"/etc/{APP}.env"), second.service(UNIT)) == before[second.name]
+
+
+def test_a_release_that_fails_its_health_check_is_switched_back(
+    deployed, deployer, lab_hosts, tmp_path
+):
+    first = lab_hosts[0]
+    assert deployer.run(data=DATA).returncode == 0
+    live = {h.name: h.run(f"readlink /opt/{APP}/current").strip() for h in lab_hosts}
+    broken = tmp_path / "app"
+    shutil.copytree(REPO / "examples" / "app", broken)
+    server = broken / "server.js"
+    server.write_text(server.read_text().replace("res.writeHead(200, { 'content-type': "
+                                                 "'text/plain' });\n    res.end('ok\\n');",
+                                                 "res.writeHead(503); res.end();"))
+    assert "writeHead(503)" in server.read_text()
+
+    result = deployer.run(data={**DATA, "app_source": str(broken), "health_timeout": 4})
+
+    assert result.returncode != 0
+    assert f"[{first.name}] ssmenv: rolled back: {UNIT} is healthy" in result.output
+    for host in lab_hosts:
+        assert host.run(f"readlink /opt/{APP}/current").strip() == live[host.name]
+        assert host.get("/healthz") == b"ok\n"
+
+
+def test_a_dropped_connection_leaves_a_whole_env_file_and_the_next_run_completes(
+    deployed, deployer, stand_in, lab_hosts
+):
+    assert deployer.run(deploy="rotate.py", data=DATA).returncode == 0
+    old = {h.name: env_values(h) for h in lab_hosts}
+    for i, delay in enumerate((1.0, 2.0, 3.5)):
+        value = f"FAKE-dropped-{i}"
+        stand_in.put({f"{PATH}/API_KEY": value})
+        run = subprocess.Popen(
+            [str(deployer.pyinfra), "-y", str(deployer.inventory), "rotate.py", "--data",
+             f"ssm_path={PATH}"],
+            cwd=REPO, env=deployer.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        time.sleep(delay)
+        run.kill()  # the SSH connections drop with it
+        run.wait()
+        for host in lab_hosts:
+            # Whole files only: every value is the old one or the new one, nothing in between.
+            values = env_values(host)
+            assert values in (old[host.name], {**old[host.name], "API_KEY": value}), host.name
+            old[host.name] = values
+
+    result = deployer.run(deploy="rotate.py", data=DATA)
+    assert result.returncode == 0, result.output[-3000:]
+    for host in lab_hosts:
+        assert host.fingerprints()["API_KEY"] == sha256("FAKE-dropped-2")
+        assert host.run("sudo ls /run/ssmenv/").strip() == ""  # no unfinished activation
+
+
+def test_two_runs_at_once_never_interleave(deployed, deployer, stand_in, lab_hosts):
+    stand_in.put({f"{PATH}/API_KEY": "FAKE-concurrent"})
+    command = [str(deployer.pyinfra), "-y", str(deployer.inventory), "rotate.py", "--data",
+               f"ssm_path={PATH}"]  # fmt: skip
+    runs = [
+        subprocess.Popen(command, cwd=REPO, env=deployer.env, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=300)[0] for run in runs]
+    codes = [run.returncode for run in runs]
+    assert 0 in codes, outputs
+    for code, out in zip(codes, outputs, strict=True):
+        if code != 0:
+            assert "changed since this run read the host" in out or "holds" in out, out[-2000:]
+    for host in lab_hosts:
+        assert host.fingerprints()["API_KEY"] == sha256("FAKE-concurrent")
+        assert host.service(UNIT)["ActiveState"] == "active"

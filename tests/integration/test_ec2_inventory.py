@@ -1,0 +1,288 @@
+"""EC2 discovery against the stand-in's EC2 (moto server), through boto3's standard
+configuration, and the repository's inventory files loading it under the real ``pyinfra`` CLI.
+
+The stand-in lives for the whole session, so each test tags its instances with a ``Suite`` tag
+of its own and filters on it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+
+from lab import aws
+from ssmenv import ec2
+from ssmenv.errors import SourceError
+from tests.conftest import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+PYINFRA = Path(sys.executable).with_name("pyinfra")
+AMI = "ami-12c6146b"  # one of moto's default images
+REGION = "us-east-1"
+
+
+class Fleet:
+    """Instances launched in the stand-in, tagged with one ``Suite`` value."""
+
+    def __init__(self, endpoint: str, region: str = REGION):
+        self.client = boto3.client(
+            "ec2",
+            region_name=region,
+            endpoint_url=endpoint,
+            aws_access_key_id="FAKE",
+            aws_secret_access_key="FAKE",
+        )
+        self.suite = uuid.uuid4().hex
+        self.tags = {"Suite": self.suite}
+
+    def launch(self, count: int = 1, public: bool = True, **tags: str) -> list[dict]:
+        """``count`` instances in one reservation, with ``tags`` (``Name=...`` included)."""
+        answer = self.client.run_instances(
+            ImageId=AMI,
+            MinCount=count,
+            MaxCount=count,
+            NetworkInterfaces=[{"DeviceIndex": 0, "AssociatePublicIpAddress": public}],
+            TagSpecifications=[
+                {
+                    "ResourceType": "instance",
+                    "Tags": [{"Key": k, "Value": v} for k, v in {**self.tags, **tags}.items()],
+                }
+            ],
+        )
+        return answer["Instances"]
+
+    def address(self, instance_id: str, kind: str = "PrivateIpAddress") -> str:
+        found = self.client.describe_instances(InstanceIds=[instance_id])
+        return found["Reservations"][0]["Instances"][0][kind]
+
+
+@pytest.fixture
+def fleet(aws_env) -> Fleet:
+    return Fleet(aws_env.env["AWS_ENDPOINT_URL"])
+
+
+def names(entries: list[ec2.Entry]) -> list[str]:
+    return [name for name, _ in entries]
+
+
+def test_discovery_follows_every_page(fleet):
+    launched = [i for n in range(10) for i in fleet.launch(Name=f"web-{n:02d}")]
+    launched += fleet.launch(count=3)  # one reservation holding several instances
+    # At 5 per request the 11 reservations come back in 3 pages: the first one says there is more.
+    first = fleet.client.describe_instances(
+        Filters=[{"Name": "tag:Suite", "Values": [fleet.suite]}], MaxResults=5
+    )
+    assert first.get("NextToken")
+    found = ec2.discover(fleet.tags, REGION, page_size=5)
+    assert sorted(data["ec2_instance_id"] for _, data in found) == sorted(
+        i["InstanceId"] for i in launched
+    )
+
+
+def test_stopped_and_terminated_instances_are_left_out(fleet):
+    running, stopped, terminated = (fleet.launch(Name=n)[0]["InstanceId"] for n in "abc")
+    fleet.client.stop_instances(InstanceIds=[stopped])
+    fleet.client.terminate_instances(InstanceIds=[terminated])
+    found = ec2.discover(fleet.tags, REGION)
+    assert [(name, data["ec2_instance_id"]) for name, data in found] == [("a", running)]
+
+
+def test_an_instance_must_carry_every_tag_asked_for(fleet):
+    fleet.launch(Name="web-1", Role="web", Environment="prod")
+    fleet.launch(Name="web-2", Role="web", Environment="staging")
+    fleet.launch(Name="worker-1", Role="worker", Environment="prod")
+    fleet.launch(Name="untagged")
+    assert names(ec2.discover({**fleet.tags, "Role": "web", "Environment": "prod"}, REGION)) == [
+        "web-1"
+    ]
+    assert names(ec2.discover({**fleet.tags, "Role": "web"}, REGION)) == ["web-1", "web-2"]
+    assert names(ec2.discover({**fleet.tags, "Role": ["web", "worker"]}, REGION)) == [
+        "web-1",
+        "web-2",
+        "worker-1",
+    ]
+
+
+def test_hosts_are_named_by_their_name_tag_unique_and_never_a_connector(fleet):
+    named = fleet.launch(Name="web-1")[0]["InstanceId"]
+    unnamed = fleet.launch()[0]["InstanceId"]
+    twins = [i["InstanceId"] for i in fleet.launch(count=2, Name="web-twin")]
+    connector = fleet.launch(Name="@local")[0]["InstanceId"]
+    found = dict(ec2.discover(fleet.tags, REGION))
+    assert sorted(found) == sorted(["web-1", unnamed, *(f"web-twin-{i}" for i in twins), connector])
+    assert found["web-1"]["ec2_instance_id"] == named
+    assert found["web-1"]["ec2_tags"] == {**fleet.tags, "Name": "web-1"}
+    assert found["web-1"]["ec2_az"].startswith(REGION)
+
+
+def test_hosts_are_reached_at_their_private_or_public_address(fleet):
+    instance = fleet.launch(Name="web-1", public=True)[0]["InstanceId"]
+    private = fleet.address(instance, "PrivateIpAddress")
+    public = fleet.address(instance, "PublicIpAddress")
+    assert private != public
+    [(_, data)] = ec2.discover(fleet.tags, REGION)
+    assert (data["ssh_hostname"], data["ec2_public_ip"]) == (private, public)
+    [(_, data)] = ec2.discover(fleet.tags, REGION, address="public")
+    assert (data["ssh_hostname"], data["ec2_private_ip"]) == (public, private)
+
+
+def test_asking_for_public_addresses_of_private_instances_names_them(fleet):
+    fleet.launch(Name="web-1", public=True)
+    hidden = fleet.launch(Name="web-2", public=False)[0]["InstanceId"]
+    with pytest.raises(SourceError) as error:
+        ec2.discover(fleet.tags, REGION, address="public")
+    assert str(error.value) == f"EC2 ({REGION}): instances without a public address: {hidden}"
+
+
+def test_no_matching_instance_is_an_error_naming_the_tags(fleet):
+    with pytest.raises(SourceError) as error:
+        ec2.discover({**fleet.tags, "Role": "web"}, REGION)
+    assert str(error.value) == (
+        f"EC2 ({REGION}): no running instance is tagged Suite={fleet.suite}, Role=web"
+    )
+
+
+def test_an_unreachable_endpoint_is_one_clear_error(monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "FAKE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "FAKE")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    with pytest.raises(SourceError) as error:
+        ec2.discover({"Role": "web"}, REGION)
+    assert str(error.value) == (
+        f'EC2 instances tagged Role=web ({REGION}): Could not connect to the endpoint URL: "'
+        'http://127.0.0.1:9/"'
+    )
+
+
+def test_no_credentials_is_one_clear_error(aws_env, monkeypatch, tmp_path):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with pytest.raises(SourceError) as error:
+        ec2.discover({"Role": "web"}, REGION)
+    assert str(error.value) == (
+        f"EC2 instances tagged Role=web ({REGION}): Unable to locate credentials"
+    )
+
+
+@pytest.fixture
+def enforcing_stand_in(tmp_path, monkeypatch):
+    """A second moto server that checks IAM permissions after its first two requests."""
+    monkeypatch.setenv("INITIAL_NO_AUTH_ACTION_COUNT", "2")
+    port = free_port()
+    proc = aws.start(port, tmp_path / "moto.log")
+    monkeypatch.delenv("INITIAL_NO_AUTH_ACTION_COUNT")
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_access_denied_is_one_clear_error(enforcing_stand_in, monkeypatch):
+    iam = boto3.client(
+        "iam",
+        region_name=REGION,
+        endpoint_url=enforcing_stand_in,
+        aws_access_key_id="FAKE",
+        aws_secret_access_key="FAKE",
+    )
+    iam.create_user(UserName="no-permissions")
+    key = iam.create_access_key(UserName="no-permissions")["AccessKey"]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", enforcing_stand_in)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    with pytest.raises(SourceError) as error:
+        ec2.discover({"Role": "web"}, REGION)
+    assert str(error.value) == (
+        f"EC2 instances tagged Role=web ({REGION}): AccessDenied: User: "
+        "arn:aws:iam::123456789012:user/no-permissions is not authorized to perform: "
+        "ec2:DescribeInstances"
+    )
+    assert key["SecretAccessKey"] not in str(error.value)
+
+
+# --- the repository's inventory files under the real CLI ----------------------------------------
+
+
+def pyinfra_inventory(inventory: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SSMENV_", "AWS_"))}
+    return subprocess.run(
+        [str(PYINFRA), inventory, "debug-inventory", "--json"],
+        cwd=REPO,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_prod_inventory_lists_the_running_web_instances_tagged_prod(stand_in):
+    # A region no other test uses: the inventory's own tags are the only filter.
+    region = "ap-southeast-2"
+    fleet = Fleet(stand_in.env["AWS_ENDPOINT_URL"], region)
+    web = [fleet.launch(Name=f"web-{n}", Environment="prod", Role="web")[0] for n in (1, 2, 3)]
+    fleet.client.stop_instances(InstanceIds=[web[2]["InstanceId"]])
+    fleet.launch(Name="worker-1", Environment="prod", Role="worker")
+    fleet.launch(Name="web-staging", Environment="staging", Role="web")
+
+    result = pyinfra_inventory(
+        "inventories/prod.py",
+        {**stand_in.env, "SSMENV_INVENTORY": "ec2", "SSMENV_EC2_REGION": region},
+    )
+    assert result.returncode == 0, result.stderr
+    hosts = {host["name"]: host for host in json.loads(result.stdout)}
+    assert sorted(hosts) == ["web-1", "web-2"]
+    for instance in web[:2]:
+        host = hosts[_name(instance)]
+        assert host["groups"] == ["prod", "web"]
+        assert host["data"]["ssh_hostname"] == fleet.address(instance["InstanceId"])
+        assert host["data"]["ec2_instance_id"] == instance["InstanceId"]
+        assert host["data"]["ssm_path"] == "/example-app/prod"  # group_data/prod.py
+        assert host["data"]["ssh_user"] == "admin"
+
+
+def _name(instance: dict) -> str:
+    return next(t["Value"] for t in instance["Tags"] if t["Key"] == "Name")
+
+
+def test_prod_inventory_stops_with_one_line_when_aws_cannot_be_asked():
+    result = pyinfra_inventory(
+        "inventories/prod.py",
+        {
+            "SSMENV_INVENTORY": "ec2",
+            "SSMENV_EC2_REGION": REGION,
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+            "AWS_ACCESS_KEY_ID": "FAKE",
+            "AWS_SECRET_ACCESS_KEY": "FAKE-secret-access-key",
+            "AWS_MAX_ATTEMPTS": "1",
+        },
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .endswith(
+            f"EC2 instances tagged Environment=prod, Role=web ({REGION}): "
+            'Could not connect to the endpoint URL: "http://127.0.0.1:9/"'
+        )
+    )
+    assert "FAKE-secret-access-key" not in result.stderr
+
+
+def test_staging_inventory_is_its_static_list_unless_ec2_is_asked_for():
+    result = pyinfra_inventory("inventories/staging.py", {})
+    assert result.returncode == 0, result.stderr
+    hosts = json.loads(result.stdout)
+    assert [(h["name"], h["groups"]) for h in hosts] == [
+        ("app-1.staging.example.internal", ["staging", "web"])
+    ]

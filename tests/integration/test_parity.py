@@ -1,0 +1,60 @@
+"""Parity between two environments' group data, read from the stand-in: names only."""
+
+import json
+
+import pytest
+
+from ssmenv import parity, sources
+from tests.integration.test_sources import put_secrets
+
+ALL = 'app_name = "example-app"\nenv_required = ["A"]\n'
+
+
+@pytest.fixture
+def group_data(tmp_path, aws_env):
+    sources.clear_cache()
+    aws_env.put(
+        {
+            "/it/parity/staging/A": "FAKE-parity-a",
+            "/it/parity/staging/DEBUG_TOOLBAR": "FAKE-parity-debug",
+            "/it/parity/prod/A": "FAKE-parity-a-prod",
+        }
+    )
+    put_secrets(aws_env, {"it/parity/prod": json.dumps({"SENTRY_DSN": "FAKE-parity-dsn"})})
+    (tmp_path / "all.py").write_text(ALL)
+    (tmp_path / "staging.py").write_text(
+        'ssm_path = "/it/parity/staging"\nenv = {"LOG_LEVEL": "debug"}\n'
+    )
+    (tmp_path / "prod.py").write_text(
+        'import os\nssm_path = "/it/parity/prod"\nsecrets = ["it/parity/prod"]\n'
+        'env = {"LOG_LEVEL": "info"}\n'
+    )
+    yield tmp_path
+    sources.clear_cache()
+
+
+def test_names_in_one_environment_only_are_listed_with_their_source(group_data, capsys):
+    status = parity.main(["staging", "prod", "--group-data", str(group_data)])
+    out = capsys.readouterr().out
+    assert status == 1
+    assert out.splitlines() == [
+        "staging: 4 variables (SSM /it/parity/staging, host data)",
+        "prod: 4 variables (SSM /it/parity/prod, 1 secret, host data)",
+        "only in staging: DEBUG_TOOLBAR (from /it/parity/staging/DEBUG_TOOLBAR)",
+        "only in prod: SENTRY_DSN (from secret it/parity/prod key SENTRY_DSN)",
+    ]
+    assert "FAKE" not in out
+
+
+def test_an_environment_against_itself_has_parity(group_data, capsys):
+    assert parity.main(["prod", "prod", "--group-data", str(group_data)]) == 0
+    assert capsys.readouterr().out.splitlines()[-2:] == [
+        "only in prod: (none)",
+        "only in prod: (none)",
+    ]
+
+
+def test_an_environment_whose_source_cannot_be_read_is_no_comparison(group_data, capsys):
+    (group_data / "broken.py").write_text('ssm_path = "/it/parity/staging"\nsecrets = ["nope"]\n')
+    assert parity.main(["staging", "broken", "--group-data", str(group_data)]) == 2
+    assert "secret nope: ResourceNotFoundException" in capsys.readouterr().err
