@@ -5,8 +5,7 @@ _sudo = True
 
 app_name = "example-app"
 app_source = "examples/app"
-app_start = "/usr/bin/node server.js"
-app_packages = ["nodejs"]
+app_runtime = "node"  # the python twin: app_runtime = "python", app_source = "examples/python-app"
 aws_region = "us-east-1"
 
 # The deploy stops before touching any host unless each of these is present and non-empty.

@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -52,7 +53,7 @@ EOF
 apt-get clean
 """
 
-BOOT_DEADLINE = 60.0
+BOOT_DEADLINE = 90.0
 
 
 @dataclass
@@ -164,8 +165,13 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def boot(name: str, ssh_port: int, kind: str = "node") -> LabHost:
-    """Start one container; returns once it is spawned (see ``wait_ready`` for SSH)."""
+def boot(
+    name: str, ssh_port: int, kind: str = "node", binds: Sequence[tuple[str, str]] = ()
+) -> LabHost:
+    """Start one container; returns once it is spawned (see ``wait_ready`` for SSH).
+
+    ``binds``: ``(source, destination)`` directories or files of this machine mounted read-only
+    inside the container (``--bind-ro``), for a host that must run this checkout's tools."""
     rootfs = image_path(kind)
     key = key_path()
     if not _port_free(ssh_port):
@@ -187,6 +193,7 @@ def boot(name: str, ssh_port: int, kind: str = "node") -> LabHost:
             "--console=passive",
             f"--bind-ro={state_dir / 'sshd-port.conf'}:/etc/ssh/sshd_config.d/10-port.conf",
             f"--bind-ro={key}.pub:/etc/ssh/lab_authorized_keys",
+            *(f"--bind-ro={source}:{destination}" for source, destination in binds),
         ],
         stdin=subprocess.DEVNULL,
         stdout=log,
@@ -253,21 +260,40 @@ def power_off(host: LabHost, deadline: float = 30.0) -> None:
     shutil.rmtree(host.state_dir, ignore_errors=True)
 
 
-def up(prefix: str, count: int, ssh_port: int, kind: str = "node") -> list[LabHost]:
-    """Boot ``count`` hosts named ``<prefix>-1..N`` on consecutive SSH ports and wait for all.
+def up(
+    prefix: str,
+    count: int,
+    ssh_port: int,
+    kind: str = "node",
+    binds: Sequence[tuple[str, str]] = (),
+) -> list[LabHost]:
+    """Boot ``count`` hosts named ``<prefix>-1..N`` on consecutive SSH ports and wait for all,
+    each with the read-only ``binds`` of ``boot``.
 
     Hosts of those names that are running already are kept as they are."""
-    if count > 20:
-        # Each container's systemd takes inotify instances; the default 128 runs out near 20 hosts.
-        Path("/proc/sys/fs/inotify/max_user_instances").write_text("8192\n")
+    # Each container's systemd takes inotify instances from one machine-wide budget (default 128,
+    # gone near 20 containers, counting those of other suites running at the same time).
+    limit = Path("/proc/sys/fs/inotify/max_user_instances")
+    if int(limit.read_text()) < 8192:
+        limit.write_text("8192\n")
     alive = {h.name: h for h in running()}
     hosts = [
-        alive.get(f"{prefix}-{i + 1}") or boot(f"{prefix}-{i + 1}", ssh_port + i, kind)
+        alive.get(f"{prefix}-{i + 1}") or boot(f"{prefix}-{i + 1}", ssh_port + i, kind, binds)
         for i in range(count)
     ]
     try:
-        for host in hosts:
-            wait_ready(host)
+        for i, host in enumerate(hosts):
+            try:
+                wait_ready(host)
+            except SystemExit as first:
+                # Seen rarely on a loaded machine: a container whose sshd never answers. One
+                # fresh boot of that host, then give up with both reasons.
+                power_off(host)
+                hosts[i] = host = boot(host.name, host.ssh_port, kind)
+                try:
+                    wait_ready(host)
+                except SystemExit as second:
+                    raise SystemExit(f"{first}\nand again after a fresh boot: {second}") from None
     except BaseException:
         for host in hosts:
             power_off(host)

@@ -2,6 +2,9 @@
 
     python -m ssmenv import .env --ssm-path /my-app/prod --dry-run
     python -m ssmenv scan examples/app
+    python -m ssmenv parity staging prod
+    python -m ssmenv plan inventories/prod.py
+    python -m ssmenv drift inventories/prod.py
 
 Each command is one row of ``COMMANDS``: its name, one line of help, a function adding its
 arguments to its subparser, and a function running it that returns the exit status. A new command
@@ -17,15 +20,17 @@ from __future__ import annotations
 
 import argparse
 import logging
+import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ssmenv import dotenv_import, scan
+from ssmenv import dotenv_import, parity, scan
 from ssmenv.errors import SsmEnvError
 
 PROG = "python -m ssmenv"
+REPO = Path(__file__).resolve().parent.parent
 DESCRIPTION = "Configuration from AWS SSM into systemd env files: the toolkit's commands."
 
 
@@ -183,11 +188,34 @@ def scan_run(args: argparse.Namespace) -> int:
     return 1 if report.findings else 0
 
 
+def _pyinfra_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inventory", help="a pyinfra inventory, e.g. inventories/prod.py")
+    parser.add_argument("pyinfra_args", nargs=argparse.REMAINDER,
+                        help="more pyinfra arguments (--limit, --data...)")  # fmt: skip
+
+
+def _run_pyinfra(deploy_file: str, *extra: str) -> Callable[[argparse.Namespace], int]:
+    """A command that runs the real pyinfra CLI on one of the repository's deploy files."""
+
+    def run(args: argparse.Namespace) -> int:
+        pyinfra = Path(sys.executable).with_name("pyinfra")
+        command = [str(pyinfra), args.inventory, deploy_file, *extra, *args.pyinfra_args]
+        return subprocess.run(command, cwd=REPO).returncode
+
+    return run
+
+
 COMMANDS: tuple[Command, ...] = (
     Command("import", "put a .env file's variables into SSM (or a JSON secret)",
             import_arguments, import_run),
     Command("scan", "find hardcoded secrets and .env files that git keeps",
             scan_arguments, scan_run),
+    Command("parity", "names present in one environment's configuration and not the other's",
+            parity.add_arguments, parity.run),
+    Command("plan", "per host, the variables a rotation would change and the restarts, no values",
+            _pyinfra_arguments, _run_pyinfra("rotate.py", "--dry")),
+    Command("drift", "per host, the variables whose deployed version is not the current one",
+            _pyinfra_arguments, _run_pyinfra("drift.py", "-y")),
 )  # fmt: skip
 
 

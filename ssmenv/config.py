@@ -49,16 +49,24 @@ SETTINGS = (
         "the source's content, so any change makes a new release.",
     ),
     Setting(
+        "app_runtime",
+        "node",
+        "`node` (Debian's Node.js; `npm ci` where a lockfile exists) or `python` (Debian's "
+        "Python 3 with a virtualenv per release, from the source's `requirements.txt`).",
+    ),
+    Setting(
         "app_start",
-        "/usr/bin/node server.js",
-        "The command systemd runs (`ExecStart=`), in `/opt/<app_name>/current`.",
+        None,
+        "The command systemd runs (`ExecStart=`), in `/opt/<app_name>/current`; default: "
+        "`/usr/bin/node server.js` (node) or `/opt/<app_name>/current/.venv/bin/python "
+        "server.py` (python).",
     ),
     Setting("app_port", 3000, "Port the app listens on; given to it as `PORT`."),
     Setting(
         "app_packages",
-        ["nodejs"],
-        "Debian packages the app needs at run time (`npm` is added "
-        "when the source has a `package-lock.json`).",
+        None,
+        "Debian packages the app needs at run time; default: `nodejs` (node; `npm` is added "
+        "when the source has a `package-lock.json`) or `python3`, `python3-venv` (python).",
     ),
     Setting(
         "health_path",
@@ -129,6 +137,15 @@ SETTINGS = (
 )
 DEFAULTS = {s.key: s.default for s in SETTINGS}
 
+# What each runtime needs by default: its Debian packages and the command systemd runs.
+RUNTIMES = {
+    "node": {"packages": ["nodejs"], "start": "/usr/bin/node server.js"},
+    "python": {
+        "packages": ["python3", "python3-venv"],
+        "start": "{home}/current/.venv/bin/python server.py",
+    },
+}
+
 _APP_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -156,6 +173,7 @@ class AppConfig:
     env_overrides: frozenset[str] = frozenset()
     contract: Contract = field(default_factory=Contract)
     journald_max_use: str = "500M"
+    runtime: str = "node"
     health_settle: int = 2
     rollout_batch: int = 1
     journald_max_retention: str = "1month"
@@ -234,7 +252,11 @@ class AppConfig:
         contract, why = Contract.parse(_as_json(raw["env_contract"]), required)
         for problem in why:
             fail("env_contract", problem)
-        packages = _as_json(raw["app_packages"])
+        runtime = str(raw["app_runtime"])
+        if runtime not in RUNTIMES:
+            fail("app_runtime", f"must be one of {', '.join(RUNTIMES)}")
+            runtime = "node"
+        packages = _as_json(raw["app_packages"] or RUNTIMES[runtime]["packages"])
         if isinstance(packages, str):
             packages = [packages]
         source = Path(str(raw["app_source"]))
@@ -249,7 +271,8 @@ class AppConfig:
             user=str(raw["app_user"] or name),
             source=source,
             version=None if raw["app_version"] is None else str(raw["app_version"]),
-            start=str(raw["app_start"]),
+            start=str(raw["app_start"] or RUNTIMES[runtime]["start"].format(home=f"/opt/{name}")),
+            runtime=runtime,
             port=port,
             packages=tuple(packages),
             health_path=str(raw["health_path"] or ""),

@@ -95,3 +95,19 @@ def changes(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> Changes:
         removed=tuple(sorted(set(before) - set(after))),
         changed=tuple(sorted(n for n in set(before) & set(after) if before[n] != after[n])),
     )
+
+
+def drift(deployed: Mapping[str, Any] | None, variables: Mapping[str, Any]) -> list[str]:
+    """Per variable whose deployed version (or presence) differs from its source's current one:
+    ``NAME vDEPLOYED->vCURRENT``, ``+NAME`` (not deployed yet), ``-NAME`` (no longer wanted)."""
+    before = (deployed or {}).get("variables", {})
+    lines = []
+    for name in sorted(set(before) | set(variables)):
+        if name not in before:
+            lines.append(f"+{name}")
+        elif name not in variables:
+            lines.append(f"-{name}")
+        elif before[name].get("version") != variables[name].version:
+            old, new = before[name].get("version"), variables[name].version
+            lines.append(f"{name} v{old}->v{new}")
+    return lines

@@ -163,6 +163,13 @@ def activation_script(a: Activation) -> StringCommand:
         bits += ['[ "$(readlink', q(a.link.path), ')" = ', q(a.link.previous or ""),
                  "] || { say", q(f"{a.link.path} changed since this run read the host: rerun"),
                  "; exit 76; };"]  # fmt: skip
+    def switch(target: str) -> list:
+        new = a.link.path + ".new"
+        return ["ln -sfn", q(target), q(new), "&& mv -T", q(new), q(a.link.path), ";"]
+
+    if a.link and not a.link.previous:
+        # First release: nothing runs from the link yet, and the unit's check needs it in place.
+        bits += switch(a.link.target)
     for i, f in enumerate(a.files):
         bits += [f"t{i}=$(temp_beside", q(f.path), ") || exit 3;", f'staged="$staged $t{i}";',
                  "fill", f'"$t{i}"', q(str(f.size)), q(f"{f.user}:{f.group}"), q(f.mode),
@@ -173,9 +180,8 @@ def activation_script(a: Activation) -> StringCommand:
     bits += ["mkdir -p -m 0700 /run/ssmenv && : >", q(a.pending), ";"]
     for i, f in enumerate(a.files):
         bits += ["commit", f'"$t{i}"', q(f.path), ";"]
-    if a.link:
-        bits += ["ln -sfn", q(a.link.target), q(a.link.path + ".new"), "&& mv -T",
-                 q(a.link.path + ".new"), q(a.link.path), ";"]  # fmt: skip
+    if a.link and a.link.previous:
+        bits += switch(a.link.target)
     if a.reload:
         bits += ["systemctl daemon-reload;"]
     bits += ["systemctl enable --quiet", q(a.service), "; systemctl restart", q(a.service), ";",
@@ -190,8 +196,7 @@ def activation_script(a: Activation) -> StringCommand:
     for f in a.files:
         bits += ["restore", q(f.path), q(f.expect or "absent"), ";"]
     if a.link and a.link.previous:
-        bits += ["ln -sfn", q(a.link.previous), q(a.link.path + ".new"), "&& mv -T",
-                 q(a.link.path + ".new"), q(a.link.path), ";"]  # fmt: skip
+        bits += switch(a.link.previous)
     if a.reload:
         bits += ["systemctl daemon-reload;"]
     if not had_old:

@@ -26,7 +26,8 @@ def journald_dropin(config: AppConfig) -> str:
 def runtime_packages(config: AppConfig) -> list[str]:
     """The Debian packages the app needs, npm included when the source has a lockfile to install."""
     packages = list(config.packages)
-    if (config.source / "package-lock.json").exists() and "npm" not in packages:
+    lockfile = (config.source / "package-lock.json").exists()
+    if config.runtime == "node" and lockfile and "npm" not in packages:
         packages.append("npm")
     return packages
 

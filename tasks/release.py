@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import gzip
 import hashlib
 import io
 import posixpath
+import shutil
 import tarfile
 import tempfile
 from functools import cache
@@ -54,7 +56,10 @@ def build_archive(source: Path) -> tuple[str, Path]:
                 tar.addfile(info)
     data = buffer.getvalue()
     digest = hashlib.sha256(data).hexdigest()[:12]
-    out = Path(tempfile.mkdtemp(prefix="ssmenv-release-")) / f"{digest}.tar.gz"
+    # Removed when the run ends: nothing of a run stays behind on the control machine.
+    directory = tempfile.mkdtemp(prefix="ssmenv-release-")
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    out = Path(directory) / f"{digest}.tar.gz"
     out.write_bytes(data)
     return digest, out
 
@@ -63,6 +68,30 @@ def release_path(config: AppConfig) -> str:
     """Where this config's release lives on a host: named by ``app_version`` or the source hash."""
     version = config.version or build_archive(config.source)[0]
     return f"{config.home}/releases/{version}"
+
+
+def dependency_commands(config: AppConfig, directory: str) -> list[StringCommand]:
+    """Install the release's dependencies inside it, before it goes live."""
+    q = QuoteString
+    if config.runtime == "python":
+        # One virtualenv per release: a rollback switches dependencies back with the code.
+        commands = [StringCommand("python3 -m venv", q(f"{directory}/.venv"))]
+        if _has_requirements(config.source / "requirements.txt"):
+            commands.append(StringCommand(
+                q(f"{directory}/.venv/bin/python"), "-m pip install --no-input --quiet",
+                "--disable-pip-version-check -r", q(f"{directory}/requirements.txt"),
+            ))  # fmt: skip
+        return commands
+    if (config.source / "package-lock.json").exists():
+        return [StringCommand("cd", q(directory), "&& npm ci --omit=dev --no-audit --no-fund")]
+    return []
+
+
+def _has_requirements(path: Path) -> bool:
+    if not path.exists():
+        return False
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
+    return any(lines)
 
 
 @deploy("App release")
@@ -92,10 +121,7 @@ def app_release(config: AppConfig, state: dict[str, Any]) -> LinkSwitch | None:
             StringCommand("rm -rf", q(staging), "&& mkdir -m 0755", q(staging)),
             StringCommand("tar -xzf", q(upload), "-C", q(staging), "--no-same-owner"),
         ]
-        if (config.source / "package-lock.json").exists():
-            commands.append(
-                StringCommand("cd", q(staging), "&& npm ci --omit=dev --no-audit --no-fund")
-            )
+        commands += dependency_commands(config, staging)
         commands.append(StringCommand("mv -T", q(staging), q(release), "&& rm -f", q(upload)))
         server.shell(name=f"Unpack release {version}", commands=commands)
 

@@ -190,3 +190,53 @@ def test_two_runs_at_once_never_interleave(deployed, deployer, stand_in, lab_hos
     for host in lab_hosts:
         assert host.fingerprints()["API_KEY"] == sha256("FAKE-concurrent")
         assert host.service(UNIT)["ActiveState"] == "active"
+
+
+def test_drift_report_lists_hosts_behind_ssm_and_changes_nothing(
+    deployed, deployer, stand_in, lab_hosts
+):
+    assert deployer.run(deploy="rotate.py", data=DATA).returncode == 0
+    clean = deployer.run(deploy="drift.py", data=DATA)
+    assert clean.returncode == 0, clean.output[-3000:]
+    for host in lab_hosts:
+        assert f"[{host.name}] drift: none, every version is current" in clean.output
+
+    ssm = stand_in.ssm()
+    version = ssm.get_parameter(Name=f"{PATH}/SESSION_SECRET")["Parameter"]["Version"]
+    stand_in.put({f"{PATH}/SESSION_SECRET": "FAKE-drifted"})
+    before = {h.name: h.file_state(f"/etc/{APP}.env") for h in lab_hosts}
+    try:
+        drifted = deployer.run(deploy="drift.py", data=DATA)
+    finally:
+        stand_in.put({f"{PATH}/SESSION_SECRET": BASE[f"{PATH}/SESSION_SECRET"]})
+    assert drifted.returncode == 0, drifted.output[-3000:]
+    for host in lab_hosts:
+        line = f"[{host.name}] drift: SESSION_SECRET v{version}->v{version + 1}"
+        assert line in drifted.output
+        assert host.file_state(f"/etc/{APP}.env") == before[host.name]
+    assert "FAKE-drifted" not in drifted.output
+    assert {name: n for name, n in drifted.changed.items() if n} == {}
+
+
+def test_plan_and_drift_commands_run_the_same_reports(deployed, deployer, stand_in, lab_hosts):
+    import sys
+
+    stand_in.put({f"{PATH}/API_KEY": "FAKE-planned-by-cli"})
+    try:
+        outputs = {
+            command: subprocess.run(
+                [sys.executable, "-m", "ssmenv", command, str(deployer.inventory), "--data",
+                 f"ssm_path={PATH}"],
+                cwd=REPO, env=deployer.env, capture_output=True, text=True, timeout=300,
+            )  # fmt: skip
+            for command in ("plan", "drift")
+        }
+    finally:
+        stand_in.put({f"{PATH}/API_KEY": BASE[f"{PATH}/API_KEY"]})
+    for command, result in outputs.items():
+        assert result.returncode == 0, (command, result.stdout[-2000:], result.stderr[-2000:])
+        assert "FAKE-planned-by-cli" not in result.stdout + result.stderr
+    plan, drift = (outputs[c].stdout + outputs[c].stderr for c in ("plan", "drift"))
+    for host in lab_hosts:
+        assert f"[{host.name}] /etc/{APP}.env: changes API_KEY" in plan
+        assert f"[{host.name}] drift: API_KEY v" in drift

@@ -50,3 +50,13 @@ def test_unreadable_manifests_read_as_none():
     assert manifest.loads(None) is None
     assert manifest.loads("not json") is None
     assert manifest.loads('{"format": 99}') is None
+
+
+def test_drift_lists_version_changes_and_added_and_removed_names():
+    key = manifest.new_key()
+    deployed = manifest.build("app", key, {"A": Var("1", "s", 3), "B": Var("2", "s", 1),
+                                           "C": Var("3", "s", 1)})
+    current = {"A": Var("1", "s", 4), "B": Var("2", "s", 1), "D": Var("4", "s", 1)}
+    assert manifest.drift(deployed, current) == ["A v3->v4", "-C", "+D"]
+    assert manifest.drift(deployed, {"A": Var("1", "s", 3), "B": Var("2", "s", 1),
+                                     "C": Var("3", "s", 1)}) == []

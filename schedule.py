@@ -1,0 +1,14 @@
+"""Schedule rotation: ``pyinfra CONTROL_INVENTORY schedule.py``.
+
+Installs on each host of the control inventory a systemd timer and service that run
+``pyinfra -y <rotation_inventory> rotate.py`` from a checkout of this repository on a schedule,
+never two at once, logging to the journal (README, "Scheduled rotation"). The settings are the
+control host's data: ``rotation_inventory`` (required), ``rotation_schedule``... (``python -m
+tasks.scheduler`` lists them).
+"""
+
+from pyinfra import host
+
+from tasks.scheduler import RotationTimer, rotation_timer
+
+rotation_timer(RotationTimer.from_data(host.data))

@@ -1,0 +1,368 @@
+"""Scheduled rotation: a systemd timer on a control host that runs ``rotate.py`` for one inventory.
+
+The control host holds a checkout of this repository and its virtualenv; the timer starts
+``ssmenv-rotate-<name>.service``, a oneshot that runs ``pyinfra -y <inventory> rotate.py`` there
+under ``flock -n``, logging to the journal and failing when the rotation fails. Installed with
+``pyinfra CONTROL_INVENTORY schedule.py``; the settings are host data of the control host
+(``ROTATION_SETTINGS``; the README's table is generated from them: ``python -m tasks.scheduler``).
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+from pyinfra import host
+from pyinfra.api import FactBase, QuoteString, StringCommand, deploy
+from pyinfra.operations import systemd
+from pyinfra.operations.util import any_changed
+
+from ssmenv.config import REPO_ROOT, Setting
+from ssmenv.errors import ConfigError
+from ssmenv.operations import atomic_file
+
+UNIT_DIR = "/etc/systemd/system"
+FLOCK = "/usr/bin/flock"
+# flock's exit status when another run holds the lock (EX_TEMPFAIL, as the deploy lock's).
+LOCKED = 75
+
+ROTATION_SETTINGS = (
+    Setting(
+        "rotation_inventory",
+        None,
+        "Required. The inventory the timer rotates, on the control host: relative to "
+        "`rotation_checkout` (`inventories/prod.py`) or absolute.",
+    ),
+    Setting(
+        "rotation_name",
+        None,
+        "Names the units `ssmenv-rotate-<name>.service` and `.timer` and the lock "
+        "`/run/lock/ssmenv-rotate-<name>.lock`; default: the inventory file's name without `.py`.",
+    ),
+    Setting(
+        "rotation_schedule",
+        "hourly",
+        "When to rotate: the timer's `OnCalendar=` (`hourly`, `*-*-* 04:00:00`, `Mon..Fri "
+        "*:0/15`; check one with `systemd-analyze calendar`).",
+    ),
+    Setting(
+        "rotation_randomized_delay",
+        "5min",
+        "The timer's `RandomizedDelaySec=`: each run starts at a random moment within this "
+        "window after the scheduled time, so control hosts do not all call AWS at once.",
+    ),
+    Setting(
+        "rotation_timeout",
+        "30min",
+        "The service's `TimeoutStartSec=`: a run still going after this long is killed and "
+        "counts as failed, so a hung run cannot hold the lock forever.",
+    ),
+    Setting(
+        "rotation_checkout",
+        "/opt/ssmenv",
+        "Absolute path of this repository's checkout on the control host; the run's working "
+        "directory.",
+    ),
+    Setting(
+        "rotation_venv",
+        None,
+        "Absolute path of the virtualenv holding pyinfra on the control host; default: "
+        "`<rotation_checkout>/.venv`.",
+    ),
+    Setting(
+        "rotation_environment_file",
+        None,
+        "Absolute path of a file on the control host loaded as the service's `EnvironmentFile=`: "
+        "AWS settings such as `AWS_REGION`, `AWS_PROFILE`, `AWS_ENDPOINT_URL`. Must exist when "
+        "set; keep it `root:root 0600`. Nothing secret goes into the units.",
+    ),
+    Setting(
+        "rotation_user",
+        "root",
+        "User the rotation runs as: the one whose SSH key reaches the inventory's hosts and "
+        "whose AWS credentials (profile, instance role) read the parameters.",
+    ),
+)
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Characters an ExecStart= argument may hold without quoting.
+_PLAIN_ARG = re.compile(r"^[A-Za-z0-9_./:=@+,-]+$")
+
+
+@dataclass(frozen=True)
+class RotationTimer:
+    """One scheduled rotation on a control host, from its host data (``from_data``)."""
+
+    name: str
+    inventory: str
+    checkout: str
+    venv: str
+    schedule: str
+    randomized_delay: str
+    timeout: str
+    user: str = "root"
+    environment_file: str | None = None
+
+    @property
+    def service(self) -> str:
+        return f"ssmenv-rotate-{self.name}.service"
+
+    @property
+    def timer(self) -> str:
+        return f"ssmenv-rotate-{self.name}.timer"
+
+    @property
+    def service_path(self) -> str:
+        return f"{UNIT_DIR}/{self.service}"
+
+    @property
+    def timer_path(self) -> str:
+        return f"{UNIT_DIR}/{self.timer}"
+
+    @property
+    def lock(self) -> str:
+        return f"/run/lock/ssmenv-rotate-{self.name}.lock"
+
+    @property
+    def pyinfra(self) -> str:
+        return posixpath.join(self.venv, "bin", "pyinfra")
+
+    def command(self) -> list[str]:
+        """What the service runs: the rotation, unless another run holds the lock."""
+        return [
+            FLOCK, "--nonblock", "--conflict-exit-code", str(LOCKED), "--verbose", self.lock,
+            self.pyinfra, "-y", self.inventory, "rotate.py",
+        ]  # fmt: skip
+
+    @classmethod
+    def from_data(cls, data: Any) -> RotationTimer:
+        """Read and check the ``rotation_*`` settings; report every problem at once."""
+        raw = {s.key: _get(data, s.key, s.default) for s in ROTATION_SETTINGS}
+        problems = [
+            f"{key}: must be one line without control characters"
+            for key, value in raw.items()
+            if isinstance(value, str) and _CONTROL.search(value)
+        ]
+        bad = {p.split(":", 1)[0] for p in problems}
+
+        def check(key: str, ok: bool, why: str) -> None:
+            if key not in bad and not ok:
+                problems.append(f"{key}: {why}")
+
+        inventory = str(raw["rotation_inventory"] or "")
+        check(
+            "rotation_inventory",
+            bool(inventory),
+            "required: the inventory the timer rotates, for example inventories/prod.py",
+        )
+        checkout = str(raw["rotation_checkout"])
+        check("rotation_checkout", checkout.startswith("/"), "must be an absolute path")
+        venv = str(raw["rotation_venv"] or posixpath.join(checkout, ".venv"))
+        check("rotation_venv", venv.startswith("/"), "must be an absolute path")
+        env_file = raw["rotation_environment_file"]
+        check("rotation_environment_file", env_file is None or str(env_file).startswith("/"),
+              "must be an absolute path")  # fmt: skip
+        stem = posixpath.basename(inventory).removesuffix(".py")
+        name = str(raw["rotation_name"] or stem)
+        check("rotation_name", bool(_NAME.match(name)),
+              "must be letters, digits, dashes and underscores (it names the units)")  # fmt: skip
+        user = str(raw["rotation_user"])
+        check("rotation_user", bool(_USER.match(user)), "must be a user name")
+        for key in ("rotation_schedule", "rotation_randomized_delay", "rotation_timeout"):
+            check(key, bool(str(raw[key]).strip()), "must not be empty")
+        if problems:
+            raise ConfigError(
+                "control host data is not valid:\n" + "\n".join(f"  {p}" for p in problems)
+            )
+        return cls(
+            name=name,
+            inventory=posixpath.normpath(posixpath.join(checkout, inventory)),
+            checkout=posixpath.normpath(checkout),
+            venv=posixpath.normpath(venv),
+            schedule=str(raw["rotation_schedule"]).strip(),
+            randomized_delay=str(raw["rotation_randomized_delay"]).strip(),
+            timeout=str(raw["rotation_timeout"]).strip(),
+            user=user,
+            environment_file=None if env_file is None else posixpath.normpath(str(env_file)),
+        )
+
+
+def _get(data: Any, key: str, default: Any) -> Any:
+    value = data.get(key) if hasattr(data, "get") else getattr(data, key, None)
+    return default if value is None else value
+
+
+# Rendering: pure functions of a RotationTimer, tested by equality and `systemd-analyze verify`.
+
+
+def unit_value(text: str) -> str:
+    """Text for a unit setting taken literally (paths, descriptions): ``%`` starts a specifier."""
+    return text.replace("%", "%%")
+
+
+def exec_arg(arg: str) -> str:
+    """One ``ExecStart=`` argument that systemd reads back as exactly ``arg``: specifiers and
+    ``$`` variables escaped, and double-quoted with C escapes unless it is plain."""
+    escaped = unit_value(arg).replace("$", "$$")
+    if _PLAIN_ARG.match(escaped):
+        return escaped
+    return '"' + escaped.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+_templates = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(REPO_ROOT / "templates"),
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    autoescape=False,  # noqa: S701 -- not HTML; unit values are escaped by filters
+)
+_templates.filters.update(unit_value=unit_value, exec_arg=exec_arg)
+
+
+def _render(template: str, timer: RotationTimer) -> str:
+    return _templates.get_template(template).render(
+        t=timer, service=timer.service, timer=timer.timer, command=timer.command()
+    )
+
+
+def service_unit(timer: RotationTimer) -> str:
+    """``ssmenv-rotate-<name>.service``: one rotation run, under the lock."""
+    return _render("rotation.service.j2", timer)
+
+
+def timer_unit(timer: RotationTimer) -> str:
+    """``ssmenv-rotate-<name>.timer``: when the service runs."""
+    return _render("rotation.timer.j2", timer)
+
+
+# What the control host has, read in one command before anything is installed.
+
+_HOST_SCRIPT = r"""pyinfra=$1 checkout=$2 inventory=$3 env_file=$4 user=$5 schedule=$6
+service=$7 timer=$8
+shift 8
+file_state() { if [ -f "$1" ]; then stat -c '%U %G %a' "$1" && sha256sum < "$1"; fi; }
+echo --problems--
+[ -x "$pyinfra" ] || echo "rotation_venv: no executable $pyinfra"
+[ -f "$checkout/rotate.py" ] || echo "rotation_checkout: no $checkout/rotate.py"
+[ -f "$inventory" ] || echo "rotation_inventory: no file $inventory"
+[ -z "$env_file" ] || [ -f "$env_file" ] || echo "rotation_environment_file: no file $env_file"
+getent passwd "$user" > /dev/null || echo "rotation_user: no user $user"
+systemd-analyze calendar -- "$schedule" > /dev/null 2>&1 ||
+  echo "rotation_schedule: systemd cannot read '$schedule' (systemd-analyze calendar)"
+while [ $# -gt 1 ]; do
+  systemd-analyze timespan -- "$2" > /dev/null 2>&1 ||
+    echo "$1: systemd cannot read '$2' as a time span (systemd-analyze timespan)"
+  shift 2
+done
+echo --service--; file_state "$service"
+echo --timer--; file_state "$timer"
+true
+"""
+
+
+class RotationHostState(FactBase):
+    """
+    What stands in the way of a rotation timer on the control host, and its unit files now.
+
+    .. code:: python
+
+        {
+            "problems": ["rotation_venv: no executable /opt/ssmenv/.venv/bin/pyinfra"],
+            "service": {"user": "root", "group": "root", "mode": "644", "sha256": "9f86d0..."},
+            "timer": None,
+        }
+    """
+
+    def command(self, timer: RotationTimer) -> StringCommand:
+        args = [
+            timer.pyinfra, timer.checkout, timer.inventory, timer.environment_file or "",
+            timer.user, timer.schedule, timer.service_path, timer.timer_path,
+            "rotation_randomized_delay", timer.randomized_delay,
+            "rotation_timeout", timer.timeout,
+        ]  # fmt: skip
+        return StringCommand(
+            "sh -c", QuoteString(_HOST_SCRIPT), "ssmenv-rotation-state",
+            *(QuoteString(a) for a in args),
+        )  # fmt: skip
+
+    def process(self, output: list[str]) -> dict[str, Any]:
+        sections: dict[str, list[str]] = {}
+        current: list[str] = []
+        for line in output:
+            if line.startswith("--") and line.endswith("--"):
+                current = sections.setdefault(line.strip("-"), [])
+            else:
+                current.append(line)
+        return {
+            "problems": sections.get("problems", []),
+            "service": _file_state(sections.get("service", [])),
+            "timer": _file_state(sections.get("timer", [])),
+        }
+
+
+def _file_state(lines: Sequence[str]) -> Mapping[str, str] | None:
+    if len(lines) < 2:
+        return None
+    user, group, mode = lines[0].split()
+    return {"user": user, "group": group, "mode": mode, "sha256": lines[1].split()[0]}
+
+
+@deploy("Rotation timer")
+def rotation_timer(timer: RotationTimer) -> None:
+    """Install ``timer``'s service and timer units, reload systemd if they changed, and enable
+    and start the timer. Stops before changing anything, naming the setting, when the control
+    host lacks the checkout, the virtualenv, the inventory or the environment file, or systemd
+    cannot read the schedule."""
+    state = host.get_fact(RotationHostState, timer=timer)
+    if state["problems"]:
+        raise ConfigError(
+            f"{host.name}: cannot schedule the rotation of {timer.inventory}:\n"
+            + "\n".join(f"  {p}" for p in state["problems"])
+        )
+    service = atomic_file(
+        name=f"Unit {timer.service}",
+        path=timer.service_path,
+        content=service_unit(timer),
+        mode="0644",
+        current_state=state["service"],
+    )
+    schedule = atomic_file(
+        name=f"Unit {timer.timer}",
+        path=timer.timer_path,
+        content=timer_unit(timer),
+        mode="0644",
+        current_state=state["timer"],
+    )
+    if service.will_change or schedule.will_change:
+        # A reload also makes a running timer recompute its next run from the new schedule.
+        systemd.daemon_reload(
+            name="Reload systemd (rotation units changed)",
+            _if=any_changed(service, schedule),
+        )
+    systemd.service(
+        name=f"Enable and start {timer.timer}",
+        service=timer.timer,
+        running=True,
+        enabled=True,
+    )
+
+
+def markdown_table() -> str:
+    """The README's table of the control host's settings."""
+    lines = ["| key | default | meaning |", "| --- | --- | --- |"]
+    for s in ROTATION_SETTINGS:
+        default = "—" if s.default is None else f"`{json.dumps(s.default)}`"
+        lines.append(f"| `{s.key}` | {default} | {s.help} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

@@ -1,0 +1,77 @@
+"""A bare Debian 12 server (sshd, sudo and a user, nothing else) becomes an app host in one run,
+for a Node.js app and for its Python twin, deployed as a non-root sudo user."""
+
+from __future__ import annotations
+
+import pytest
+
+from lab import hosts as lab
+from tests.e2e.conftest import (
+    APP_PORT_BASE,
+    PREFIX,
+    SSH_PORT_BASE,
+    Deployer,
+    Host,
+    sha256,
+)
+
+PATH = "/e2e/bootstrap"
+PARAMETERS = {
+    f"{PATH}/DATABASE_URL": "postgres://app:FAKE-bare@db.internal:5432/app",
+    f"{PATH}/API_KEY": "FAKE-bare-key",
+    f"{PATH}/SESSION_SECRET": "FAKE-bare-session",
+}
+NODE_PORT = APP_PORT_BASE + 50
+PYTHON_PORT = APP_PORT_BASE + 51
+
+
+@pytest.fixture(scope="module")
+def bare_host(tmp_path_factory):
+    booted = lab.up(f"{PREFIX}b", 1, SSH_PORT_BASE + 50, kind="bare")
+    try:
+        yield Host(booted[0].name, booted[0].ssh_port, NODE_PORT)
+    finally:
+        lab.power_off(booted[0])
+
+
+@pytest.fixture(scope="module")
+def bare_deployer(bare_host, deployer, tmp_path_factory) -> Deployer:
+    path = tmp_path_factory.mktemp("bare") / "bare.py"
+    data = {"ssh_hostname": "127.0.0.1", "ssh_port": bare_host.ssh_port, "ssh_user": lab.USER,
+            "ssh_key": str(lab.key_path()), "ssh_known_hosts_file": "/dev/null",
+            "ssh_strict_host_key_checking": "no", "app_port": NODE_PORT}  # fmt: skip
+    path.write_text(f"staging = [({bare_host.name!r}, {data!r})]\n")
+    return Deployer(path, deployer.env)
+
+
+def test_the_bare_host_has_no_runtime_and_no_root_login(bare_host):
+    assert bare_host.run("command -v node python3 || true").strip() == ""
+    assert bare_host.run("id -u").strip() != "0"
+    assert "permitrootlogin no" in bare_host.run("sudo sshd -T").lower()
+
+
+def test_one_run_makes_a_bare_host_serve_the_node_app(bare_host, bare_deployer, stand_in):
+    stand_in.put(PARAMETERS)
+    result = bare_deployer.run(data={"ssm_path": PATH})
+    assert result.returncode == 0, result.output[-3000:]
+    assert bare_host.get("/healthz") == b"ok\n"
+    assert bare_host.fingerprints()["API_KEY"] == sha256("FAKE-bare-key")
+    assert bare_host.file_state("/etc/example-app.env").startswith("root:root 600\n")
+    assert "SystemMaxUse=" in bare_host.run("cat /etc/systemd/journald.conf.d/50-ssmenv.conf")
+
+
+def test_the_python_twin_is_deployed_by_the_same_code(bare_host, bare_deployer, stand_in):
+    twin = {"ssm_path": PATH, "app_runtime": "python", "app_source": "examples/python-app",
+            "app_name": "example-py", "app_port": PYTHON_PORT}  # fmt: skip
+    result = bare_deployer.run(data=twin)
+    assert result.returncode == 0, result.output[-3000:]
+    python = Host(bare_host.name, bare_host.ssh_port, PYTHON_PORT)
+    assert python.get("/healthz") == b"ok\n"
+    assert python.fingerprints()["API_KEY"] == sha256("FAKE-bare-key")
+    environ = python.process_environ("example-py.service")
+    assert environ["SESSION_SECRET"] == b"FAKE-bare-session"
+    assert bare_host.get("/healthz") == b"ok\n"  # the node app next to it is untouched
+
+    again = bare_deployer.run(data=twin)
+    assert again.returncode == 0
+    assert {name: n for name, n in again.changed.items() if n} == {}

@@ -1,0 +1,245 @@
+"""Scheduled rotation: a lab host plays the control host, holding this checkout, its virtualenv and
+the lab key, and its systemd timer rotates the two app hosts with the real ``pyinfra`` CLI."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from lab import hosts as lab
+from tests.e2e.conftest import REPO, SSH_PORT_BASE, Deployer, Host, sha256
+
+APP_UNIT = "example-app.service"
+PATH = "/e2e/timer"
+BASE = {
+    f"{PATH}/DATABASE_URL": "postgres://app:FAKE-timer@db.internal:5432/app",
+    f"{PATH}/API_KEY": "FAKE-timer-key-1",
+    f"{PATH}/SESSION_SECRET": "FAKE-timer-session",
+}
+CONTROL_PREFIX = "ctl"
+CONTROL_SSH_PORT = SSH_PORT_BASE + 100
+# The app hosts' inventory as the control host sees it: its file name names the units.
+NAME = "e2e"
+SERVICE = f"ssmenv-rotate-{NAME}.service"
+TIMER = f"ssmenv-rotate-{NAME}.timer"
+LOCK = f"/run/lock/ssmenv-rotate-{NAME}.lock"
+AWS_ENV_FILE = "/etc/ssmenv/rotate-e2e.env"
+
+
+def wait_for(what: str, check, deadline: float):
+    """Poll ``check`` until it returns something true; fail saying what never happened."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"still waiting after {deadline:.0f}s for {what}")
+
+
+def unit_show(host: Host, unit: str, *properties: str) -> dict[str, str]:
+    out = host.run(f"systemctl show {unit} " + " ".join(f"-p {p}" for p in properties))
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def journal(host: Host, unit: str, since: float) -> str:
+    return host.run(f"sudo journalctl -u {unit} --since=@{int(since)} --no-pager -o cat")
+
+
+def has_run(host: Host) -> bool:
+    """The service ran (its main process exited) and is no longer running."""
+    state = unit_show(host, SERVICE, "ExecMainExitTimestampMonotonic", "ActiveState")
+    return state["ExecMainExitTimestampMonotonic"] != "0" and state["ActiveState"] in (
+        "inactive", "failed",
+    )  # fmt: skip
+
+
+def rotations(host: Host) -> int:
+    """How many pyinfra processes run on the control host now."""
+    return int(host.run("pgrep -c -x pyinfra", check=False).strip() or 0)
+
+
+def starts_since(host: Host, since: float) -> int:
+    """How many times the app was started since ``since`` (seconds since the epoch)."""
+    return journal(host, APP_UNIT, since).count("Started example-app.service")
+
+
+@pytest.fixture(scope="module")
+def share(tmp_path_factory, inventory) -> Path:
+    """What the control host reads from this machine: the app hosts' inventory, and beside it
+    the group data that points their rotation at this test's SSM path."""
+    path = tmp_path_factory.mktemp("control")
+    shutil.copy(inventory, path / f"{NAME}.py")
+    (path / "group_data").mkdir()
+    (path / "group_data" / f"{NAME}.py").write_text(f"ssm_path = {PATH!r}\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def control_host(share) -> Iterator[Host]:
+    """A lab host with this checkout, the virtualenv and the Python it links to, the lab key and
+    the shared directory mounted read-only at the same paths as here."""
+    lab.down(CONTROL_PREFIX)  # a leftover from an interrupted run would lack the mounts
+    key_dir = str(lab.key_path().parent)
+    binds = [(str(REPO), str(REPO)), (sys.base_prefix, sys.base_prefix), (key_dir, key_dir),
+             (str(share), str(share))]  # fmt: skip
+    if not Path(sys.prefix).is_relative_to(REPO):
+        binds.append((sys.prefix, sys.prefix))
+    booted = lab.up(CONTROL_PREFIX, 1, CONTROL_SSH_PORT, binds=binds)
+    try:
+        yield Host(booted[0].name, booted[0].ssh_port, 0)
+    finally:
+        for host in booted:
+            lab.power_off(host)
+
+
+@pytest.fixture(scope="module")
+def scheduler(control_host, share, deployer, tmp_path_factory) -> Deployer:
+    """Runs ``schedule.py`` against the control host, whose data asks to rotate the app hosts."""
+    data = {
+        "ssh_hostname": "127.0.0.1", "ssh_port": control_host.ssh_port, "ssh_user": lab.USER,
+        "ssh_key": str(lab.key_path()), "ssh_known_hosts_file": "/dev/null",
+        "ssh_strict_host_key_checking": "no",
+        "rotation_inventory": str(share / f"{NAME}.py"),
+        "rotation_checkout": str(REPO),
+        "rotation_venv": sys.prefix,
+        "rotation_environment_file": AWS_ENV_FILE,
+        "rotation_randomized_delay": "0",
+    }  # fmt: skip
+    path = tmp_path_factory.mktemp("control-inventory") / "control.py"
+    path.write_text(f"control = [({control_host.name!r}, {data!r})]\n")
+    return Deployer(path, deployer.env)
+
+
+@pytest.fixture(scope="module")
+def deployed(share, deployer, stand_in, lab_hosts, control_host):
+    """The app on both hosts, deployed from here; the control host's AWS settings in place."""
+    stand_in.put(BASE)
+    result = Deployer(share / f"{NAME}.py", deployer.env).run()
+    assert result.returncode == 0, result.output[-3000:]
+    # The stand-in's address and fake credentials: 127.0.0.1 is the same inside the containers.
+    settings = "".join(f"{k}={v}\n" for k, v in stand_in.env.items())
+    control_host.run(
+        f"sudo sh -c 'umask 077; mkdir -p /etc/ssmenv && cat > {AWS_ENV_FILE}'", stdin=settings
+    )
+    yield
+    stand_in.put(BASE)
+
+
+def test_scheduling_installs_an_enabled_timer_and_changes_nothing_the_second_time(
+    deployed, scheduler, control_host
+):
+    first = scheduler.run(deploy="schedule.py")
+    assert first.returncode == 0, first.output[-3000:]
+    again = scheduler.run(deploy="schedule.py")
+
+    assert again.returncode == 0, again.output[-3000:]
+    assert sum(again.changed.values()) == 0, again.changed
+    timer = unit_show(control_host, TIMER, "ActiveState", "UnitFileState", "TimersCalendar")
+    assert (timer["ActiveState"], timer["UnitFileState"]) == ("active", "enabled")
+    assert "OnCalendar=*-*-* *:00:00" in timer["TimersCalendar"]  # hourly, the default
+    assert control_host.run(f"systemctl is-active {SERVICE}", check=False).strip() == "inactive"
+    assert control_host.run(f"sudo systemd-analyze verify {TIMER}").strip() == ""
+    assert control_host.file_state(f"/etc/systemd/system/{SERVICE}").startswith("root:root 644")
+    assert "FAKE" not in control_host.run(f"systemctl cat {SERVICE} {TIMER}")
+
+
+def test_the_timer_rotates_every_app_host_when_it_fires(
+    deployed, scheduler, share, stand_in, lab_hosts, control_host
+):
+    before = {h.name: h.service(APP_UNIT)["InvocationID"] for h in lab_hosts}
+    stand_in.put({f"{PATH}/API_KEY": "FAKE-timer-key-2"})
+    # A one-off calendar time a little ahead: the timer itself must start the rotation.
+    fire_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=20)
+    result = scheduler.run(
+        deploy="schedule.py", data={"rotation_schedule": f"{fire_at:%Y-%m-%d %H:%M:%S} UTC"}
+    )
+    assert result.returncode == 0, result.output[-3000:]
+    assert datetime.now(UTC) < fire_at, "schedule.py took too long to test the timer firing"
+
+    wait_for(f"{SERVICE} to run and finish", lambda: has_run(control_host), deadline=180)
+
+    service = unit_show(control_host, SERVICE, "Result", "ExecMainStatus")
+    log = journal(control_host, SERVICE, fire_at.timestamp() - 5)
+    assert service == {"Result": "success", "ExecMainStatus": "0"}, log[-3000:]
+    assert unit_show(control_host, TIMER, "LastTriggerUSec")["LastTriggerUSec"] not in ("", "n/a")
+    for host in lab_hosts:
+        assert host.fingerprints()["API_KEY"] == sha256("FAKE-timer-key-2"), log[-4000:]
+        assert host.service(APP_UNIT)["InvocationID"] != before[host.name]
+    assert "API_KEY v1->v2" in log
+    assert f"Finished {SERVICE} - ssmenv: rotate the configuration of {share / NAME}.py" in log
+    assert "FAKE-timer" not in log
+
+
+def test_a_second_start_while_a_run_holds_the_lock_does_not_overlap(
+    deployed, scheduler, stand_in, lab_hosts, control_host
+):
+    since = time.time() - 1
+    stand_in.put({f"{PATH}/API_KEY": "FAKE-timer-key-3"})
+    control_host.run(f"sudo systemctl start --no-block {SERVICE}")
+    wait_for(f"{SERVICE} to hold the lock and run pyinfra", lambda: rotations(control_host),
+             deadline=30)  # fmt: skip
+
+    # By hand, the same command under the same lock: refused at once, nothing run.
+    command = unit_show(control_host, SERVICE, "ExecStart")["ExecStart"]
+    argv = command.split("argv[]=", 1)[1].split(" ;", 1)[0]
+    started = time.monotonic()
+    by_hand = control_host.run(f"cd {REPO} && sudo {argv}; echo exit=$?", check=False)
+    assert "exit=75" in by_hand, by_hand
+    assert time.monotonic() - started < 10
+    assert rotations(control_host) == 1
+    # Through systemd: the second start joins the running one and returns when it is done.
+    control_host.run(f"sudo systemctl start {SERVICE}")
+
+    assert unit_show(control_host, SERVICE, "Result")["Result"] == "success"
+    runs = journal(control_host, SERVICE, since)
+    assert runs.count("flock: executing") == 1, runs[-3000:]
+    for host in lab_hosts:
+        assert host.fingerprints()["API_KEY"] == sha256("FAKE-timer-key-3")
+        assert starts_since(host, since) == 1
+
+
+@contextmanager
+def parameter_deleted(stand_in, share):
+    stand_in.delete(f"{PATH}/SESSION_SECRET")
+    try:
+        yield "SESSION_SECRET"  # the rotation's error names the variable
+    finally:
+        stand_in.put({f"{PATH}/SESSION_SECRET": BASE[f"{PATH}/SESSION_SECRET"]})
+
+
+@contextmanager
+def inventory_gone(stand_in, share):
+    inventory = share / f"{NAME}.py"
+    inventory.rename(inventory.with_suffix(".away"))
+    try:
+        yield f"ExecStartPre=/usr/bin/test -f {inventory}"
+    finally:
+        inventory.with_suffix(".away").rename(inventory)
+
+
+@pytest.mark.parametrize("failure", [parameter_deleted, inventory_gone])
+def test_a_failed_rotation_leaves_the_service_failed_and_the_hosts_untouched(
+    failure, deployed, scheduler, share, stand_in, lab_hosts, control_host
+):
+    since = time.time() - 1
+    before = {h.name: h.file_state("/etc/example-app.env") for h in lab_hosts}
+    with failure(stand_in, share) as reason:
+        started = control_host.run(f"sudo systemctl start {SERVICE}; echo exit=$?", check=False)
+        status = control_host.run(f"systemctl status --no-pager -l {SERVICE}", check=False)
+
+    assert "exit=0" not in started
+    assert control_host.run(f"systemctl is-failed {SERVICE}", check=False).strip() == "failed"
+    log = journal(control_host, SERVICE, since)
+    assert reason in log + status, log[-3000:] + status
+    assert "FAKE-timer" not in log
+    for host in lab_hosts:
+        assert host.file_state("/etc/example-app.env") == before[host.name]
+    control_host.run(f"sudo systemctl reset-failed {SERVICE}")
