@@ -40,7 +40,6 @@ unit: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
 
 # make bench      what a deploy costs on 1, 10 and 50 local hosts (as root; about 15 minutes)
 bench: image

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import posixpath
 
-from pyinfra import context, host, logger
+from pyinfra import host, logger
 from pyinfra.api import FunctionCommand, HiddenValue, QuoteString, StringCommand, operation
 from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 
@@ -135,7 +135,7 @@ def _connector_arguments(state, host) -> dict:
 def _activate(state, host, plan: Activation, batch: int) -> bool:
     # Looked up here, not passed in: pyinfra copies operation arguments per host.
     rollout = Rollout.of(state, batch)
-    stopped_by = rollout.wait_turn(state, host)
+    stopped_by = rollout.wait_turn(state, host, host.executing_op_hash)
     if stopped_by is not None:
         host.log_styled(
             f"not activated: the rollout stopped after {stopped_by} failed", fg="red",
@@ -184,7 +184,4 @@ def activation(plan: Activation, batch: int = 1):
             batch=1,
         )
     """
-    # The real Host, not pyinfra's context proxy (which would stand for whichever host asks).
-    real_host = context.host._get_module()
-    Rollout.of(real_host.state, batch).register(real_host.state, real_host)
     yield FunctionCommand(_activate, (plan, batch), {})

@@ -223,8 +223,9 @@ def scrub(text: str, secrets: Sequence[str]) -> str:
 class Rollout:
     """Hosts activate in inventory order, ``batch`` at a time; a failure stops the rest.
 
-    One per pyinfra state (run): hosts register while the deploy file is prepared for them, and
-    wait for their turn when their activation executes.
+    One per pyinfra state (run). The hosts taking part are those the running activation
+    operation was added for, read from the state when a host's turn is asked for, so the order
+    never depends on which host's greenlet happens to run first.
     """
 
     _by_state: dict[int, Rollout] = {}
@@ -232,7 +233,6 @@ class Rollout:
 
     def __init__(self, batch: int) -> None:
         self.batch = max(1, batch)
-        self.hosts: list = []
         self.done: set[str] = set()
         self.failed: dict[str, str] = {}
 
@@ -241,17 +241,17 @@ class Rollout:
         with cls._lock:
             return cls._by_state.setdefault(id(state), cls(batch))
 
-    def register(self, state, host) -> None:
-        if host not in self.hosts:
-            self.hosts.append(host)
-            order = {h: i for i, h in enumerate(state.inventory)}
-            self.hosts.sort(key=lambda h: order.get(h, 0))
+    @staticmethod
+    def participants(state, op_hash: str) -> list:
+        """The hosts, in inventory order, that have the operation ``op_hash``."""
+        return [h for h in state.inventory if op_hash in state.ops.get(h, {})]
 
-    def wait_turn(self, state, host) -> str | None:
+    def wait_turn(self, state, host, op_hash: str) -> str | None:
         """Block until every host of the earlier batches succeeded; the name of one that failed
         (so this host must not change) otherwise."""
-        mine = self.hosts.index(host) // self.batch
-        earlier = [h for i, h in enumerate(self.hosts) if i // self.batch < mine]
+        hosts = self.participants(state, op_hash)
+        mine = hosts.index(host) // self.batch
+        earlier = [h for i, h in enumerate(hosts) if i // self.batch < mine]
         while True:
             for h in earlier:
                 if h.name in self.failed or h in state.failed_hosts:

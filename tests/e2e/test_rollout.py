@@ -228,7 +228,7 @@ def test_plan_and_drift_commands_run_the_same_reports(deployed, deployer, stand_
                 [sys.executable, "-m", "ssmenv", command, str(deployer.inventory), "--data",
                  f"ssm_path={PATH}"],
                 cwd=REPO, env=deployer.env, capture_output=True, text=True, timeout=300,
-            )  # fmt: skip
+            )
             for command in ("plan", "drift")
         }
     finally:

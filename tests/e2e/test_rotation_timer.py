@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from lab import hosts as lab
-from tests.e2e.conftest import REPO, SSH_PORT_BASE, Deployer, Host, sha256
+from tests.e2e.conftest import PREFIX, REPO, SSH_PORT_BASE, Deployer, Host, sha256
 
 APP_UNIT = "example-app.service"
 PATH = "/e2e/timer"
@@ -23,7 +23,7 @@ BASE = {
     f"{PATH}/API_KEY": "FAKE-timer-key-1",
     f"{PATH}/SESSION_SECRET": "FAKE-timer-session",
 }
-CONTROL_PREFIX = "ctl"
+CONTROL_PREFIX = f"{PREFIX}ctl"
 CONTROL_SSH_PORT = SSH_PORT_BASE + 100
 # The app hosts' inventory as the control host sees it: its file name names the units.
 NAME = "e2e"

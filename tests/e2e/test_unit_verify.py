@@ -27,5 +27,8 @@ def test_a_unit_systemd_refuses_is_not_installed_and_the_old_one_keeps_running(
     for host in lab_hosts:
         assert (host.file_state(UNIT_FILE), host.service(UNIT)) == before[host.name]
         assert host.get("/healthz") == b"ok\n"
-        leftovers = host.run("sudo find /etc/systemd/system /run -maxdepth 1 -name '*ssmenv*'")
+        leftovers = host.run(
+            "sudo find /etc/systemd/system /run -maxdepth 1 -name '.ssmenv.*' -o -maxdepth 1 "
+            "-name 'ssmenv-verify.*'"
+        )
         assert leftovers.strip() == ""

@@ -235,11 +235,11 @@ def test_a_new_command_is_one_row_in_the_table(capsys):
         print(f"parity {args.left}")
         return 3
 
-    commands = (*cli.COMMANDS, cli.Command("parity", "compare", add_arguments, run))
-    assert cli.main(["parity", "--left", "staging"], commands=commands) == 3
+    commands = (*cli.COMMANDS, cli.Command("compare", "compare", add_arguments, run))
+    assert cli.main(["compare", "--left", "staging"], commands=commands) == 3
     assert capsys.readouterr().out == "parity staging\n"
     help_text = cli.build_parser(commands).format_help()
-    assert all(name in help_text for name in ("import", "scan", "parity"))
+    assert all(name in help_text for name in ("import", "scan", "parity", "compare"))
 
 
 def test_errors_are_one_line_and_tracebacks_need_debug(tmp_path, capsys):
