@@ -184,16 +184,6 @@ class Measure:
     changed: dict[str, int] = field(default_factory=dict)  # operation -> hosts it changed
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -208,7 +198,7 @@ def pick_ports(count: int) -> list[tuple[int, int]]:
         if len(pairs) == count:
             return pairs
         ssh, app = SSH_PORT_BASE + offset, APP_PORT_BASE + offset
-        if _port_free(ssh) and _port_free(app):
+        if lab.port_free(ssh) and lab.port_free(app):
             pairs.append((ssh, app))
         if offset > count + 200:
             raise BenchError(f"no {count} free port pairs from {SSH_PORT_BASE}/{APP_PORT_BASE}")
@@ -247,15 +237,10 @@ def power_off(hosts: Sequence[BenchHost]) -> None:
 
 def write_inventory(path: Path, hosts: Sequence[BenchHost]) -> None:
     """The hosts in the ``staging`` group, reached as tests/e2e does, reading ``SSM_PATH``."""
-    common = {
-        "ssh_hostname": "127.0.0.1",
-        "ssh_user": lab.USER,
-        "ssh_key": str(lab.key_path()),
-        "ssh_known_hosts_file": "/dev/null",
-        "ssh_strict_host_key_checking": "no",
-        "ssm_path": SSM_PATH,
-    }
-    entries = [(h.name, {**common, "ssh_port": h.ssh_port, "app_port": h.app_port}) for h in hosts]
+    entries = [
+        (h.name, {**lab.connection_data(h.ssh_port), "ssm_path": SSM_PATH, "app_port": h.app_port})
+        for h in hosts
+    ]
     path.write_text(f"staging = {entries!r}\n")
 
 

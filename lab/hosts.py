@@ -155,7 +155,20 @@ def ssh_args(port: int) -> list[str]:
     ]
 
 
-def _port_free(port: int) -> bool:
+def connection_data(ssh_port: int | None = None) -> dict:
+    """pyinfra host data that reaches a lab host as the deploy user (the port, when given)."""
+    data = {
+        "ssh_hostname": "127.0.0.1",
+        "ssh_user": USER,
+        "ssh_key": str(key_path()),
+        # The containers share one image's host keys and are new at every boot: nothing to pin.
+        "ssh_known_hosts_file": "/dev/null",
+        "ssh_strict_host_key_checking": "no",
+    }
+    return data if ssh_port is None else {**data, "ssh_port": ssh_port}
+
+
+def port_free(port: int) -> bool:
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -174,7 +187,7 @@ def boot(
     inside the container (``--bind-ro``), for a host that must run this checkout's tools."""
     rootfs = image_path(kind)
     key = key_path()
-    if not _port_free(ssh_port):
+    if not port_free(ssh_port):
         raise SystemExit(f"{name}: port {ssh_port} is already in use")
     state_dir = STATE / name
     state_dir.mkdir(parents=True, exist_ok=True)

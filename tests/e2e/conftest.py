@@ -163,15 +163,8 @@ def lab_hosts() -> Iterator[list[Host]]:
 def inventory(lab_hosts, tmp_path_factory) -> Path:
     """An inventory of the test hosts in the ``staging`` group, like inventories/local.py."""
     path = tmp_path_factory.mktemp("inventory") / "e2e.py"
-    common = {
-        "ssh_hostname": "127.0.0.1",
-        "ssh_user": lab.USER,
-        "ssh_key": str(lab.key_path()),
-        "ssh_known_hosts_file": "/dev/null",
-        "ssh_strict_host_key_checking": "no",
-    }
     entries = [
-        (h.name, {**common, "ssh_port": h.ssh_port, "app_port": h.app_port}) for h in lab_hosts
+        (h.name, {**lab.connection_data(h.ssh_port), "app_port": h.app_port}) for h in lab_hosts
     ]
     path.write_text(f"staging = {entries!r}\n")
     return path

@@ -37,9 +37,7 @@ def bare_host(tmp_path_factory):
 @pytest.fixture(scope="module")
 def bare_deployer(bare_host, deployer, tmp_path_factory) -> Deployer:
     path = tmp_path_factory.mktemp("bare") / "bare.py"
-    data = {"ssh_hostname": "127.0.0.1", "ssh_port": bare_host.ssh_port, "ssh_user": lab.USER,
-            "ssh_key": str(lab.key_path()), "ssh_known_hosts_file": "/dev/null",
-            "ssh_strict_host_key_checking": "no", "app_port": NODE_PORT}  # fmt: skip
+    data = {**lab.connection_data(bare_host.ssh_port), "app_port": NODE_PORT}
     path.write_text(f"staging = [({bare_host.name!r}, {data!r})]\n")
     return Deployer(path, deployer.env)
 

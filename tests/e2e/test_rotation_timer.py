@@ -104,9 +104,7 @@ def control_host(share) -> Iterator[Host]:
 def scheduler(control_host, share, deployer, tmp_path_factory) -> Deployer:
     """Runs ``schedule.py`` against the control host, whose data asks to rotate the app hosts."""
     data = {
-        "ssh_hostname": "127.0.0.1", "ssh_port": control_host.ssh_port, "ssh_user": lab.USER,
-        "ssh_key": str(lab.key_path()), "ssh_known_hosts_file": "/dev/null",
-        "ssh_strict_host_key_checking": "no",
+        **lab.connection_data(control_host.ssh_port),
         "rotation_inventory": str(share / f"{NAME}.py"),
         "rotation_checkout": str(REPO),
         "rotation_venv": sys.prefix,
@@ -195,12 +193,17 @@ def test_a_second_start_while_a_run_holds_the_lock_does_not_overlap(
     assert "exit=75" in by_hand, by_hand
     assert time.monotonic() - started < 10
     assert rotations(control_host) == 1
-    # Through systemd: the second start joins the running one and returns when it is done.
+    # Through systemd: a second start joins the running one (or, if that one has just ended,
+    # runs after it, never beside it) and returns when it is done.
     control_host.run(f"sudo systemctl start {SERVICE}")
 
     assert unit_show(control_host, SERVICE, "Result")["Result"] == "success"
     runs = journal(control_host, SERVICE, since)
-    assert runs.count("flock: executing") == 1, runs[-3000:]
+    executions = runs.count("flock: executing")
+    assert executions in (1, 2), runs[-3000:]
+    if executions == 2:
+        first_end = runs.index(f"{SERVICE}: Deactivated successfully")
+        assert first_end < runs.rindex("flock: executing"), runs[-3000:]
     for host in lab_hosts:
         assert host.fingerprints()["API_KEY"] == sha256("FAKE-timer-key-3")
         assert starts_since(host, since) == 1
