@@ -48,6 +48,7 @@ Both apps are running. Look around:
   curl http://127.0.0.1:3001/fingerprints
   eval "$(.venv/bin/python -m lab.aws env)"        # point boto3 / aws at the SSM stand-in
   .venv/bin/pyinfra inventories/local.py deploy.py # redeploy: nothing changes, nothing restarts
+  .venv/bin/pyinfra inventories/local.py rotate.py --dry  # after changing a value in the stand-in
 Stop everything with: make demo-down""")
 
 
