@@ -63,16 +63,22 @@ def start(port: int, log: Path) -> subprocess.Popen:
     return proc
 
 
-def seed(port: int, parameters: dict[str, str]) -> None:
-    """Put each name -> value as a SecureString parameter, overwriting."""
-    env = environment(port)
-    ssm = boto3.client(
-        "ssm",
-        region_name=REGION,
-        endpoint_url=env["AWS_ENDPOINT_URL"],
+def client(service: str, endpoint: str | int, region: str = REGION):
+    """A boto3 client of the stand-in (a port or an endpoint URL), with the fake credentials."""
+    url = f"http://127.0.0.1:{endpoint}" if isinstance(endpoint, int) else endpoint
+    env = environment(0)
+    return boto3.client(
+        service,
+        region_name=region,
+        endpoint_url=url,
         aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
     )
+
+
+def seed(port: int, parameters: dict[str, str]) -> None:
+    """Put each name -> value as a SecureString parameter, overwriting."""
+    ssm = client("ssm", port)
     for name, value in parameters.items():
         if name.startswith("/"):
             ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)

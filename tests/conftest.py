@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import boto3
 import pytest
 
 from lab import aws
@@ -30,14 +29,11 @@ class StandIn:
     port: int
     env: dict[str, str]
 
+    def client(self, service: str):
+        return aws.client(service, self.port)
+
     def ssm(self):
-        return boto3.client(
-            "ssm",
-            region_name=aws.REGION,
-            endpoint_url=self.env["AWS_ENDPOINT_URL"],
-            aws_access_key_id="FAKE",
-            aws_secret_access_key="FAKE",
-        )
+        return self.client("ssm")
 
     def put(self, parameters: dict[str, str], kind: str = "SecureString") -> None:
         ssm = self.ssm()

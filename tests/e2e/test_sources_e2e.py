@@ -12,10 +12,9 @@ from __future__ import annotations
 import json
 import math
 
-import boto3
 import pytest
 
-from lab import aws, faults
+from lab import faults
 from tests.conftest import free_port
 from tests.e2e.conftest import Deployer
 
@@ -61,13 +60,7 @@ def proxy(stand_in):
     stand_in.put({**BY_PATH, **BY_NAME})
     for value in ("FAKE-src-rotated-v1", "FAKE-src-rotated-v2"):
         stand_in.put({PINNED: value})
-    client = boto3.client(
-        "secretsmanager",
-        region_name=aws.REGION,
-        endpoint_url=stand_in.env["AWS_ENDPOINT_URL"],
-        aws_access_key_id="FAKE",
-        aws_secret_access_key="FAKE",
-    )
+    client = stand_in.client("secretsmanager")
     for name, value in SECRETS.items():
         client.create_secret(Name=name, SecretString=value)
     with faults.FaultProxy(stand_in.env["AWS_ENDPOINT_URL"]) as running:

@@ -14,7 +14,6 @@ import sys
 import uuid
 from pathlib import Path
 
-import boto3
 import pytest
 
 from lab import aws
@@ -32,13 +31,7 @@ class Fleet:
     """Instances launched in the stand-in, tagged with one ``Suite`` value."""
 
     def __init__(self, endpoint: str, region: str = REGION):
-        self.client = boto3.client(
-            "ec2",
-            region_name=region,
-            endpoint_url=endpoint,
-            aws_access_key_id="FAKE",
-            aws_secret_access_key="FAKE",
-        )
+        self.client = aws.client("ec2", endpoint, region)
         self.suite = uuid.uuid4().hex
         self.tags = {"Suite": self.suite}
 
@@ -188,13 +181,7 @@ def enforcing_stand_in(tmp_path, monkeypatch):
 
 
 def test_access_denied_is_one_clear_error(enforcing_stand_in, monkeypatch):
-    iam = boto3.client(
-        "iam",
-        region_name=REGION,
-        endpoint_url=enforcing_stand_in,
-        aws_access_key_id="FAKE",
-        aws_secret_access_key="FAKE",
-    )
+    iam = aws.client("iam", enforcing_stand_in)
     iam.create_user(UserName="no-permissions")
     key = iam.create_access_key(UserName="no-permissions")["AccessKey"]
     monkeypatch.setenv("AWS_ENDPOINT_URL", enforcing_stand_in)

@@ -4,10 +4,8 @@ configuration: batching, pins, per-secret errors, and one read per run for any n
 import json
 import math
 
-import boto3
 import pytest
 
-from lab import aws
 from ssmenv import sources
 from ssmenv.config import AppConfig
 from ssmenv.errors import SourceError
@@ -23,13 +21,7 @@ def fresh_cache():
 
 
 def secretsmanager(stand_in):
-    return boto3.client(
-        "secretsmanager",
-        region_name=aws.REGION,
-        endpoint_url=stand_in.env["AWS_ENDPOINT_URL"],
-        aws_access_key_id="FAKE",
-        aws_secret_access_key="FAKE",
-    )
+    return stand_in.client("secretsmanager")
 
 
 def put_secrets(stand_in, secrets: dict[str, str]) -> None:
