@@ -60,6 +60,15 @@ def stand_in(tmp_path_factory) -> Iterator[StandIn]:
 
 
 @pytest.fixture
+def unreachable_aws(monkeypatch) -> None:
+    """boto3 pointed at a closed port (discard), fake credentials, one attempt only."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "FAKE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "FAKE")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+
+
+@pytest.fixture
 def aws_env(stand_in, monkeypatch) -> StandIn:
     """The stand-in's variables in this process's environment, as a deploy would have them."""
     for key, value in stand_in.env.items():

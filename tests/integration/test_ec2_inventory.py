@@ -142,11 +142,7 @@ def test_no_matching_instance_is_an_error_naming_the_tags(fleet):
     )
 
 
-def test_an_unreachable_endpoint_is_one_clear_error(monkeypatch):
-    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "FAKE")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "FAKE")
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+def test_an_unreachable_endpoint_is_one_clear_error(unreachable_aws):
     with pytest.raises(SourceError) as error:
         ec2.discover({"Role": "web"}, REGION)
     assert str(error.value) == (

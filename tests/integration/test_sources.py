@@ -137,11 +137,7 @@ def test_every_source_is_read_once_per_run_whatever_the_number_of_hosts(aws_env)
     assert variables["PORT"].value == "3019"
 
 
-def test_an_unreachable_endpoint_is_one_clear_error_naming_the_path(monkeypatch):
-    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "FAKE")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "FAKE")
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+def test_an_unreachable_endpoint_is_one_clear_error_naming_the_path(unreachable_aws):
     with pytest.raises(SourceError) as error:
         sources.parameters_by_path("us-east-1", "/it/down")
     assert str(error.value).startswith("SSM path /it/down (us-east-1): Could not connect")

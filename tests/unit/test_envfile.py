@@ -398,3 +398,16 @@ def test_rendered_files_load_in_the_installed_systemd_as_intended(
 ) -> None:
     loaded = _systemd_environment_d(render(variables).encode())
     assert {k: v for k, v in loaded.items() if k.startswith("T_")} == variables
+
+
+@needs_systemd
+@SUBPROCESS
+@given(st.dictionaries(names.map("T_".__add__), values.filter(lambda v: v and "$" not in v)))
+def test_files_from_the_deploys_template_load_in_the_installed_systemd_as_intended(
+    variables: dict[str, str],
+) -> None:
+    # The deploy renders through templates/app.env.j2, not envfile.render: check that path too.
+    from ssmenv.render import env_file
+
+    loaded = _systemd_environment_d(env_file("app", "SSM /app/prod", variables).encode())
+    assert {k: v for k, v in loaded.items() if k.startswith("T_")} == variables
