@@ -1,8 +1,9 @@
 """Drift report: ``pyinfra inventories/prod.py drift.py`` changes nothing and lists, per host, the
-variables whose deployed version differs from the current one in SSM / Secrets Manager.
+variables whose deployed value or version differs from the current one in SSM / Secrets Manager.
 
-Deployed versions come from each host's manifest (``/etc/<app>.env.manifest``); values are never
-read back or shown.
+What is deployed comes from each host's manifest (``/etc/<app>.env.manifest``): versions, and
+values by their keyed fingerprints (the host's key), so a value replaced under the same version
+(a parameter deleted and created again) is found. Values are never read back or shown.
 """
 
 from pyinfra import host
@@ -20,5 +21,5 @@ deployed = manifest.loads(state["manifest"])
 if deployed is None:
     host.log(f"drift: {config.env_file} has no manifest: never deployed")
 else:
-    drifted = manifest.drift(deployed, variables)
-    host.log(f"drift: {', '.join(drifted)}" if drifted else "drift: none, every version is current")
+    differences = manifest.compare(deployed, variables, state["key"])
+    host.log(manifest.drift_line(differences, keyed=state["key"] is not None))

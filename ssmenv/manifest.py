@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,17 +97,96 @@ def changes(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> Changes:
     )
 
 
-def drift(deployed: Mapping[str, Any] | None, variables: Mapping[str, Any]) -> list[str]:
-    """Per variable whose deployed version (or presence) differs from its source's current one:
-    ``NAME vDEPLOYED->vCURRENT``, ``+NAME`` (not deployed yet), ``-NAME`` (no longer wanted)."""
+# The words drift and plan both use for a value replaced under the version it had: a parameter
+# deleted and created again restarts at version 1, so versions alone would say nothing changed.
+NEW_VALUE_SAME_VERSION = "new value, same version"
+SAME_VALUE_NEW_VERSION = "same value, new version"
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One variable whose deployed entry (in a host's manifest) is not what its source has now.
+
+    ``value`` says how the values compare: ``True`` they differ, ``False`` they are the same (only
+    the version moved), ``None`` not known (no fingerprint key: only versions were compared).
+    Holds names and versions, never a value or a fingerprint.
+    """
+
+    name: str
+    deployed: int | str | None = None
+    current: int | str | None = None
+    added: bool = False  # wanted, not deployed
+    removed: bool = False  # deployed, no longer wanted
+    value: bool | None = True
+
+    @property
+    def differs(self) -> bool:
+        """Whether the host runs something other than the source has: a version that moved
+        over the same value does not count (a rotation would restart nothing)."""
+        return self.value is not False
+
+    def __str__(self) -> str:
+        if self.added:
+            return f"+{self.name}"
+        if self.removed:
+            return f"-{self.name}"
+        if self.deployed is None and self.current is None:  # group data, PORT: no versions
+            return f"{self.name} (new value)"
+        text = self.versions()
+        if self.value is False:
+            return f"{text} ({SAME_VALUE_NEW_VERSION})"
+        if self.deployed == self.current:
+            return f"{text} ({NEW_VALUE_SAME_VERSION})"
+        return text
+
+    def versions(self) -> str:
+        """``NAME vDEPLOYED->vCURRENT`` (``-`` for no version)."""
+        return f"{self.name} {_version(self.deployed)}->{_version(self.current)}"
+
+
+def _version(version: int | str | None) -> str:
+    return "-" if version is None else f"v{version}"
+
+
+def compare(
+    deployed: Mapping[str, Any] | None, variables: Mapping[str, Any], key: str | None
+) -> list[Difference]:
+    """What differs between a host's manifest and ``variables`` (name -> object with value,
+    source, version), by name: added, removed, then changed.
+
+    With the host's fingerprint ``key`` the values are compared (their keyed fingerprints), so a
+    value replaced under the same version is found and a version that moved over the same value
+    is marked as such; without it (a host that has none) only versions can be compared.
+    """
     before = (deployed or {}).get("variables", {})
-    lines = []
-    for name in sorted(set(before) | set(variables)):
-        if name not in before:
-            lines.append(f"+{name}")
-        elif name not in variables:
-            lines.append(f"-{name}")
-        elif before[name].get("version") != variables[name].version:
-            old, new = before[name].get("version"), variables[name].version
-            lines.append(f"{name} v{old}->v{new}")
-    return lines
+    added = [Difference(n, current=variables[n].version, added=True)
+             for n in sorted(set(variables) - set(before))]  # fmt: skip
+    removed = [Difference(n, deployed=before[n].get("version"), removed=True)
+               for n in sorted(set(before) - set(variables))]  # fmt: skip
+    changed = []
+    for name in sorted(set(before) & set(variables)):
+        old, new = before[name], variables[name]
+        versions = (old.get("version"), new.version)
+        if key is not None and isinstance(old.get("fingerprint"), str):
+            value_changed = old["fingerprint"] != fingerprint(key, new.value)
+            if value_changed or versions[0] != versions[1]:
+                changed.append(Difference(name, *versions, value=value_changed))
+        elif versions[0] != versions[1]:
+            changed.append(Difference(name, *versions, value=None))
+    return added + removed + changed
+
+
+def differing(differences: Sequence[Difference]) -> list[str]:
+    """The names whose deployed value (or presence) is not the current one."""
+    return [d.name for d in differences if d.differs]
+
+
+def drift_line(differences: Sequence[Difference], keyed: bool) -> str:
+    """``drift.py``'s report for one host: what differs, or why nothing does; never a value."""
+    unkeyed = "" if keyed else " (values not compared: the host has no fingerprint key)"
+    if any(d.differs for d in differences):
+        return f"drift: {', '.join(map(str, differences))}{unkeyed}"
+    if differences:  # only versions moved, over the same values
+        moved = ", ".join(d.versions() for d in differences)
+        return f"drift: none, every value is current (only versions moved: {moved})"
+    return f"drift: none, every version is current{unkeyed}"

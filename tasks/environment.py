@@ -37,6 +37,8 @@ class EnvPlan:
     files: tuple[FileWrite, ...]
     changes: manifest.Changes
     secrets: tuple[str, ...] = field(repr=False)
+    # The variables whose deployed value or version differs, when the env file is rewritten.
+    differences: tuple[manifest.Difference, ...] = ()
 
 
 @deploy("App environment")
@@ -66,11 +68,15 @@ def app_environment(
         raise ConfigError(f"{env_file}: {e}") from None
 
     files: list[FileWrite] = []
+    old_manifest = manifest.loads(state["manifest"])
+    # Values compare under the key the deployed manifest was made with; a host without one gets
+    # a new key below, and versions are all there is to compare.
     key = state["key"]
+    keyed = key is not None
+    differences = tuple(manifest.compare(old_manifest, variables, key))
     if key is None:
         key = manifest.new_key()
         files.append(FileWrite(key_file, key + "\n"))
-    old_manifest = manifest.loads(state["manifest"])
     new_manifest = manifest.build(config.name, key, variables)
     manifest_text = manifest.dumps(new_manifest)
     changes = manifest.changes(old_manifest, new_manifest)
@@ -85,8 +91,9 @@ def app_environment(
             manifest_file, manifest_text, group=config.user, mode="0640",
             expect=manifest_state and manifest_state["sha256"],
         ))  # fmt: skip
-        host.log(f"{env_file}: {describe(changes, old_manifest, new_manifest)}")
+        host.log(f"{env_file}: {describe(differences, old_manifest, keyed)}")
     else:
+        differences = ()  # the env file stays: at most versions moved, the manifest records them
         atomic_file(
             name=f"Install manifest {manifest_file}",
             path=manifest_file,
@@ -95,20 +102,17 @@ def app_environment(
             mode="0640",
             current_state=manifest_state,
         )
-    return EnvPlan(tuple(files), changes, tuple(values.values()))
+    return EnvPlan(tuple(files), changes, tuple(values.values()), differences)
 
 
-def describe(changes: manifest.Changes, old: dict | None, new: dict) -> str:
-    """Which variables change, with their old and new versions; never values."""
+def describe(
+    differences: tuple[manifest.Difference, ...], old: dict | None, keyed: bool = True
+) -> str:
+    """Which variables change, with their old and new versions, and whether a value changed
+    under the same version (the words ``drift.py`` uses too); never values."""
     if old is None:
-        return f"new env file ({len(new['variables'])} variables)"
-    if not changes:
-        return "rewritten (same variables)"
-
-    def version(m: dict, name: str) -> str:
-        v = m["variables"][name].get("version")
-        return "-" if v is None else f"v{v}"
-
-    parts = [f"+{n}" for n in changes.added] + [f"-{n}" for n in changes.removed]
-    parts += [f"{n} {version(old, n)}->{version(new, n)}" for n in changes.changed]
-    return "changes " + ", ".join(parts)
+        return f"new env file ({len(differences)} variables)"
+    if not any(d.differs for d in differences):
+        unkeyed = "" if keyed else "; values not compared: the host has no fingerprint key"
+        return f"rewritten (same variables{unkeyed})"
+    return "changes " + ", ".join(map(str, differences))

@@ -56,7 +56,92 @@ def test_drift_lists_version_changes_and_added_and_removed_names():
     key = manifest.new_key()
     deployed = manifest.build("app", key, {"A": Var("1", "s", 3), "B": Var("2", "s", 1),
                                            "C": Var("3", "s", 1)})
-    current = {"A": Var("1", "s", 4), "B": Var("2", "s", 1), "D": Var("4", "s", 1)}
-    assert manifest.drift(deployed, current) == ["A v3->v4", "-C", "+D"]
-    assert manifest.drift(deployed, {"A": Var("1", "s", 3), "B": Var("2", "s", 1),
-                                     "C": Var("3", "s", 1)}) == []
+    current = {"A": Var("1-new", "s", 4), "B": Var("2", "s", 1), "D": Var("4", "s", 1)}
+    assert list(map(str, manifest.compare(deployed, current, key))) == ["+D", "-C", "A v3->v4"]
+    same = {"A": Var("1", "s", 3), "B": Var("2", "s", 1), "C": Var("3", "s", 1)}
+    assert manifest.compare(deployed, same, key) == []
+    assert manifest.drift_line([], keyed=True) == "drift: none, every version is current"
+
+
+def test_a_new_value_under_the_same_version_is_a_difference():
+    # A parameter deleted and created again restarts at version 1 with its new value.
+    key = manifest.new_key()
+    deployed = manifest.build("app", key, {"SESSION_SECRET": Var("FAKE-old", "s", 1)})
+    current = {"SESSION_SECRET": Var("FAKE-recreated", "s", 1)}
+
+    (difference,) = manifest.compare(deployed, current, key)
+
+    assert difference.differs and difference.value is True
+    assert str(difference) == "SESSION_SECRET v1->v1 (new value, same version)"
+    line = manifest.drift_line([difference], keyed=True)
+    assert line == "drift: SESSION_SECRET v1->v1 (new value, same version)"
+    assert manifest.differing([difference]) == ["SESSION_SECRET"]
+    assert "FAKE" not in line and "hmac" not in line
+
+
+def test_a_version_that_moved_over_the_same_value_is_no_drift():
+    key = manifest.new_key()
+    deployed = manifest.build("app", key, {"API_KEY": Var("FAKE-same", "s", 3)})
+    current = {"API_KEY": Var("FAKE-same", "s", 4)}
+
+    (difference,) = manifest.compare(deployed, current, key)
+
+    assert not difference.differs and difference.value is False
+    assert str(difference) == "API_KEY v3->v4 (same value, new version)"
+    assert manifest.differing([difference]) == []
+    assert manifest.drift_line([difference], keyed=True) == (
+        "drift: none, every value is current (only versions moved: API_KEY v3->v4)"
+    )
+
+
+def test_a_new_value_of_a_variable_without_versions_is_found_by_its_fingerprint():
+    key = manifest.new_key()
+    deployed = manifest.build("app", key, {"LOG_LEVEL": Var("info", "host data env")})
+    (difference,) = manifest.compare(deployed, {"LOG_LEVEL": Var("debug", "host data env")}, key)
+    assert str(difference) == "LOG_LEVEL (new value)" and difference.differs
+
+
+def test_without_the_hosts_key_only_versions_are_compared_and_the_report_says_so():
+    key = manifest.new_key()
+    deployed = manifest.build("app", key, {"A": Var("FAKE-a", "s", 1), "B": Var("FAKE-b", "s", 2)})
+    current = {"A": Var("FAKE-a-recreated", "s", 1), "B": Var("FAKE-b", "s", 3)}
+
+    differences = manifest.compare(deployed, current, None)
+
+    # A's new value is invisible without the key; B's moved version counts, as values are unknown.
+    assert [(d.name, d.value, d.differs) for d in differences] == [("B", None, True)]
+    assert str(differences[0]) == "B v2->v3"
+    assert manifest.drift_line(differences, keyed=False) == (
+        "drift: B v2->v3 (values not compared: the host has no fingerprint key)"
+    )
+    assert manifest.drift_line([], keyed=False) == (
+        "drift: none, every version is current"
+        " (values not compared: the host has no fingerprint key)"
+    )
+
+
+def test_a_manifest_entry_without_a_fingerprint_falls_back_to_its_version():
+    key = manifest.new_key()
+    deployed = {"format": 1, "variables": {"A": {"source": "s", "version": 1}}}
+    assert manifest.compare(deployed, {"A": Var("FAKE-a", "s", 1)}, key) == []
+    assert [str(d) for d in manifest.compare(deployed, {"A": Var("FAKE-a", "s", 2)}, key)] == [
+        "A v1->v2"
+    ]
+
+
+def test_the_plan_says_a_value_changed_under_the_same_version_in_the_words_drift_uses():
+    from tasks.environment import describe
+
+    key = manifest.new_key()
+    deployed = manifest.build("app", key, {"A": Var("FAKE-a", "s", 1), "B": Var("FAKE-b", "s", 1)})
+    current = {"A": Var("FAKE-a-recreated", "s", 1), "B": Var("FAKE-b", "s", 2)}
+    differences = tuple(manifest.compare(deployed, current, key))
+
+    assert describe(differences, deployed) == (
+        "changes A v1->v1 (new value, same version), B v1->v2 (same value, new version)"
+    )
+    assert manifest.drift_line(differences, keyed=True) == "drift: " + describe(
+        differences, deployed
+    ).removeprefix("changes ")
+    only_moved = tuple(manifest.compare(deployed, {**current, "A": Var("FAKE-a", "s", 1)}, key))
+    assert describe(only_moved, deployed) == "rewritten (same variables)"
