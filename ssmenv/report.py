@@ -1,0 +1,99 @@
+"""Reports for automation: what ``drift.py`` and ``rotate.py --dry`` found on each host, handed
+to ``python -m ssmenv drift`` / ``plan``, and the exit statuses of drift, plan and parity.
+
+pyinfra exits 0 whatever a report says, and its output is written for people. So the command opens
+a pipe, passes its write end to pyinfra (``pass_fds``) and names it in ``SSMENV_REPORT_FD``; the
+deploy file, run once per host, writes one JSON line per host to it:
+
+    {"host": "app-1", "differs": true, "names": ["SESSION_SECRET"]}
+
+Names only, never a value or a fingerprint, and nothing touches the disk. Without the variable
+(a plain ``pyinfra`` run) nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from ssmenv.errors import SsmEnvError
+
+# As ``diff`` and ``terraform plan -detailed-exitcode``: a cron job or CI step alerts on 2.
+CLEAN, ERROR, DIFFERS = 0, 1, 2
+
+ENV = "SSMENV_REPORT_FD"
+
+
+class ReportError(SsmEnvError):
+    """The per-host reports could not be handed over or read."""
+
+
+@dataclass(frozen=True)
+class HostReport:
+    """One host's answer: whether it differs (or would change), and which variables."""
+
+    host: str
+    differs: bool
+    names: tuple[str, ...] = ()
+
+
+def emit(host: str, differs: bool, names: Iterable[str] = ()) -> None:
+    """Write this host's report to the pipe named by ``SSMENV_REPORT_FD``, if there is one."""
+    fd = os.environ.get(ENV)
+    if not fd:
+        return
+    line = json.dumps({"host": host, "differs": differs, "names": list(names)}) + "\n"
+    data = line.encode()
+    try:
+        descriptor = int(fd)
+        os.set_inheritable(descriptor, False)  # commands pyinfra starts must not hold it open
+        # One blocking write after another, with nothing in between that lets another host's
+        # greenlet run: lines never interleave, whatever their length.
+        while data:
+            data = data[os.write(descriptor, data) :]
+    except (ValueError, OSError) as e:
+        raise ReportError(f"{ENV}={fd}: cannot write the report: {e}") from None
+
+
+def parse(lines: Iterable[bytes]) -> list[HostReport]:
+    """The reports in the order the hosts wrote them; a host reported twice counts once."""
+    reports: dict[str, HostReport] = {}
+    for number, line in enumerate(lines, 1):
+        try:
+            item = json.loads(line)
+            report = HostReport(item["host"], item["differs"], tuple(item["names"]))
+        except (ValueError, KeyError, TypeError):
+            report = None
+        if (
+            report is None
+            or not isinstance(report.host, str)
+            or not isinstance(report.differs, bool)
+            or not all(isinstance(name, str) for name in report.names)
+        ):
+            raise ReportError(f"report line {number} is not a host report")
+        reports[report.host] = report
+    return list(reports.values())
+
+
+def run(command: Sequence[str], **popen) -> tuple[int, list[HostReport]]:
+    """Run ``command`` (pyinfra on a deploy file that emits reports) with the pipe's write end,
+    and return its exit status and the hosts' reports."""
+    read_end, write_end = os.pipe()
+    env = {**(popen.pop("env", None) or os.environ), ENV: str(write_end)}
+    try:
+        process = subprocess.Popen(command, pass_fds=(write_end,), env=env, **popen)
+    except OSError as e:
+        os.close(read_end)
+        raise ReportError(f"cannot run {command[0]}: {e}") from None
+    except BaseException:
+        os.close(read_end)
+        raise
+    finally:
+        os.close(write_end)  # the child's copy is the only one left: EOF when it exits
+    # Read while it runs (a full pipe would block it), up to EOF; its output goes to ours.
+    with os.fdopen(read_end, "rb") as pipe:
+        lines = pipe.readlines()
+    return process.wait(), parse(lines)
