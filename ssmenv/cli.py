@@ -7,11 +7,21 @@
     python -m ssmenv drift inventories/prod.py
 
 Each command is one row of ``COMMANDS``: its name, one line of help, a function adding its
-arguments to its subparser, and a function running it that returns the exit status. A new command
-(``parity``, ``plan``, ``drift``...) is two small functions and one more row; ``main`` and the
-error handling are shared.
+arguments to its subparser, a function running it that returns the exit status, and the status
+of an error. A new command (``parity``, ``plan``, ``drift``...) is two small functions and one
+more row; ``main`` and the error handling are shared.
 
-Exit status: 0 done (nothing found); 1 refused (or something found); 2 bad usage or an error.
+Exit status, for automation:
+
+- ``drift``, ``plan``, ``parity``, as ``diff`` and ``terraform plan -detailed-exitcode``: 0
+  nothing differs; 2 something does (a host whose deployed values are not the current ones, a
+  host a rotation would change, a name in one environment only); 1 an error or bad usage (a host
+  that failed or could not be reached, an invalid setting, a source that could not be read, no
+  host at all), so that a cron job or CI step can alert on 2 and page on 1.
+- ``import``, ``scan``: 0 done (nothing found); 1 refused (or something found, so CI gates on it,
+  as detect-secrets and gitleaks do); 2 bad usage or an error.
+- No command or an unknown one: 2, argparse's usage status.
+
 Errors are one line naming files, variables, parameters or secrets, never a value; ``--debug``
 adds the traceback.
 """
@@ -20,13 +30,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
-from ssmenv import dotenv_import, parity, scan
+from ssmenv import dotenv_import, parity, report, scan
 from ssmenv.errors import SsmEnvError
 
 PROG = "python -m ssmenv"
@@ -36,12 +46,30 @@ DESCRIPTION = "Configuration from AWS SSM into systemd env files: the toolkit's 
 
 @dataclass(frozen=True)
 class Command:
-    """One subcommand: ``run(args)`` returns the process's exit status."""
+    """One subcommand: ``run(args)`` returns the process's exit status; ``error`` is the status
+    of an error it raises (``SsmEnvError``) or of bad usage."""
 
     name: str
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
+    error: int = 2
+
+
+class UsageError(Exception):
+    """Bad usage, raised by the parsers instead of exiting 2, so each command chooses its status."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str):
+        super().__init__(message)
+        self.parser = parser
+        self.message = message
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser (and, through ``parser_class``, its subparsers), raising ``UsageError``."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(self, message)
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -195,12 +223,29 @@ def _pyinfra_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_pyinfra(deploy_file: str, *extra: str) -> Callable[[argparse.Namespace], int]:
-    """A command that runs the real pyinfra CLI on one of the repository's deploy files."""
+    """A command that runs the real pyinfra CLI on one of the repository's deploy files, and
+    exits as ``diff`` does from the hosts' reports (``ssmenv.report``): pyinfra's own status says
+    only whether every host could be read, not whether any differs."""
 
     def run(args: argparse.Namespace) -> int:
         pyinfra = Path(sys.executable).with_name("pyinfra")
         command = [str(pyinfra), args.inventory, deploy_file, *extra, *args.pyinfra_args]
-        return subprocess.run(command, cwd=REPO).returncode
+        status, reports = report.run(command, cwd=REPO)
+        if status != 0:
+            # A host that failed or could not be reached, an invalid setting: its report is
+            # missing or cannot be trusted, and pyinfra has said why above.
+            raise SsmEnvError(f"pyinfra exited with status {status}")
+        if not reports:
+            # pyinfra runs on no host, and succeeds, for an inventory path that does not exist.
+            raise SsmEnvError(
+                f"no host reported: none in {args.inventory}, or none left by --limit"
+            )
+        differ = [r.host for r in reports if r.differs]
+        if not differ:
+            print(f"{args.command}: no host differs ({len(reports)} hosts)")
+            return report.CLEAN
+        print(f"{args.command}: {len(differ)} of {len(reports)} hosts differ: {', '.join(differ)}")
+        return report.DIFFERS
 
     return run
 
@@ -211,16 +256,16 @@ COMMANDS: tuple[Command, ...] = (
     Command("scan", "find hardcoded secrets and .env files that git keeps",
             scan_arguments, scan_run),
     Command("parity", "names present in one environment's configuration and not the other's",
-            parity.add_arguments, parity.run),
+            parity.add_arguments, parity.run, report.ERROR),
     Command("plan", "per host, the variables a rotation would change and the restarts, no values",
-            _pyinfra_arguments, _run_pyinfra("rotate.py", "--dry")),
-    Command("drift", "per host, the variables whose deployed version is not the current one",
-            _pyinfra_arguments, _run_pyinfra("drift.py", "-y")),
+            _pyinfra_arguments, _run_pyinfra("rotate.py", "--dry"), report.ERROR),
+    Command("drift", "per host, the variables whose deployed value is not the current one",
+            _pyinfra_arguments, _run_pyinfra("drift.py", "-y"), report.ERROR),
 )  # fmt: skip
 
 
 def build_parser(commands: Sequence[Command] = COMMANDS) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION)
+    parser = ArgumentParser(prog=PROG, description=DESCRIPTION)
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in commands:
@@ -232,11 +277,21 @@ def build_parser(commands: Sequence[Command] = COMMANDS) -> argparse.ArgumentPar
 
 def main(argv: Sequence[str] | None = None, commands: Sequence[Command] = COMMANDS) -> int:
     """Parse ``argv``, run the command, and return its exit status; errors are one line."""
-    args = build_parser(commands).parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    by_name = {command.name: command for command in commands}
+    try:
+        args = build_parser(commands).parse_args(argv)
+    except UsageError as e:
+        e.parser.print_usage(sys.stderr)
+        print(f"{e.parser.prog}: error: {e.message}", file=sys.stderr)
+        # Some errors (an unrecognised argument) are the top parser's even after a command: the
+        # first word naming one is the command (only --debug comes before it).
+        command = next((by_name[word] for word in argv if word in by_name), None)
+        return command.error if command else 2
     try:
         return args.run(args)
     except SsmEnvError as e:
         if args.debug:
             raise
         print(f"ssmenv {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        return by_name[args.command].error

@@ -6,8 +6,9 @@ Each environment is a group of group data: ``group_data/all.py``, then ``group_d
 on top, as pyinfra layers them. Its sources are read as a deploy reads them and merged by the
 same rules; only names (and where each comes from) are compared and printed, never values.
 
-Exit status: 0 when both have the same names, 1 when they differ, 2 when an environment's
-settings are not valid or one of its sources could not be read (the comparison would be wrong).
+Exit status, as ``diff``: 0 when both have the same names, 2 when they differ, 1 when an
+environment's settings are not valid or one of its sources could not be read (the comparison
+would be wrong), or on bad usage. ``python -m ssmenv.parity`` is ``python -m ssmenv parity``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ssmenv import sources
+from ssmenv import report, sources
 from ssmenv.config import REPO_ROOT, AppConfig
 from ssmenv.errors import SsmEnvError
 from ssmenv.variables import Composition, compose
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             config, composition = environment(args.group_data, group)
         except SsmEnvError as e:
             print(f"{group}: {e}", file=sys.stderr)
-            return 2
+            return report.ERROR
         found[group] = composition
         print(f"{group}: {len(composition.variables)} variables ({config.sources_summary})")
         if composition.problems:
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
             for problem in composition.problems:
                 print(f"  {problem}", file=sys.stderr)
             if not composition.complete:
-                status = 2
+                status = report.ERROR
 
     first, second = (found[args.first].variables, found[args.second].variables)
     differ = False
@@ -87,15 +88,14 @@ def run(args: argparse.Namespace) -> int:
         differ = differ or bool(only)
         listed = ", ".join(f"{n} (from {mine[n].source})" for n in only) or "(none)"
         print(f"only in {group}: {listed}")
-    return status or (1 if differ else 0)
+    return status or (report.DIFFERS if differ else report.CLEAN)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m ssmenv.parity", description=__doc__.splitlines()[0]
-    )
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    """``python -m ssmenv parity ARGV``: the same parsing, errors and exit statuses."""
+    from ssmenv import cli  # cli lists this module's command: imported here, not circularly
+
+    return cli.main(["parity", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -1,12 +1,17 @@
 """Parity between two environments' group data, read from the stand-in: names only."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from ssmenv import parity, sources
 from tests.integration.test_sources import put_secrets
 
+REPO = Path(__file__).resolve().parents[2]
 ALL = 'app_name = "example-app"\nenv_required = ["A"]\n'
 
 
@@ -36,7 +41,7 @@ def group_data(tmp_path, aws_env):
 def test_names_in_one_environment_only_are_listed_with_their_source(group_data, capsys):
     status = parity.main(["staging", "prod", "--group-data", str(group_data)])
     out = capsys.readouterr().out
-    assert status == 1
+    assert status == 2  # as diff: they differ
     assert out.splitlines() == [
         "staging: 4 variables (SSM /it/parity/staging, host data)",
         "prod: 4 variables (SSM /it/parity/prod, 1 secret, host data)",
@@ -54,7 +59,42 @@ def test_an_environment_against_itself_has_parity(group_data, capsys):
     ]
 
 
-def test_an_environment_whose_source_cannot_be_read_is_no_comparison(group_data, capsys):
+def test_an_environment_whose_source_cannot_be_read_is_an_error(group_data, capsys):
     (group_data / "broken.py").write_text('ssm_path = "/it/parity/staging"\nsecrets = ["nope"]\n')
-    assert parity.main(["staging", "broken", "--group-data", str(group_data)]) == 2
+    assert parity.main(["staging", "broken", "--group-data", str(group_data)]) == 1
     assert "secret nope: ResourceNotFoundException" in capsys.readouterr().err
+
+
+def test_an_environment_without_group_data_is_an_error(group_data, capsys):
+    assert parity.main(["staging", "qa", "--group-data", str(group_data)]) == 1
+    assert "qa.py: no such group data file" in capsys.readouterr().err
+
+
+def test_invalid_settings_are_an_error(group_data, capsys):
+    (group_data / "bad.py").write_text('ssm_path = "relative/path"\n')
+    assert parity.main(["staging", "bad", "--group-data", str(group_data)]) == 1
+    assert "ssm_path" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["staging"], ["staging", "prod", "--no-such-option"], ["staging", "prod", "extra"]],
+    ids=["missing-argument", "unknown-option", "extra-argument"],
+)
+def test_bad_usage_is_an_error_not_a_difference(group_data, capsys, argv):
+    assert parity.main([*argv, "--group-data", str(group_data)]) == 1
+    assert "usage:" in capsys.readouterr().err
+
+
+def test_the_command_line_exits_0_2_and_1(group_data, stand_in):
+    """``python -m ssmenv parity`` and ``python -m ssmenv.parity`` in a process of their own."""
+    env = {**os.environ, **stand_in.env}
+    for module in (["ssmenv", "parity"], ["ssmenv.parity"]):
+        def status(*args: str, module=module) -> int:
+            command = [sys.executable, "-m", *module, *args, "--group-data", str(group_data)]
+            return subprocess.run(command, env=env, capture_output=True, cwd=REPO).returncode
+
+        assert status("prod", "prod") == 0, module
+        assert status("staging", "prod") == 2, module
+        assert status("staging", "absent") == 1, module
+        assert status("staging") == 1, module

@@ -1,4 +1,4 @@
-"""Per-host reports over a pipe, from the deploy files to ``python -m ssmenv drift`` / ``plan``."""
+"""Per-host reports over a pipe, and the exit statuses drift, plan and parity make of them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from ssmenv import report
+from ssmenv import cli, report
 from ssmenv.report import HostReport, ReportError
 
 EMIT = "import sys; from ssmenv import report; {}"
@@ -58,3 +58,94 @@ def test_a_line_that_is_not_a_host_report_is_an_error():
                  b'"names": []}\n'):  # fmt: skip
         with pytest.raises(ReportError, match="line 1 is not a host report"):
             report.parse([line])
+
+
+# --- what the commands make of the reports --------------------------------------------------
+
+
+@pytest.fixture
+def pyinfra_reports(monkeypatch):
+    """``python -m ssmenv drift`` / ``plan`` with pyinfra's run replaced by its outcome."""
+    outcome: dict = {}
+
+    def run(command, **kwargs):
+        outcome["command"] = command
+        return outcome["status"], outcome["reports"]
+
+    monkeypatch.setattr(report, "run", run)
+
+    def given(status: int, *reports: HostReport) -> dict:
+        outcome.update(status=status, reports=list(reports))
+        return outcome
+
+    return given
+
+
+@pytest.mark.parametrize("command", ["drift", "plan"])
+def test_no_host_differing_exits_0(pyinfra_reports, capsys, command):
+    pyinfra_reports(0, HostReport("app-1", False), HostReport("app-2", False))
+    assert cli.main([command, "inventories/prod.py"]) == 0
+    assert capsys.readouterr().out == f"{command}: no host differs (2 hosts)\n"
+
+
+@pytest.mark.parametrize("command", ["drift", "plan"])
+def test_a_host_that_differs_exits_2_and_is_named(pyinfra_reports, capsys, command):
+    pyinfra_reports(0, HostReport("app-1", False), HostReport("app-2", True, ("API_KEY",)))
+    assert cli.main([command, "inventories/prod.py"]) == 2
+    assert capsys.readouterr().out == f"{command}: 1 of 2 hosts differ: app-2\n"
+
+
+@pytest.mark.parametrize("command", ["drift", "plan"])
+def test_a_failed_pyinfra_run_is_an_error_whatever_the_reports_say(
+    pyinfra_reports, capsys, command
+):
+    pyinfra_reports(1, HostReport("app-1", True, ("API_KEY",)))
+    assert cli.main([command, "inventories/prod.py"]) == 1
+    assert capsys.readouterr().err == f"ssmenv {command}: error: pyinfra exited with status 1\n"
+
+
+def test_a_run_where_no_host_reported_is_an_error(pyinfra_reports, capsys):
+    # pyinfra warns about an inventory path that does not exist, runs on no host, and exits 0.
+    pyinfra_reports(0)
+    assert cli.main(["drift", "inventories/typo.py"]) == 1
+    assert "no host reported" in capsys.readouterr().err
+
+
+def test_pyinfra_runs_the_deploy_file_with_the_users_arguments(pyinfra_reports):
+    outcome = pyinfra_reports(0, HostReport("app-1", False))
+    cli.main(["plan", "inventories/prod.py", "--limit", "app-1"])
+    assert outcome["command"][1:] == ["inventories/prod.py", "rotate.py", "--dry", "--limit",
+                                      "app-1"]  # fmt: skip
+
+
+# --- bad usage --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["drift"], ["plan"], ["parity", "staging"], ["parity", "staging", "prod", "--bogus"],
+     ["parity", "--group-data"]],
+    ids=["drift-no-inventory", "plan-no-inventory", "parity-one-name", "parity-unknown-option",
+         "parity-option-without-value"],
+)  # fmt: skip
+def test_bad_usage_of_drift_plan_and_parity_exits_1_not_2(capsys, argv):
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("usage: python -m ssmenv") and ": error: " in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [[], ["nonsense"], ["import", ".env"], ["scan", ".", "--bogus"]],
+    ids=["no-command", "unknown-command", "import-without-ssm-path", "scan-unknown-option"],
+)
+def test_bad_usage_elsewhere_keeps_argparses_status_2(capsys, argv):
+    assert cli.main(argv) == 2
+    assert "usage: python -m ssmenv" in capsys.readouterr().err
+
+
+def test_help_still_exits_0(capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["drift", "--help"])
+    assert exited.value.code == 0
+    assert "inventory" in capsys.readouterr().out
