@@ -258,7 +258,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("parity", "names present in one environment's configuration and not the other's",
             parity.add_arguments, parity.run, report.ERROR),
     Command("plan", "per host, the variables a rotation would change and the restarts, no values",
-            _pyinfra_arguments, _run_pyinfra("rotate.py", "--dry"), report.ERROR),
+            # -y: no prompt when a host fails to connect (from cron, stdin is not a terminal).
+            _pyinfra_arguments, _run_pyinfra("rotate.py", "--dry", "-y"), report.ERROR),
     Command("drift", "per host, the variables whose deployed value is not the current one",
             _pyinfra_arguments, _run_pyinfra("drift.py", "-y"), report.ERROR),
 )  # fmt: skip

@@ -114,8 +114,8 @@ def test_a_run_where_no_host_reported_is_an_error(pyinfra_reports, capsys):
 def test_pyinfra_runs_the_deploy_file_with_the_users_arguments(pyinfra_reports):
     outcome = pyinfra_reports(0, HostReport("app-1", False))
     cli.main(["plan", "inventories/prod.py", "--limit", "app-1"])
-    assert outcome["command"][1:] == ["inventories/prod.py", "rotate.py", "--dry", "--limit",
-                                      "app-1"]  # fmt: skip
+    assert outcome["command"][1:] == ["inventories/prod.py", "rotate.py", "--dry", "-y",
+                                      "--limit", "app-1"]  # fmt: skip
 
 
 # --- bad usage --------------------------------------------------------------------------------
