@@ -1,0 +1,159 @@
+"""Drift and plan by value, and their exit statuses, on real hosts through the real ``pyinfra``.
+
+A parameter deleted and created again restarts at version 1 with a new value: only the keyed
+fingerprints in the manifest can tell. ``python -m ssmenv drift`` / ``plan`` exit 0 when nothing
+differs, 2 when something does, 1 on an error.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lab import hosts as lab
+from tests.conftest import free_port
+from tests.e2e.conftest import REPO
+
+APP = "example-app"
+PATH = "/e2e/drift"
+SECRET = f"{PATH}/SESSION_SECRET"
+BASE = {
+    f"{PATH}/DATABASE_URL": "postgres://app:FAKE-drift@db.internal:5432/app",
+    f"{PATH}/API_KEY": "FAKE-drift-key-1",
+    SECRET: "FAKE-drift-session-1",
+}
+DATA = {"ssm_path": PATH}
+SAME_VERSION = "(new value, same version)"
+
+
+def ssmenv(command: str, deployer, *args: str, inventory: Path | None = None):
+    """``python -m ssmenv COMMAND INVENTORY --data ssm_path=... ARGS``, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "ssmenv", command, str(inventory or deployer.inventory),
+         "--data", f"ssm_path={PATH}", *args],
+        cwd=REPO, env=deployer.env, capture_output=True, text=True, timeout=300,
+        stdin=subprocess.DEVNULL,  # as from cron: nothing to answer a prompt with
+    )  # fmt: skip
+
+
+def output(result) -> str:
+    return result.stdout + result.stderr
+
+
+def version(stand_in, name: str) -> int:
+    return stand_in.ssm().get_parameter(Name=name)["Parameter"]["Version"]
+
+
+def recreate(stand_in, name: str, value: str) -> None:
+    """Delete the parameter and create it again: its version starts over at 1."""
+    stand_in.delete(name)
+    stand_in.put({name: value})
+    assert version(stand_in, name) == 1
+
+
+@pytest.fixture
+def deployed(deployer, stand_in, lab_hosts):
+    """Every host deployed from fresh parameters (each at version 1); restored afterwards."""
+    stand_in.delete(*BASE)
+    stand_in.put(BASE)
+    result = deployer.run(data=DATA)
+    assert result.returncode == 0, result.output[-3000:]
+    yield
+    stand_in.delete(*BASE)
+    stand_in.put(BASE)
+
+
+def test_a_parameter_created_again_with_a_new_value_is_drift_and_plan_on_every_host(
+    deployed, deployer, stand_in, lab_hosts
+):
+    clean = ssmenv("drift", deployer)
+    assert clean.returncode == 0, output(clean)[-3000:]
+    for host in lab_hosts:
+        assert f"[{host.name}] drift: none, every version is current" in output(clean)
+    assert f"drift: no host differs ({len(lab_hosts)} hosts)" in clean.stdout
+
+    recreate(stand_in, SECRET, "FAKE-drift-session-recreated")
+    before = {h.name: h.file_state(f"/etc/{APP}.env") for h in lab_hosts}
+
+    drift = ssmenv("drift", deployer)
+    plan = ssmenv("plan", deployer)
+    by_pyinfra = deployer.run(deploy="drift.py", data=DATA)
+
+    assert drift.returncode == 2, output(drift)[-3000:]
+    assert plan.returncode == 2, output(plan)[-3000:]
+    assert by_pyinfra.returncode == 0, by_pyinfra.output[-3000:]  # pyinfra's own: the run worked
+    for host in lab_hosts:
+        line = f"[{host.name}] drift: SESSION_SECRET v1->v1 {SAME_VERSION}"
+        assert line in output(drift) and line in by_pyinfra.output
+        assert f"[{host.name}] /etc/{APP}.env: changes SESSION_SECRET v1->v1 {SAME_VERSION}" in (
+            output(plan)
+        )
+        assert f"[{host.name}] {APP}.service: restart (env file)" in output(plan)
+        assert host.file_state(f"/etc/{APP}.env") == before[host.name]  # the plan wrote nothing
+    for result, command in ((drift, "drift"), (plan, "plan")):
+        summary = result.stdout.splitlines()[-1]
+        prefix = f"{command}: {len(lab_hosts)} of {len(lab_hosts)} hosts differ: "
+        assert summary.startswith(prefix), summary
+        assert set(summary.removeprefix(prefix).split(", ")) == {h.name for h in lab_hosts}
+    for text in (output(drift), output(plan), by_pyinfra.output):
+        assert "FAKE-drift" not in text and "hmac-sha256" not in text
+
+    rotated = deployer.run(deploy="rotate.py", data=DATA)
+    assert rotated.returncode == 0, rotated.output[-3000:]
+    for command in ("drift", "plan"):
+        after = ssmenv(command, deployer)
+        assert after.returncode == 0, (command, output(after)[-3000:])
+        assert f"{command}: no host differs ({len(lab_hosts)} hosts)" in after.stdout
+
+
+def test_a_version_that_moved_over_the_same_value_is_no_drift(
+    deployed, deployer, stand_in, lab_hosts
+):
+    stand_in.put({SECRET: BASE[SECRET]})  # the same value again: version 2
+    assert version(stand_in, SECRET) == 2
+
+    drift = ssmenv("drift", deployer)
+    plan = ssmenv("plan", deployer)
+
+    assert drift.returncode == 0, output(drift)[-3000:]
+    assert plan.returncode == 0, output(plan)[-3000:]
+    for host in lab_hosts:
+        assert (
+            f"[{host.name}] drift: none, every value is current "
+            "(only versions moved: SESSION_SECRET v1->v2)"
+        ) in output(drift)
+        assert f"[{host.name}] /etc/{APP}.env: no value changed" in output(plan)
+
+
+def test_a_host_that_cannot_be_reached_is_an_error_not_a_clean_report(
+    deployed, deployer, lab_hosts, tmp_path
+):
+    inventory = tmp_path / "with_unreachable.py"
+    entries = [(h.name, {**lab.connection_data(h.ssh_port), "app_port": h.app_port})
+               for h in lab_hosts]  # fmt: skip
+    entries.append(("drift-unreachable", lab.connection_data(free_port())))  # nothing listens
+    inventory.write_text(f"staging = {entries!r}\n")
+
+    for command in ("drift", "plan"):
+        result = ssmenv(command, deployer, inventory=inventory)
+        assert result.returncode == 1, (command, output(result)[-3000:])
+        assert f"ssmenv {command}: error: pyinfra exited with status 1" in result.stderr
+        # A report, not a prompt ("continue?") that a cron job's stdin ends with a traceback.
+        assert "Traceback" not in output(result) and "continue?" not in output(result)
+
+
+@pytest.mark.parametrize("command", ["drift", "plan"])
+def test_an_invalid_setting_is_an_error(deployer, lab_hosts, command):
+    result = ssmenv(command, deployer, "--data", "health_timeout=soon")
+    assert result.returncode == 1, output(result)[-3000:]
+    assert "health_timeout: must be a positive number of seconds" in output(result)
+
+
+def test_an_inventory_with_no_host_is_an_error(deployer):
+    # pyinfra warns about a missing inventory file, runs on no host, and exits 0.
+    result = ssmenv("drift", deployer, inventory=Path("inventories/typo.py"))
+    assert result.returncode == 1, output(result)[-3000:]
+    assert "no host reported" in result.stderr
