@@ -1,11 +1,12 @@
 # make demo       set everything up and deploy the example app onto two local staging hosts
 # make demo-down  stop the demo's hosts and SSM stand-in
 # make test       the whole test suite, unit and end-to-end (as root: it boots containers)
-# make lint       ruff
+# make lint       ruff, and shellcheck on the programs that run on hosts
 
 VENV := .venv
 PY := $(VENV)/bin/python
-SYSTEM_TOOLS := systemd-nspawn debootstrap ssh ssh-keygen
+SYSTEM_TOOLS := systemd-nspawn debootstrap ssh ssh-keygen shellcheck
+SHELL_PROGRAMS := $(wildcard ssmenv/shell/*.sh)
 
 .PHONY: demo demo-down test unit lint system-packages image bench
 
@@ -19,7 +20,7 @@ system-packages:
 	@for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing=1; done; \
 	if [ -n "$$missing" ]; then \
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-	    systemd-container debootstrap openssh-client; \
+	    systemd-container debootstrap openssh-client shellcheck; \
 	fi
 
 image: $(VENV)/.installed system-packages
@@ -33,6 +34,7 @@ demo-down: $(VENV)/.installed
 
 test: $(VENV)/.installed system-packages
 	$(VENV)/bin/ruff check .
+	shellcheck --shell=bash $(SHELL_PROGRAMS)
 	$(VENV)/bin/pytest
 
 unit: $(VENV)/.installed
@@ -40,6 +42,7 @@ unit: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
+	shellcheck --shell=bash $(SHELL_PROGRAMS)
 
 # make bench      what a deploy costs on 1, 10 and 50 local hosts (as root; about 15 minutes)
 bench: image

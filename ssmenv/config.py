@@ -78,6 +78,10 @@ SETTINGS = (
             "active) before the host counts as done."),
     Setting("rollout_batch", 1, "Hosts activated at a time, in inventory order; the rollout "
             "stops at the first host that does not become healthy."),
+    Setting("env_keep_previous", True, "Keep the replaced env file as `/etc/<app_name>.env"
+            ".previous` (root-only) once the new one is healthy. `false` removes it then, leaving "
+            "no copy of the old values on the host (after a leaked credential); a rollback during "
+            "the activation works either way."),
     Setting("journald_max_use", "500M", "Journald's `SystemMaxUse=` on the host: disk the "
             "journal may take."),
     Setting("journald_max_retention", "1month", "Journald's `MaxRetentionSec=`: how long "
@@ -177,6 +181,7 @@ class AppConfig:
     health_settle: int = 2
     rollout_batch: int = 1
     journald_max_retention: str = "1month"
+    env_keep_previous: bool = True
 
     @property
     def env_file(self) -> str:
@@ -264,6 +269,9 @@ class AppConfig:
             source = REPO_ROOT / source
         if not source.is_dir():
             fail("app_source", f"no such directory: {source}")
+        keep_previous = raw["env_keep_previous"]
+        if not isinstance(keep_previous, bool):
+            fail("env_keep_previous", "must be true or false")
         if problems:
             raise ConfigError("host data is not valid:\n" + "\n".join(f"  {p}" for p in problems))
         return cls(
@@ -290,6 +298,7 @@ class AppConfig:
             health_settle=max(0, _as_int(raw["health_settle"]) or 0),
             rollout_batch=max(1, _as_int(raw["rollout_batch"]) or 1),
             journald_max_retention=str(raw["journald_max_retention"]),
+            env_keep_previous=keep_previous,
         )
 
     @property

@@ -9,6 +9,8 @@ from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS, pop_global_arguments
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.host import Host
 
+from ssmenv.activation import Pending
+
 
 def _file_state_command(path: str) -> StringCommand:
     return StringCommand(
@@ -42,12 +44,15 @@ class FileState(FactBase):
         return _file_state(output)
 
 
-# One shell script, paths and names as positional arguments ($1..$8, then the packages), so
-# nothing is interpolated into its text. Each section starts with a marker line.
+# One shell script, paths and names as positional arguments ($1..$10, then the packages), so
+# nothing is interpolated into its text. Each section starts with a marker line. An activation
+# under way holds the app's lock: the read waits for it (at most `wait` seconds), so a plan is
+# never made from a host half-way through one.
 _HOST_STATE_SCRIPT = r"""service=$1 user=$2 home=$3 release=$4 unit=$5 env=$6 journald=$7
-pending=$8
-shift 8
+pending=$8 lock=$9 wait=${10}
+shift 10
 file_state() { if [ -f "$1" ]; then stat -c '%U %G %a' "$1" && sha256sum < "$1"; fi; }
+if [ -d "${lock%/*}" ] && [ ! -L "$lock" ]; then flock -s -w "$wait" "$lock" true; fi
 echo --systemd--; systemctl --version | head -n 1
 echo --packages--; dpkg-query -W -f='${Package} ${db:Status-Status}\n' "$@" 2>/dev/null
 echo --user--; getent passwd "$user" | cut -d: -f1,4,6,7
@@ -57,7 +62,8 @@ echo --release--; if [ -d "$release" ]; then echo present; fi
 echo --current--; readlink "$home/current"
 echo --unit--; file_state "$unit"
 echo --service--; systemctl show "$service" -p LoadState -p ActiveState -p UnitFileState
-echo --pending--; if [ -e "$pending" ]; then echo pending; fi
+echo --pending-file--; file_state "$pending"
+echo --pending--; cat "$pending" 2>/dev/null
 echo --journald--; file_state "$journald"
 echo --manifest-file--; file_state "$env.manifest"
 echo --manifest--; cat "$env.manifest" 2>/dev/null
@@ -86,7 +92,8 @@ class AppHostState(FactBase):
             "current": "/opt/example-app/releases/1a2b3c" | None,
             "unit_file": {"user": "root", "group": "root", "mode": "644", "sha256": "..."} | None,
             "service": {"LoadState": "loaded", "ActiveState": "active", "UnitFileState": "enabled"},
-            "pending": False,  # an activation committed files but never saw the app healthy
+            # An activation committed files but never saw the app healthy: what it replaced.
+            "pending": Pending | None,
             "journald": FileState | None,
             "manifest_file": FileState | None,
             "manifest": "{...}" | None,
@@ -108,9 +115,12 @@ class AppHostState(FactBase):
         env_file: str,
         journald: str,
         pending: str,
+        lock: str,
+        lock_wait: int,
         packages: list[str],
     ) -> StringCommand:
-        args = [service, user, home, release, unit_file, env_file, journald, pending, *packages]
+        args = [service, user, home, release, unit_file, env_file, journald, pending, lock,
+                str(lock_wait), *packages]  # fmt: skip
         return StringCommand(
             "sh -c", QuoteString(_HOST_STATE_SCRIPT), "ssmenv-state",
             *(QuoteString(a) for a in args),
@@ -149,13 +159,19 @@ class AppHostState(FactBase):
             "current": one("current"),
             "unit_file": _file_state(sections.get("unit", [])),
             "service": service,
-            "pending": one("pending") == "pending",
+            "pending": _pending(sections),
             "journald": _file_state(sections.get("journald", [])),
             "manifest_file": _file_state(sections.get("manifest-file", [])),
             "manifest": manifest or None,
             "key": one("key"),
             "env_file": _file_state(sections.get("env", [])),
         }
+
+
+def _pending(sections: dict[str, list[str]]) -> Pending | None:
+    marker = _file_state(sections.get("pending-file", []))
+    text = "\n".join(sections.get("pending", []))
+    return Pending.parse(text, marker["sha256"]) if marker else None
 
 
 def quiet_fact(host: Host, fact: type[FactBase], **kwargs: Any) -> Any:

@@ -63,40 +63,6 @@ def loads(text: str | None) -> dict[str, Any] | None:
     return manifest
 
 
-@dataclass(frozen=True)
-class Changes:
-    """Names added, removed and changed between two manifests (by fingerprint or version)."""
-
-    added: tuple[str, ...] = ()
-    removed: tuple[str, ...] = ()
-    changed: tuple[str, ...] = ()
-
-    def __bool__(self) -> bool:
-        return bool(self.added or self.removed or self.changed)
-
-    def __str__(self) -> str:
-        parts = [
-            f"{label} {', '.join(names)}"
-            for label, names in (
-                ("added", self.added),
-                ("removed", self.removed),
-                ("changed", self.changed),
-            )
-            if names
-        ]
-        return "; ".join(parts) or "no changes"
-
-
-def changes(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> Changes:
-    before = (old or {}).get("variables", {})
-    after = new["variables"]
-    return Changes(
-        added=tuple(sorted(set(after) - set(before))),
-        removed=tuple(sorted(set(before) - set(after))),
-        changed=tuple(sorted(n for n in set(before) & set(after) if before[n] != after[n])),
-    )
-
-
 # The words drift and plan both use for a value replaced under the version it had: a parameter
 # deleted and created again restarts at version 1, so versions alone would say nothing changed.
 NEW_VALUE_SAME_VERSION = "new value, same version"

@@ -3,15 +3,20 @@ health-gated, rolling activation of what an app runs."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import posixpath
+from functools import partial
+from pathlib import Path
 
 from pyinfra import host, logger
 from pyinfra.api import FunctionCommand, HiddenValue, QuoteString, StringCommand, operation
 from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 
+from ssmenv import remote
+from ssmenv.activation import LOCK_WAIT, Activation, said
 from ssmenv.facts import FileState
-from ssmenv.rollout import Activation, Rollout, activation_script, scrub
+from ssmenv.rollout import Outcome, Rollout
 
 UNREAD = object()  # atomic_file reads the file's state itself
 
@@ -126,39 +131,50 @@ def atomic_file(
     yield command
 
 
-def _connector_arguments(state, host) -> dict:
-    """The connection arguments (sudo and friends) of the operation running on ``host``."""
-    arguments = host.current_op_global_arguments or {}
-    return {k: v for k, v in arguments.items() if k in CONNECTOR_ARGUMENT_KEYS and k != "_stdin"}
+def _connector_arguments(state, host, op_hash: str) -> dict:
+    """The connection arguments (sudo and friends) of operation ``op_hash`` on ``host``, read
+    from the operation's data: the rollout may run a host's activation from another greenlet."""
+    arguments = state.get_op_data_for_host(host, op_hash).global_arguments
+    return {
+        k: v for k, v in arguments.items()
+        if k in CONNECTOR_ARGUMENT_KEYS and k not in ("_stdin", "_timeout")
+    }  # fmt: skip
 
 
-def _activate(state, host, plan: Activation, batch: int) -> bool:
-    # Looked up here, not passed in: pyinfra copies operation arguments per host.
-    rollout = Rollout.of(state, batch)
-    stopped_by = rollout.wait_turn(state, host, host.executing_op_hash)
-    if stopped_by is not None:
-        host.log_styled(
-            f"not activated: the rollout stopped after {stopped_by} failed", fg="red",
-            log_func=logger.error,
-        )  # fmt: skip
-        rollout.finish(host, f"stopped after {stopped_by}")
-        return False
-    ok, output = host.run_shell_command(
-        activation_script(plan),
-        print_output=False,  # what the host says back is scrubbed of secrets first
-        print_input=state.print_input,
-        _stdin=plan.stdin(),  # file contents: never on a command line
-        **_connector_arguments(state, host),
-    )
-    said = scrub("\n".join(line.line for line in output.combined_lines), plan.secrets)
+def _activate_host(state, op_hash: str, host, plan: Activation) -> Outcome:
+    """Run ``plan`` on ``host`` as one remote command and print what it says, secrets masked."""
+    command, stdin = remote.command("activate", plan.plan(), plan.payload())
+    try:
+        ok, output = host.run_shell_command(
+            command,
+            print_output=False,  # what the host says back is masked first
+            print_input=state.print_input,
+            _stdin=stdin,  # the plan and the file contents: never on a command line
+            _timeout=plan.timeout,
+            **_connector_arguments(state, host, op_hash),
+        )
+    except TimeoutError:
+        summary = (f"the activation did not end within {plan.timeout} s; the host finishes it "
+                   "on its own (each of its waits has a deadline) and rolls back if unhealthy")
+        host.log_styled(summary, fg="red", log_func=logger.error)
+        return Outcome(False, summary)
+    except Exception as e:  # the connection, mostly: it is this host's failure, not the run's
+        summary = f"the activation could not run: {type(e).__name__}: {e}"[:500]
+        host.log_styled(summary, fg="red", log_func=logger.error)
+        return Outcome(False, summary)
+    answer = said(output.stdout_lines, output.stderr_lines, plan.secrets)
     if ok:
-        host.log(said.splitlines()[-1] if said else f"{plan.service} is healthy", logger.info)
-        rollout.finish(host, None)
-        return True
-    for line in said.splitlines():
+        host.log(answer.last or f"{plan.service} is healthy", logger.info)
+        return Outcome(True, answer.last)
+    for line in answer.lines:
         host.log_styled(line, fg="red", log_func=logger.error)
-    rollout.finish(host, said.splitlines()[-1] if said else "failed")
-    return False
+    return Outcome(False, answer.last or "failed")
+
+
+def _take_turn(state, host, plan: Activation, batch: int) -> bool:
+    op_hash = host.executing_op_hash
+    rollout = Rollout.of(state, op_hash, batch, plan.app, partial(_activate_host, state, op_hash))
+    return rollout.take_turn(host, plan).ok
 
 
 @operation(is_idempotent=False)
@@ -167,21 +183,72 @@ def activation(plan: Activation, batch: int = 1):
     Switch a host to new files (env file, unit...) and release in one command, restart the
     service and keep the change only if it becomes healthy; put the old version back otherwise.
 
-    + plan: the ``ssmenv.rollout.Activation`` for this host
+    + plan: the ``ssmenv.activation.Activation`` for this host
     + batch: how many hosts activate at a time; hosts take turns in inventory order, and a
       failure stops the hosts after it before they change
 
-    File contents travel over stdin; what the host says back (its journal on failure) is scrubbed
-    of every secret value before it is printed.
+    The plan, file contents included, travels over stdin; what the host says back (its journal
+    on failure) is masked of every secret value, new and old, before it is printed. Hosts take
+    their turns in inventory order even beyond ``--parallel`` when each host's plan was enlisted
+    before the run (``Rollout.enlist``); otherwise a host goes once its own greenlet gets there.
 
     **Example:**
 
     .. code:: python
 
-        activation(
-            name="Activate my-app (rolling, health-gated)",
-            plan=Activation(app="my-app", service="my-app.service", files=(...), ...),
-            batch=1,
+        plan = Activation(app="my-app", service="my-app.service", files=(...), ...)
+        Rollout.enlist(host.state, host, "my-app", plan)
+        activation(name="Activate my-app (rolling, health-gated)", plan=plan, batch=1)
+    """
+    yield FunctionCommand(_take_turn, (plan, batch), {})
+
+
+@operation(is_idempotent=False)
+def release_archive(
+    path: str,
+    archive: str,
+    app: str,
+    install: str | None = None,
+    lock_wait: int = LOCK_WAIT,
+):
+    """
+    Unpack a release archive into a directory of its own, complete or not at all.
+
+    + path: the release directory to create (``/opt/my-app/releases/<version>``)
+    + archive: local path of the ``.tar.gz`` to ship
+    + app: the app whose deploy lock the unpack holds (the activation's lock)
+    + install: a shell command run in the new release's directory before it is moved into place
+      (its dependencies: ``npm ci --omit=dev``...)
+    + lock_wait: seconds to wait for another deploy of the app on the host
+
+    The archive travels base64 over stdin with its sha256, in one command that holds the app's
+    lock and unpacks into a uniquely named directory beside ``path`` before renaming it: two runs
+    shipping the same release never remove each other's work. A release already on the host
+    (another run's) is left as it is.
+
+    **Example:**
+
+    .. code:: python
+
+        release_archive(
+            name="Unpack release 1a2b3c",
+            path="/opt/my-app/releases/1a2b3c",
+            archive="/tmp/1a2b3c.tar.gz",
+            app="my-app",
+            install="npm ci --omit=dev --no-audit --no-fund",
         )
     """
-    yield FunctionCommand(_activate, (plan, batch), {})
+    data = Path(archive).read_bytes()
+    text = base64.b64encode(data).decode()
+    plan = [
+        "ssmenv-unpack 1",
+        f"app {app}",
+        f"lock-wait {lock_wait}",
+        f"release {path}",
+        f"archive {len(text)} {hashlib.sha256(data).hexdigest()}",
+        *([f"install {install}"] if install else []),
+        "end",
+    ]
+    command, stdin = remote.command("unpack", plan, text)
+    command.connector_arguments["_stdin"] = stdin
+    yield command

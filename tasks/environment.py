@@ -9,11 +9,11 @@ from pyinfra import host
 from pyinfra.api import deploy
 
 from ssmenv import envfile, manifest, render, sources
+from ssmenv.activation import FileWrite, sha256
 from ssmenv.config import AppConfig
 from ssmenv.envfile import EnvFileError
 from ssmenv.errors import ConfigError
 from ssmenv.operations import atomic_file
-from ssmenv.rollout import FileWrite, sha256
 from ssmenv.variables import Variable, compose
 
 
@@ -32,13 +32,15 @@ def resolve(config: AppConfig) -> dict[str, Variable]:
 
 @dataclass(frozen=True)
 class EnvPlan:
-    """What the env file step needs switched on a host, for the activation to carry."""
+    """What the env file step needs switched on a host, for the activation to carry: ``files``
+    to write; ``known``, every file of the step as it would be written (owner, mode, flags), for
+    an activation that must put back what an unfinished one changed."""
 
     files: tuple[FileWrite, ...]
-    changes: manifest.Changes
     secrets: tuple[str, ...] = field(repr=False)
     # The variables whose deployed value or version differs, when the env file is rewritten.
     differences: tuple[manifest.Difference, ...] = ()
+    known: tuple[FileWrite, ...] = ()
 
 
 @deploy("App environment")
@@ -74,23 +76,29 @@ def app_environment(
     key = state["key"]
     keyed = key is not None
     differences = tuple(manifest.compare(old_manifest, variables, key))
+    key_write = FileWrite(key_file)
     if key is None:
         key = manifest.new_key()
-        files.append(FileWrite(key_file, key + "\n"))
+        key_write = FileWrite(key_file, key + "\n")
+        files.append(key_write)
     new_manifest = manifest.build(config.name, key, variables)
     manifest_text = manifest.dumps(new_manifest)
-    changes = manifest.changes(old_manifest, new_manifest)
     env_state = state["env_file"]
     env_changed = env_state is None or env_state["sha256"] != sha256(content) or (
         env_state["user"], env_state["group"], env_state["mode"]) != ("root", "root", "600")
     manifest_state = state["manifest_file"]
+    env_write = FileWrite(
+        env_file, content, expect=env_state and env_state["sha256"], secret=True,
+        # Without it, no copy of the old values stays once the new ones are healthy.
+        transient=not config.env_keep_previous,
+    )  # fmt: skip
+    manifest_write = FileWrite(
+        manifest_file, manifest_text, group=config.user, mode="0640",
+        expect=manifest_state and manifest_state["sha256"],
+    )  # fmt: skip
 
     if env_changed:
-        files.append(FileWrite(env_file, content, expect=env_state and env_state["sha256"]))
-        files.append(FileWrite(
-            manifest_file, manifest_text, group=config.user, mode="0640",
-            expect=manifest_state and manifest_state["sha256"],
-        ))  # fmt: skip
+        files += [env_write, manifest_write]
         host.log(f"{env_file}: {describe(differences, old_manifest, keyed)}")
     else:
         differences = ()  # the env file stays: at most versions moved, the manifest records them
@@ -102,7 +110,10 @@ def app_environment(
             mode="0640",
             current_state=manifest_state,
         )
-    return EnvPlan(tuple(files), changes, tuple(values.values()), differences)
+    return EnvPlan(
+        tuple(files), tuple(values.values()), differences,
+        known=(key_write, env_write, manifest_write),
+    )  # fmt: skip
 
 
 def describe(

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from pyinfra import host
-from pyinfra.api import QuoteString, StringCommand, deploy
-from pyinfra.operations import files, server
+from pyinfra.api import deploy
 
+from ssmenv.activation import LinkSwitch
 from ssmenv.config import AppConfig
-from ssmenv.rollout import LinkSwitch
+from ssmenv.operations import release_archive
 
 # Never shipped: dependencies are installed on the host, local env files never leave the laptop.
 EXCLUDE = {"node_modules", ".git", ".env", "__pycache__", ".venv"}
@@ -70,21 +70,19 @@ def release_path(config: AppConfig) -> str:
     return f"{config.home}/releases/{version}"
 
 
-def dependency_commands(config: AppConfig, directory: str) -> list[StringCommand]:
-    """Install the release's dependencies inside it, before it goes live."""
-    q = QuoteString
+def install_command(config: AppConfig) -> str | None:
+    """The shell command that installs a release's dependencies, run in its directory before it
+    goes live; ``None`` when there is nothing to install."""
     if config.runtime == "python":
         # One virtualenv per release: a rollback switches dependencies back with the code.
-        commands = [StringCommand("python3 -m venv", q(f"{directory}/.venv"))]
+        command = "python3 -m venv .venv"
         if _has_requirements(config.source / "requirements.txt"):
-            commands.append(StringCommand(
-                q(f"{directory}/.venv/bin/python"), "-m pip install --no-input --quiet",
-                "--disable-pip-version-check -r", q(f"{directory}/requirements.txt"),
-            ))  # fmt: skip
-        return commands
+            command += (" && .venv/bin/python -m pip install --no-input --quiet"
+                        " --disable-pip-version-check -r requirements.txt")  # fmt: skip
+        return command
     if (config.source / "package-lock.json").exists():
-        return [StringCommand("cd", q(directory), "&& npm ci --omit=dev --no-audit --no-fund")]
-    return []
+        return "npm ci --omit=dev --no-audit --no-fund"
+    return None
 
 
 def _has_requirements(path: Path) -> bool:
@@ -104,26 +102,16 @@ def app_release(config: AppConfig, state: dict[str, Any]) -> LinkSwitch | None:
     """
     release = release_path(config)
     version = posixpath.basename(release)
-    releases = posixpath.dirname(release)
 
-    # A release directory only exists complete: it is unpacked beside and renamed into place.
     if not state["release_present"]:
-        staging = f"{releases}/.{version}.tmp"
-        upload = f"{releases}/.{version}.tar.gz"
-        files.put(
-            name=f"Upload release {version}",
-            src=str(build_archive(config.source)[1]),
-            dest=upload,
-            mode="0600",
+        # Complete or not at all, under the app's lock: see release_archive.
+        release_archive(
+            name=f"Unpack release {version}",
+            path=release,
+            archive=str(build_archive(config.source)[1]),
+            app=config.name,
+            install=install_command(config),
         )
-        q = QuoteString
-        commands = [
-            StringCommand("rm -rf", q(staging), "&& mkdir -m 0755", q(staging)),
-            StringCommand("tar -xzf", q(upload), "-C", q(staging), "--no-same-owner"),
-        ]
-        commands += dependency_commands(config, staging)
-        commands.append(StringCommand("mv -T", q(staging), q(release), "&& rm -f", q(upload)))
-        server.shell(name=f"Unpack release {version}", commands=commands)
 
     if state["current"] == release:
         return None

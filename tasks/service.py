@@ -8,9 +8,10 @@ from pyinfra import host
 from pyinfra.api import deploy
 
 from ssmenv import render
+from ssmenv.activation import Activation, FileWrite, Health, LinkSwitch, sha256
 from ssmenv.config import AppConfig
 from ssmenv.operations import activation
-from ssmenv.rollout import Activation, FileWrite, Health, LinkSwitch, sha256
+from ssmenv.rollout import Rollout
 from tasks.environment import EnvPlan
 
 
@@ -24,39 +25,50 @@ def app_service(
 ) -> None:
     """Activate what changed (env file, release switch, unit) with one health-gated restart,
     in turn with the other hosts, rolling back on failure; or just start and enable a service
-    that is down. ``state`` is the host's ``AppHostState``; nothing changed means no operation.
-    ``only_env`` (rotation) leaves the unit as it is."""
+    that is down, or finish an activation a run left unfinished. ``state`` is the host's
+    ``AppHostState``; nothing changed means no operation. ``only_env`` (rotation) leaves the unit
+    as it is."""
     unit = render.unit_file(config)
     unit_state = state["unit_file"]
+    unit_write = FileWrite(
+        config.unit_file, unit, mode="0644", expect=unit_state and unit_state["sha256"],
+        # The old unit stays if systemd finds anything wrong with the new one.
+        unit=True,
+    )  # fmt: skip
     files = list(env.files if env else ())
     if not only_env and (unit_state is None or unit_state["sha256"] != sha256(unit)):
-        files.append(FileWrite(
-            config.unit_file, unit, mode="0644", expect=unit_state and unit_state["sha256"],
-            # The old unit stays if systemd finds anything wrong with the new one.
-            verify="systemd-analyze verify --recursive-errors=no",
-        ))  # fmt: skip
+        files.append(unit_write)
     service = f"{config.name}.service"
     running = state["service"].get("ActiveState") == "active"
     enabled = state["service"].get("UnitFileState") == "enabled"
-    if not files and release is None and running and enabled and not state["pending"]:
+    pending = state["pending"]
+    if not files and release is None and running and enabled and pending is None:
         return
     reasons = [name for name, why in (
         ("env file", env and env.files), ("release", release),
         ("unit", any(f.path == config.unit_file for f in files)),
-        ("not running", not running), ("unfinished activation", state["pending"]),
+        ("not running", not running), ("unfinished activation", pending),
     ) if why]  # fmt: skip
     host.log(f"{service}: restart ({', '.join(reasons)}), then health check")
 
-    plan = Activation(
+    known = {f.path: f for f in (*(env.known if env else ()), unit_write)}
+    plan = Activation.resuming(
+        pending,
+        files,
+        release,
+        state["current"],
+        known,
         app=config.name,
         service=service,
-        files=tuple(files),
-        link=release,
-        reload=any(f.path == config.unit_file for f in files),
         health=Health(config.port, config.health_path, config.health_timeout,
                       config.health_settle),
+        # A first deploy has no version to go back to: on failure, the service is stopped.
+        previous=unit_state is not None and state["env_file"] is not None,
         secrets=env.secrets if env else (),
     )  # fmt: skip
+    # Known before the run, so hosts take their turns in inventory order whatever order
+    # pyinfra's pool starts them in.
+    Rollout.enlist(host.state, host, config.name, plan)
     activation(
         name=f"Activate {config.name} (rolling, health-gated)",
         plan=plan,

@@ -10,9 +10,9 @@ from typing import Any
 
 from pyinfra import host
 
+from ssmenv.activation import LOCK_WAIT, lock_path, pending_marker
 from ssmenv.config import AppConfig
 from ssmenv.facts import AppHostState, quiet_fact
-from ssmenv.rollout import pending_marker
 from tasks.bootstrap import JOURNALD_DROPIN, runtime_packages
 from tasks.release import release_path
 
@@ -30,5 +30,7 @@ def read_host_state(config: AppConfig) -> dict[str, Any]:
         env_file=config.env_file,
         journald=JOURNALD_DROPIN,
         pending=pending_marker(config.name),
+        lock=lock_path(config.name),
+        lock_wait=LOCK_WAIT,
         packages=runtime_packages(config),
     )

@@ -68,7 +68,7 @@ def test_a_run_failing_on_the_hosts_shows_no_secret(started, deployer, stand_in)
                       "health_timeout": 2},
     )  # fmt: skip
     assert result.returncode != 0
-    assert "is not healthy" in result.output
+    assert "did not become healthy" in result.output
     assert CANARY not in result.output
     restored = deployer.run(data={"ssm_path": PATH})
     assert restored.returncode == 0, restored.output[-3000:]
@@ -82,6 +82,24 @@ def test_the_journal_never_holds_the_secret(started, lab_hosts, deployer):
         ).stdout  # fmt: skip
         assert journal, "empty journal: the check would prove nothing"
         assert CANARY.encode() not in journal, f"{host.name}: journal holds the canary"
+
+
+def test_no_digest_of_an_env_file_is_on_a_command_line_or_in_the_journal(started, lab_hosts):
+    """A digest of a low-entropy secret's file is an offline-guessing aid: the activation gets the
+    digests it compares on stdin, never as arguments (which ps shows and sudo logs)."""
+    for host in lab_hosts:
+        digests = [word for word in host.run(
+            "sudo sh -c 'for f in /etc/example-app.env /etc/example-app.env.previous; do "
+            "if [ -f $f ]; then sha256sum < $f; fi; done'"
+        ).split() if len(word) == 64]  # fmt: skip
+        assert digests, f"{host.name}: no env file to look for"
+        journal = subprocess.run(
+            [*host_ssh(host), "sudo journalctl --no-pager -o export"], capture_output=True,
+            timeout=60, check=True,
+        ).stdout  # fmt: skip
+        assert b"COMMAND=" in journal, "sudo logged nothing: the check would prove nothing"
+        for digest in digests:
+            assert digest.encode() not in journal, f"{host.name}: the journal holds a digest"
 
 
 def test_only_the_env_files_on_the_host_hold_the_secret(started, lab_hosts):

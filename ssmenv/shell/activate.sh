@@ -1,0 +1,431 @@
+# shellcheck shell=bash
+# The activation of one app on one host (ssmenv.rollout): switch its files (env file, unit,
+# manifest...) and its release together, restart the service, keep the change only if the service
+# becomes healthy, and put back what was there otherwise.
+#
+# Runs as root after lib.sh, reading its plan and then the files' contents from stdin (read_plan),
+# so neither a value nor a digest is ever on a command line (ps, sudo's lines in the journal).
+# Exit status:
+#   0  healthy
+#   1  rolled back: the new version failed, the previous one is back and healthy
+#   2  broken: the previous version is not healthy either, a first deploy failed (the service is
+#      stopped), or something could not be put back (the marker stays for the next run)
+#   3  refused, nothing changed: a file did not arrive whole or failed verification, or there is
+#      no way back to what an unfinished activation replaced
+#   75 another deploy holds the app's lock
+#   76 the host changed since the run read it
+#
+# Every wait has a deadline: the lock (lock-wait), the restart and health check (the health
+# timeout, each probe included, then the settle time), systemd's verification of the unit.
+
+readonly HEALTHY=0 ROLLED_BACK=1 BROKEN=2 REFUSED=3 STALE=76
+
+# The plan (read_plan).
+APP='' SERVICE='' LOCK_WAIT=60 PORT=0 TIMEOUT=30 SETTLE=0 HEALTH_PATH='' RELOAD=0 PREVIOUS=0
+MARKER_EXPECT=absent
+F_PATH=() F_SIZE=() F_SHA=() F_EXPECT=() F_BACK=() F_OWNER=() F_MODE=() F_FLAGS=()
+L_PATH='' L_TARGET='' L_EXPECT='' L_BACK=''
+# This run: staged temp files, the marker, whether anything live changed yet, the invocations of
+# the service it started, and the service's properties as last read (props).
+F_TEMP=() MARKER='' TOUCHED=0 LOCKED=0 INVOCATIONS=()
+P_ActiveState='' P_SubState='' P_InvocationID='' P_NRestarts='' P_Result='' P_ExecMainStatus=''
+
+number() { [[ $1 =~ ^[0-9]{1,9}$ ]]; }
+
+# read_plan: the plan from stdin, a line each, up to "end":
+#   ssmenv-activation 1
+#   app NAME · service UNIT · lock-wait SECONDS · reload 0|1 · previous 0|1 · marker DIGEST
+#   health PORT TIMEOUT SETTLE PATH          PATH empty: no HTTP check, active is healthy
+#   file SIZE SHA256 EXPECT BACK OWNER:GROUP MODE FLAGS PATH
+#   link EXPECT BACK TARGET PATH             EXPECT, BACK: a target, or - for none
+# EXPECT is what the run read (compare-and-swap); BACK what a rollback restores. "previous 0":
+# there is no version to go back to (a first deploy). A file with SIZE - changes nothing (its
+# content is not in the plan) and only says what to go back to; EXPECT - is not compared. FLAGS
+# are - or words joined by commas: verify (systemd-analyze checks the unit), secret (its values
+# mask what the host says back), transient (its previous version goes once the service is healthy).
+read_plan() {
+  local word a b c d e f g h
+  IFS= read -r word && [ "$word" = "ssmenv-activation 1" ] || return 1
+  while IFS=' ' read -r word a b c d e f g h; do
+    case $word in
+      app) is_name "$a" && [ -z "$b" ] && APP=$a || return 1 ;;
+      service) [[ $a =~ ^[a-z][a-z0-9@._-]*\.service$ && -z $b ]] && SERVICE=$a || return 1 ;;
+      lock-wait) number "$a" && LOCK_WAIT=$a || return 1 ;;
+      reload) [[ $a =~ ^[01]$ ]] && RELOAD=$a || return 1 ;;
+      previous) [[ $a =~ ^[01]$ ]] && PREVIOUS=$a || return 1 ;;
+      marker) is_digest "$a" && MARKER_EXPECT=$a || return 1 ;;
+      health)
+        number "$a" && number "$b" && number "$c" && [[ -z $d || $d =~ ^/[!-~]*$ ]] &&
+          [ -z "$e" ] || return 1
+        PORT=$a TIMEOUT=$b SETTLE=$c HEALTH_PATH=$d
+        ;;
+      file)
+        { [ "$a$b" = -- ] || { number "$a" && [[ $b =~ ^[0-9a-f]{64}$ ]]; }; } &&
+          { [ "$c" = - ] || is_digest "$c"; } && is_digest "$d" &&
+          [[ $e =~ ^[a-z_][a-z0-9_-]*:[a-z_][a-z0-9_-]*$ && $f =~ ^[0-7]{3,4}$ ]] &&
+          [[ $g =~ ^(-|[a-z]+(,[a-z]+)*)$ ]] && is_path "$h" || return 1
+        F_SIZE+=("$a") F_SHA+=("$b") F_EXPECT+=("$c") F_BACK+=("$d") F_OWNER+=("$e")
+        F_MODE+=("$f") F_FLAGS+=("$g") F_PATH+=("$h") F_TEMP+=('')
+        ;;
+      link)
+        { [ "$a" = - ] || is_path "$a"; } && { [ "$b" = - ] || is_path "$b"; } &&
+          is_path "$c" && is_path "$d" && [ -z "$e" ] || return 1
+        L_EXPECT=$a L_BACK=$b L_TARGET=$c L_PATH=$d
+        ;;
+      end) [ -n "$APP" ] && [ -n "$SERVICE" ]; return ;;
+      *) return 1 ;;
+    esac
+  done
+  return 1
+}
+
+has_flag() { [[ ,${F_FLAGS[$1]}, == *",$2,"* ]]; }
+
+stale() { say "$1 changed since this run read the host (another deploy?): rerun"; }
+
+# unchanged: the host still has what the run read, or nothing may change.
+unchanged() {
+  local i now
+  for i in "${!F_PATH[@]}"; do
+    [ "${F_EXPECT[i]}" != - ] || continue
+    now=$(digest "${F_PATH[i]}")
+    if [ "$now" != "${F_EXPECT[i]}" ]; then stale "${F_PATH[i]}"; return 1; fi
+  done
+  if [ -n "$L_PATH" ]; then
+    now=$(readlink -- "$L_PATH") || now=-
+    [ "$now" = "$L_EXPECT" ] || { stale "$L_PATH"; return 1; }
+  fi
+  now=$(digest "$MARKER")
+  if [ "$now" != "$MARKER_EXPECT" ]; then stale "$MARKER"; return 1; fi
+}
+
+# way_back: every file can be put back as BACK says (it is BACK now, or its .previous is, or BACK
+# is absent), and so can the link; otherwise nothing may change.
+way_back() {
+  local i path back
+  for i in "${!F_PATH[@]}"; do
+    path=${F_PATH[i]} back=${F_BACK[i]}
+    if [ "$back" = absent ] || [ "$(digest "$path")" = "$back" ] ||
+      [ "$(digest "$path.previous")" = "$back" ]; then
+      continue
+    fi
+    say "no way back to the version of $path that an unfinished activation replaced:" \
+      "$path.previous is not that version; check the host (removing $MARKER accepts what it has)"
+    return 1
+  done
+  if [ -n "$L_PATH" ] && [ "$L_BACK" != - ] && [ ! -d "$L_BACK" ]; then
+    say "no way back to $L_BACK: it is gone"
+    return 1
+  fi
+}
+
+# clean_leftovers: temp files that a killed activation left beside the targets (only activations
+# of this app make them, and this one holds the app's lock).
+clean_leftovers() {
+  local path temp
+  for path in "${F_PATH[@]}"; do
+    for temp in "${path%/*}/.${path##*/}.ssmenv-"*; do rm -f -- "$temp"; done
+  done
+}
+
+# switch_link TARGET: point the link at TARGET in one rename.
+switch_link() { ln -sfnT -- "$1" "$L_PATH.new" && mv -fT -- "$L_PATH.new" "$L_PATH"; }
+
+# stage I: file I's content from stdin into a private temp file beside it, checked by its sha256,
+# with its owner and mode, synced: ready for a rename.
+stage() {
+  local i=$1 path=${F_PATH[$1]} dir temp
+  dir=${path%/*}
+  [ -d "${dir:-/}" ] || (umask 022 && mkdir -p -- "$dir") || return 1
+  temp=$(mktemp -- "${dir}/.${path##*/}.ssmenv-XXXXXX") || return 1
+  F_TEMP[i]=$temp
+  head -c "${F_SIZE[i]}" > "$temp" && [ "$(digest "$temp")" = "${F_SHA[i]}" ] &&
+    chown -- "${F_OWNER[i]}" "$temp" && chmod -- "${F_MODE[i]}" "$temp" && sync -- "$temp"
+}
+
+# verify_unit I: systemd's own check of staged file I, under its real name; any output refuses.
+verify_unit() {
+  local i=$1 name=${F_PATH[$1]##*/} dir out status
+  dir=$(mktemp -d -p "$STATE_DIR" verify.XXXXXX) || return 1
+  cp -- "${F_TEMP[i]}" "$dir/$name" || { rm -rf -- "$dir"; return 1; }
+  out=$(timeout -k 5 60 systemd-analyze verify --recursive-errors=no "$dir/$name" 2>&1)
+  status=$?
+  rm -rf -- "$dir"
+  if [ "$status" -ne 0 ] || [ -n "$out" ]; then
+    say "refused $name: $out"
+    return 1
+  fi
+}
+
+stage_all() {
+  local i
+  if [ -n "$L_PATH" ] && [ "$L_EXPECT" = - ]; then
+    # A first release: nothing runs from the link yet, and systemd's check of the unit needs it.
+    switch_link "$L_TARGET" || { say "could not create $L_PATH"; return 1; }
+  fi
+  for i in "${!F_PATH[@]}"; do
+    [ "${F_SIZE[i]}" != - ] || continue
+    stage "$i" || { say "could not write ${F_PATH[i]} whole"; return 1; }
+    if has_flag "$i" verify; then verify_unit "$i" || return 1; fi
+  done
+}
+
+# begin: the marker that an activation is under way, with what to go back to, written before
+# anything live changes: if this one never sees the service healthy, the next run finishes or
+# undoes it.
+begin() {
+  local i temp
+  temp=$(mktemp -p "$STATE_DIR" ".$APP.pending.XXXXXX") || return 1
+  {
+    printf 'activation %s\n' "$$"
+    [ "$PREVIOUS" = 1 ] && echo previous
+    for i in "${!F_PATH[@]}"; do printf 'file %s %s\n' "${F_BACK[i]}" "${F_PATH[i]}"; done
+    if [ -n "$L_PATH" ]; then printf 'link %s %s\n' "$L_BACK" "$L_PATH"; fi
+  } > "$temp" && sync -- "$temp" && mv -fT -- "$temp" "$MARKER" && sync -- "$STATE_DIR"
+}
+
+sync_dirs() {
+  local path dirs=()
+  for path in "${F_PATH[@]}" ${L_PATH:+"$L_PATH"}; do dirs+=("${path%/*}"); done
+  [ "${#dirs[@]}" -eq 0 ] || sync -- "${dirs[@]}"
+}
+
+# commit: every staged file renamed into place, then the link switched. What is live now and is
+# the way back stays beside as <file>.previous (a hard link: content, owner and mode as they were).
+commit() {
+  local i path now
+  for i in "${!F_PATH[@]}"; do
+    [ -n "${F_TEMP[i]}" ] || continue
+    path=${F_PATH[i]}
+    now=$(digest "$path") || return 1
+    if [ "$now" != absent ] && [ "$now" = "${F_BACK[i]}" ]; then
+      ln -fT -- "$path" "$path.previous" || { say "could not keep $path as $path.previous"; return 1; }
+    fi
+    TOUCHED=1
+    mv -fT -- "${F_TEMP[i]}" "$path" || { say "could not rename $path into place"; return 1; }
+    F_TEMP[i]=''
+  done
+  if [ -n "$L_PATH" ] && [ "$(readlink -- "$L_PATH")" != "$L_TARGET" ]; then
+    TOUCHED=1
+    switch_link "$L_TARGET" || { say "could not switch $L_PATH"; return 1; }
+  fi
+  sync_dirs
+}
+
+# restore: every file and the link as BACK says. A file goes back only from a .previous that is,
+# by digest, the version BACK names: never one some older run left.
+restore() {
+  local i path back status=0
+  for i in "${!F_PATH[@]}"; do
+    path=${F_PATH[i]} back=${F_BACK[i]}
+    [ "$(digest "$path")" != "$back" ] || continue
+    if [ "$back" = absent ]; then
+      rm -f -- "$path" || { say "could not remove $path"; status=1; }
+    elif [ "$(digest "$path.previous")" = "$back" ]; then
+      mv -fT -- "$path.previous" "$path" || { say "could not put back $path"; status=1; }
+    else
+      say "cannot put back $path: $path.previous is not the version it replaced"
+      status=1
+    fi
+  done
+  if [ -n "$L_PATH" ] && [ "$L_BACK" != - ] && [ "$(readlink -- "$L_PATH")" != "$L_BACK" ]; then
+    switch_link "$L_BACK" || { say "could not switch $L_PATH back"; status=1; }
+  fi
+  sync_dirs
+  return "$status"
+}
+
+# props: the service's state, as systemd has it now, into the P_* variables.
+props() {
+  local key value
+  P_ActiveState='' P_SubState='' P_InvocationID='' P_NRestarts='' P_Result='' P_ExecMainStatus=''
+  while IFS='=' read -r key value; do
+    case $key in
+      ActiveState | SubState | InvocationID | NRestarts | Result | ExecMainStatus)
+        printf -v "P_$key" '%s' "$value" ;;
+    esac
+  done < <(systemctl show -p ActiveState -p SubState -p InvocationID -p NRestarts -p Result \
+    -p ExecMainStatus -- "$SERVICE")
+}
+
+# probe END: the health path answers 2xx, within what is left until END (at most 5 s a probe, so
+# a port that accepts and never answers costs a few seconds, not the deploy).
+probe() {
+  [ -n "$HEALTH_PATH" ] || return 0
+  local left=$(($1 - SECONDS))
+  if [ "$left" -lt 1 ]; then left=1; elif [ "$left" -gt 5 ]; then left=5; fi
+  # shellcheck disable=SC2016  # the inner program's variables are its own
+  timeout -k 1 "$left" bash -c '
+    exec 3<> "/dev/tcp/127.0.0.1/$1" &&
+      printf "GET %s HTTP/1.0\r\nHost: localhost\r\nConnection: close\r\n\r\n" "$2" >&3 &&
+      IFS= read -r status <&3 && [[ $status =~ ^HTTP/1\.[01]\ 2[0-9][0-9] ]]' \
+    probe "$PORT" "$HEALTH_PATH" 2> /dev/null
+}
+
+# healthy END FIRST RESTARTS: 0 once the service is active, answers its health path and then stays
+# up SETTLE seconds, still invocation FIRST; 1 as soon as it exits or restarts (a crash loop is
+# never waited out), or at END.
+healthy() {
+  local end=$1 first=$2 restarts=$3
+  while :; do
+    props
+    if [[ $P_ActiveState =~ ^(failed|inactive)$ || $P_SubState == auto-restart ||
+      $P_InvocationID != "$first" || $P_NRestarts != "$restarts" ]]; then
+      say "$SERVICE exited (status $P_ExecMainStatus): not waiting any longer for it"
+      return 1
+    fi
+    if [ "$P_ActiveState" = active ] && probe "$end"; then
+      sleep "$SETTLE"
+      props
+      # Still the same process, still active: it did not crash right after answering.
+      if [ "$P_ActiveState" = active ] && [ "$P_InvocationID" = "$first" ] &&
+        [ "$P_NRestarts" = "$restarts" ]; then
+        return 0
+      fi
+      say "$SERVICE did not stay up for $SETTLE s after its health check passed"
+      return 1
+    fi
+    if [ "$SECONDS" -ge "$end" ]; then
+      say "$SERVICE was not healthy within $TIMEOUT s"
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+# up: restart the service afresh and wait until it is healthy, all within TIMEOUT (then SETTLE).
+# Its failed state and start counter are cleared first, so neither an earlier crash loop nor the
+# start limit it ran into can refuse the start.
+up() {
+  local end=$((SECONDS + TIMEOUT)) first restarts status
+  systemctl reset-failed -- "$SERVICE" 2> /dev/null
+  if ! timeout -k 5 "$TIMEOUT" systemctl restart -- "$SERVICE"; then
+    props
+    INVOCATIONS+=("$P_InvocationID")
+    return 1
+  fi
+  props
+  first=$P_InvocationID restarts=$P_NRestarts
+  INVOCATIONS+=("$first")
+  healthy "$end" "$first" "$restarts"
+  status=$?
+  [ "$P_InvocationID" = "$first" ] || INVOCATIONS+=("$P_InvocationID")
+  return "$status"
+}
+
+# report: why the service is not healthy, and what the invocations this run started logged:
+# never lines of an earlier one. Each journal line is marked "  | ".
+report() {
+  local id matches=()
+  props
+  say "$SERVICE did not become healthy: $P_ActiveState/$P_SubState ($P_Result, exit status" \
+    "$P_ExecMainStatus), $P_NRestarts restarts; what it logged:"
+  for id in "${INVOCATIONS[@]}"; do
+    [[ $id =~ ^[0-9a-f]{32}$ ]] && matches+=("_SYSTEMD_INVOCATION_ID=$id" + "INVOCATION_ID=$id" +)
+  done
+  [ "${#matches[@]}" -gt 0 ] || return 0
+  unset 'matches[-1]'
+  journalctl --sync 2> /dev/null
+  journalctl --no-pager -q -o cat -n 20 "${matches[@]}" 2> /dev/null | sed 's/^/  | /' >&2
+}
+
+# masks: the secret files' contents (now, and their previous versions), base64, a line each on
+# stdout, which carries nothing else: the control machine masks these values too in what it shows
+# of the journal, and never prints them.
+masks() {
+  local i file
+  for i in "${!F_PATH[@]}"; do
+    has_flag "$i" secret || continue
+    for file in "${F_PATH[i]}" "${F_PATH[i]}.previous"; do
+      if [ -f "$file" ]; then printf 'mask %s\n' "$(base64 -w 0 < "$file")"; fi
+    done
+  done
+}
+
+finish() {
+  local i
+  for i in "${!F_PATH[@]}"; do
+    if has_flag "$i" transient; then rm -f -- "${F_PATH[i]}.previous"; fi
+  done
+  rm -f -- "$MARKER"
+  sync_dirs
+  sync -- "$STATE_DIR"
+  say "$SERVICE is healthy"
+  exit "$HEALTHY"
+}
+
+# roll_back: everything as BACK says, then the previous version restarted and checked. Exits.
+roll_back() {
+  if [ "$TOUCHED" = 0 ] && [ "$MARKER_EXPECT" = absent ]; then
+    rm -f -- "$MARKER"
+    exit "$REFUSED"
+  fi
+  if [ "$PREVIOUS" = 0 ]; then
+    timeout -k 5 "$TIMEOUT" systemctl disable --now --quiet -- "$SERVICE" 2> /dev/null
+    restore
+    if [ "$RELOAD" = 1 ]; then systemctl daemon-reload; fi
+    rm -f -- "$MARKER"
+    say "first deploy: nothing to roll back to; $SERVICE is stopped"
+    masks
+    exit "$BROKEN"
+  fi
+  if ! restore; then
+    say "could not put everything back; $MARKER stays for the next run"
+    masks
+    exit "$BROKEN"
+  fi
+  if [ "$RELOAD" = 1 ]; then systemctl daemon-reload; fi
+  say "rolled back; restarting the previous version"
+  INVOCATIONS=()
+  if up; then
+    rm -f -- "$MARKER"
+    sync -- "$STATE_DIR"
+    say "rolled back: $SERVICE is healthy on the previous version"
+    masks
+    exit "$ROLLED_BACK"
+  fi
+  report
+  say "the previous version is not healthy either; $MARKER stays for the next run"
+  masks
+  exit "$BROKEN"
+}
+
+ended() {
+  local status=$1 temp
+  for temp in "${F_TEMP[@]}"; do
+    if [ -n "$temp" ]; then rm -f -- "$temp"; fi
+  done
+  if [ "$LOCKED" = 1 ]; then journal "$APP: activation $$ ends ($status)"; fi
+}
+
+main() {
+  set -u
+  umask 077
+  shopt -s nullglob
+  # A dropped connection must not stop the program half-way: it carries on without a reader.
+  trap '' HUP PIPE
+  trap 'ended $?' EXIT
+  if ! read_plan; then
+    say "the activation's plan did not arrive whole: nothing changed"
+    exit "$REFUSED"
+  fi
+  MARKER="$STATE_DIR/$APP.pending"
+  lock "$APP" "$LOCK_WAIT"
+  case $? in 0) ;; 75) exit 75 ;; *) exit "$REFUSED" ;; esac
+  LOCKED=1
+  journal "$APP: activation $$ begins"
+  unchanged || exit "$STALE"
+  way_back || exit "$REFUSED"
+  clean_leftovers
+  stage_all || exit "$REFUSED"
+  begin || { say "could not write $MARKER: nothing changed"; exit "$REFUSED"; }
+  if ! commit; then
+    say "could not switch every file: going back"
+    roll_back
+  fi
+  if [ "$RELOAD" = 1 ]; then systemctl daemon-reload; fi
+  systemctl enable --quiet -- "$SERVICE"
+  if up; then finish; fi
+  report
+  roll_back
+}

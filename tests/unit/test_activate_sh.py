@@ -1,0 +1,128 @@
+"""The activation program's file steps, run by bash here on files of a temp directory: a plan is
+read whole or refused, a staged file is checked by its sha256, the way back is kept before anything
+is replaced, and a file goes back only from the copy it replaced. (Restarts and health checks run
+on real hosts: tests/e2e.)"""
+
+from __future__ import annotations
+
+import grp
+import hashlib
+import os
+import pwd
+import subprocess
+
+import pytest
+
+from ssmenv import remote
+
+OWNER = f"{pwd.getpwuid(os.getuid()).pw_name}:{grp.getgrgid(os.getgid()).gr_name}"
+
+
+def sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def bash(script: str, stdin: str = "") -> subprocess.CompletedProcess:
+    """``script`` after the activation program's functions (its main is not called)."""
+    return subprocess.run(
+        ["bash", "-c", remote.program("activate") + "\nset -u\n" + script],
+        input=stdin, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+
+
+def plan(*files: str, link: str = "") -> str:
+    lines = ["ssmenv-activation 1", "app app", "service app.service", *files]
+    return "\n".join([*lines, *([link] if link else []), "end"]) + "\n"
+
+
+def file_line(path, content: str | None, expect="absent", back=None, flags="-") -> str:
+    size, digest = ("-", "-") if content is None else (len(content.encode()), sha(content))
+    return f"file {size} {digest} {expect} {back or expect} {OWNER} 0600 {flags} {path}"
+
+
+def test_a_whole_plan_is_read_and_every_field_kept(tmp_path):
+    target = tmp_path / "app.env"
+    result = bash(
+        'read_plan && printf "%s|" "$APP" "$SERVICE" "${F_PATH[0]}" "${F_FLAGS[0]}" "$L_TARGET"',
+        plan(file_line(target, "A=1\n", flags="secret,transient"),
+             link=f"link - - {tmp_path}/releases/new {tmp_path}/current"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"app|app.service|{target}|secret,transient|{tmp_path}/releases/new|"
+
+
+@pytest.mark.parametrize("bad", [
+    "file 4 nothex absent absent root:root 0600 - /etc/app.env",
+    f"file 4 {sha('x')} absent absent root:root 0600 - /etc/../etc/passwd",
+    f"file 4 {sha('x')} absent absent root:root 0600 - relative/path",
+    f"file 4 {sha('x')} absent absent root:root 0600 - /etc/app env",
+    f"file 4 {sha('x')} absent absent root:root 9999 - /etc/app.env",
+    "health 3000 30 2 /a path",
+    "marker 1234",
+    "unknown keyword",
+])  # fmt: skip
+def test_a_plan_with_anything_unexpected_is_refused(bad):
+    assert bash("read_plan", plan(bad)).returncode != 0
+
+
+def test_a_plan_cut_short_is_refused():
+    assert bash("read_plan", plan()[: -len("end\n")]).returncode != 0
+
+
+def test_a_staged_file_whose_digest_differs_from_the_plan_is_refused(tmp_path):
+    target = tmp_path / "app.env"
+    good = "A=good\n"
+    line = file_line(target, good)
+    # As many bytes as the plan says, but not the bytes it names.
+    result = bash("read_plan && stage 0 && echo staged", plan(line) + "A=evil\n")
+    assert result.returncode != 0 and "staged" not in result.stdout
+    assert not target.exists()
+    result = bash('read_plan && stage 0 && cat "${F_TEMP[0]}"', plan(line) + good)
+    assert result.returncode == 0 and result.stdout == good
+
+
+def test_commit_keeps_the_replaced_file_as_the_way_back_and_restore_puts_it_back(tmp_path):
+    target = tmp_path / "app.env"
+    target.write_text("A=old\n")
+    inode = target.stat().st_ino
+    line = file_line(target, "A=new\n", expect=sha("A=old\n"))
+    result = bash("read_plan && stage_all && commit && restore", plan(line) + "A=new\n")
+    assert result.returncode == 0, result.stderr
+    assert target.read_text() == "A=old\n" and target.stat().st_ino == inode
+    assert not (tmp_path / "app.env.previous").exists()  # it went back into place
+
+
+def test_nothing_is_replaced_when_the_way_back_cannot_be_kept(tmp_path):
+    target = tmp_path / "app.env"
+    target.write_text("A=old\n")
+    (tmp_path / "app.env.previous" / "in-the-way").mkdir(parents=True)
+    line = file_line(target, "A=new\n", expect=sha("A=old\n"))
+    result = bash('read_plan && stage_all && commit; echo "touched=$TOUCHED"',
+                  plan(line) + "A=new\n")  # fmt: skip
+    assert "could not keep" in result.stderr
+    assert result.stdout.strip() == "touched=0"
+    assert target.read_text() == "A=old\n"
+
+
+def test_a_previous_copy_left_by_an_older_run_is_never_put_back(tmp_path):
+    target = tmp_path / "app.env"
+    target.write_text("A=unconfirmed\n")
+    (tmp_path / "app.env.previous").write_text("A=from-an-older-run\n")
+    # The way back is a version the host no longer has anywhere.
+    line = file_line(target, None, expect="-", back=sha("A=good\n"))
+    result = bash("read_plan && restore", plan(line))
+    assert result.returncode != 0
+    assert "is not the version it replaced" in result.stderr
+    assert target.read_text() == "A=unconfirmed\n"
+    assert bash("read_plan && way_back", plan(line)).returncode != 0
+
+
+def test_temp_files_a_killed_activation_left_are_cleaned_up(tmp_path):
+    target = tmp_path / "app.env"
+    leftover = tmp_path / ".app.env.ssmenv-AbC123"
+    other = tmp_path / ".other.env.ssmenv-AbC123"  # another file's: not this plan's to remove
+    leftover.write_text("A=half\n")
+    other.write_text("B=half\n")
+    result = bash("shopt -s nullglob; read_plan && clean_leftovers", plan(file_line(target, None)))
+    assert result.returncode == 0, result.stderr
+    assert not leftover.exists() and other.exists()
