@@ -134,15 +134,41 @@ class Deployer:
         self.inventory = inventory
         self.env = env
 
-    def run(self, *args: str, data: dict | None = None, deploy: str = "deploy.py") -> RunResult:
+    def command(self, *args: str, data: dict | None = None, deploy: str = "deploy.py") -> list:
         command = [str(PYINFRA), "-y", str(self.inventory), deploy, *args]
         for key, value in (data or {}).items():
             command += ["--data", f"{key}={value if isinstance(value, str) else json.dumps(value)}"]
+        return command
+
+    def run(
+        self, *args: str, data: dict | None = None, deploy: str = "deploy.py", timeout: int = 600
+    ) -> RunResult:
         result = subprocess.run(
-            command, cwd=REPO, env=self.env, capture_output=True, text=True, timeout=600
-        )
+            self.command(*args, data=data, deploy=deploy),
+            cwd=REPO, env=self.env, capture_output=True, text=True, timeout=timeout,
+        )  # fmt: skip
         output = result.stdout + result.stderr
         return RunResult(result.returncode, output, parse_results(output))
+
+    def start(self, *args: str, data: dict | None = None, deploy: str = "deploy.py"):
+        """The same run in the background, its output collected: a ``subprocess.Popen``."""
+        return subprocess.Popen(
+            self.command(*args, data=data, deploy=deploy), cwd=REPO, env=self.env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+
+
+def wait_for(condition, what: str, deadline: float = 60.0, every: float = 0.1):
+    """Poll ``condition`` until it returns something true, and return that; fail saying ``what``
+    was awaited once ``deadline`` seconds have passed."""
+    end = time.monotonic() + deadline
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError(f"not within {deadline:.0f} s: {what}")
+        time.sleep(every)
 
 
 @pytest.fixture(scope="session")

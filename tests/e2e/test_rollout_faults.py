@@ -1,0 +1,429 @@
+"""The rollback holds under real faults: a crash loop, a health check that never answers, a run or
+an activation killed half-way, a previous copy that cannot be kept, a lock held by another user,
+secrets in the journal of a failed start, and an emergency rotation that must leave no old copy."""
+
+from __future__ import annotations
+
+import base64
+import io
+import shlex
+import shutil
+import subprocess
+import tarfile
+import time
+
+import pytest
+
+from lab.hosts import ssh_args
+from ssmenv import remote
+from tests.e2e.conftest import REPO, sha256, wait_for
+
+APP = "example-app"
+UNIT = f"{APP}.service"
+ENV = f"/etc/{APP}.env"
+MARKER = f"/run/ssmenv/{APP}.pending"
+PATH = "/e2e/faults"
+BASE = {
+    f"{PATH}/DATABASE_URL": "postgres://app:FAKE-faults@db.internal:5432/app",
+    f"{PATH}/API_KEY": "FAKE-faults-key-1",
+    f"{PATH}/SESSION_SECRET": "FAKE-faults-session",
+}
+DATA = {"ssm_path": PATH}
+BAD_URL = {f"{PATH}/DATABASE_URL": "FAKE-not-a-url"}
+
+
+def variant(tmp_path, name: str, old: str, new: str):
+    """A copy of the example app with ``old`` replaced by ``new`` in its server.js."""
+    target = tmp_path / name
+    shutil.copytree(REPO / "examples" / "app", target)
+    server = target / "server.js"
+    text = server.read_text()
+    assert old in text, f"the example app changed: {old!r} is gone"
+    server.write_text(text.replace(old, new, 1))
+    return target
+
+
+HEALTH_ANSWER = "    res.writeHead(200, { 'content-type': 'text/plain' });\n    res.end('ok\\n');"
+# Says its API key at start in three forms, and needs REQUIRE_FILE (when set) to start.
+LOUD = """const fs = require('node:fs');
+const key = process.env.API_KEY || '';
+console.log(`started pid=${process.pid} key=${key} json=${JSON.stringify({ key })} `
+  + `url=${encodeURIComponent(key)}`);
+if (process.env.REQUIRE_FILE && !fs.existsSync(process.env.REQUIRE_FILE)) {
+  console.error(`pid=${process.pid}: ${process.env.REQUIRE_FILE} is missing`);
+  process.exit(1);
+}
+"""
+
+
+def silent_app(tmp_path):
+    """Accepts connections on its port and never answers its health check."""
+    return variant(tmp_path, "silent", HEALTH_ANSWER, "    return; // accepted, never answered")
+
+
+def loud_app(tmp_path):
+    return variant(tmp_path, "loud", "'use strict';\n", "'use strict';\n" + LOUD)
+
+
+def live_release(host) -> str:
+    return host.run(f"readlink /opt/{APP}/current").strip()
+
+
+def marker_present(host) -> bool:
+    return host.run(f"sudo test -e {MARKER} && echo yes || true").strip() == "yes"
+
+
+def in_background(host, script: str, user: str = "root") -> int:
+    """Run ``script`` on ``host`` in a session of its own, as ``user``; its PID, which is also its
+    process group (so ``stop`` ends what it started too)."""
+    inner = f"setsid sh -c {shlex.quote(script)} </dev/null >/dev/null 2>&1 & echo $!"
+    return int(host.run(f"sudo -u {user} sh -c {shlex.quote(inner)}").strip())
+
+
+def stop(host, pid: int) -> None:
+    host.run(f"sudo kill -- -{pid} 2>/dev/null || true")
+
+
+def kill_activation_when(host, condition: str) -> int:
+    """On ``host``, SIGKILL the app's activation (its PID is in its marker) as soon as the marker
+    exists and the shell test ``condition`` holds: an activation interrupted at that point."""
+    return in_background(host, f"""
+        end=$(($(date +%s) + 300))
+        while [ "$(date +%s)" -lt "$end" ]; do
+          if [ -e {MARKER} ] && {condition}; then
+            kill -9 "$(sed -n 's/^activation //p' {MARKER})"; exit 0
+          fi
+          sleep 0.01
+        done""")
+
+
+@pytest.fixture(scope="module")
+def deployed(deployer, stand_in):
+    stand_in.put(BASE)
+    result = deployer.run(data=DATA)
+    assert result.returncode == 0, result.output[-3000:]
+    yield
+    stand_in.put(BASE)
+
+
+@pytest.fixture
+def converge(deployed, deployer, stand_in, lab_hosts):
+    """After the test: the example app with the base values on every host, healthy, as the
+    next test expects."""
+    yield
+    stand_in.put(BASE)
+    result = deployer.run(data=DATA)
+    assert result.returncode == 0, result.output[-3000:]
+    for host in lab_hosts:
+        assert host.get("/healthz") == b"ok\n"
+        assert not marker_present(host)
+
+
+def test_a_crashing_value_is_rolled_back_without_waiting_out_the_health_timeout(
+    converge, deployer, stand_in, lab_hosts
+):
+    first, second = lab_hosts
+    before = {h.name: h.file_state(ENV) for h in lab_hosts}
+    second_invocation = second.service(UNIT)["InvocationID"]
+    stand_in.put(BAD_URL)
+
+    started = time.monotonic()
+    result = deployer.run(deploy="rotate.py", data={**DATA, "health_timeout": 60})
+    elapsed = time.monotonic() - started
+
+    assert result.returncode != 0
+    assert f"[{first.name}] ssmenv: {UNIT} exited" in result.output
+    assert f"[{first.name}] ssmenv: rolled back: {UNIT} is healthy on the previous version" in (
+        result.output
+    )
+    # A crash loop is judged at once: far sooner than the 60 s a slow start would be given.
+    assert elapsed < 60, f"the run took {elapsed:.0f} s"
+    assert first.file_state(ENV) == before[first.name]
+    assert first.service(UNIT)["ActiveState"] == "active"
+    assert second.file_state(ENV) == before[second.name]
+    assert second.service(UNIT)["InvocationID"] == second_invocation
+
+    stand_in.put(BASE)
+    assert deployer.run(deploy="rotate.py", data=DATA).returncode == 0
+
+
+def test_a_release_that_never_answers_its_health_check_is_switched_back_and_leaves_no_lock(
+    converge, deployer, lab_hosts, tmp_path
+):
+    first = lab_hosts[0]
+    live = {h.name: live_release(h) for h in lab_hosts}
+
+    started = time.monotonic()
+    result = deployer.run(
+        data={**DATA, "app_source": str(silent_app(tmp_path)), "health_timeout": 5}, timeout=300
+    )
+    elapsed = time.monotonic() - started
+
+    assert result.returncode != 0
+    assert f"[{first.name}] ssmenv: {UNIT} was not healthy within 5 s" in result.output
+    assert f"[{first.name}] ssmenv: rolled back: {UNIT} is healthy" in result.output
+    assert elapsed < 5 + 60, f"the run took {elapsed:.0f} s"
+    for host in lab_hosts:
+        assert live_release(host) == live[host.name]
+        assert host.get("/healthz") == b"ok\n"
+    again = deployer.run(data=DATA, timeout=120)
+    assert again.returncode == 0, again.output[-3000:]
+    assert "holds its lock" not in again.output
+
+
+def test_a_run_killed_right_after_its_activation_began_is_completed_by_the_next_run(
+    converge, deployer, stand_in, lab_hosts
+):
+    first = lab_hosts[0]
+    stand_in.put({f"{PATH}/API_KEY": "FAKE-faults-killed-run"})
+    run = deployer.start(deploy="rotate.py", data={**DATA, "health_settle": 10})
+    try:
+        wait_for(lambda: marker_present(first), f"an activation under way on {first.name}", 120)
+    finally:
+        run.kill()  # SIGKILL: the SSH connections drop with it
+        run.communicate()
+
+    result = deployer.run(deploy="rotate.py", data=DATA)
+
+    assert result.returncode == 0, result.output[-3000:]
+    for host in lab_hosts:
+        assert host.fingerprints()["API_KEY"] == sha256("FAKE-faults-killed-run")
+        assert not marker_present(host)
+
+
+def test_an_activation_killed_after_the_switch_is_confirmed_healthy_by_the_next_run(
+    converge, deployer, stand_in, lab_hosts
+):
+    first = lab_hosts[0]
+    inode = first.run(f"sudo stat -c %i {ENV}").strip()
+    watcher = kill_activation_when(first, f'[ "$(stat -c %i {ENV})" != {inode} ]')
+    stand_in.put({f"{PATH}/API_KEY": "FAKE-faults-interrupted"})
+    try:
+        # health_settle: the switch happens long before the activation could end on its own.
+        killed = deployer.run("--limit", first.name, deploy="rotate.py",
+                              data={**DATA, "health_settle": 30})  # fmt: skip
+    finally:
+        stop(first, watcher)
+    assert killed.returncode != 0
+    assert marker_present(first), "the activation was not interrupted after the switch"
+
+    result = deployer.run(deploy="rotate.py", data=DATA)
+
+    assert result.returncode == 0, result.output[-3000:]
+    assert f"[{first.name}] {UNIT}: restart (unfinished activation), then health check" in (
+        result.output
+    )
+    for host in lab_hosts:
+        assert host.fingerprints()["API_KEY"] == sha256("FAKE-faults-interrupted")
+        assert not marker_present(host)
+
+
+def test_an_interrupted_release_that_stays_unhealthy_goes_back_to_the_release_before_it(
+    converge, deployer, lab_hosts, tmp_path
+):
+    first = lab_hosts[0]
+    live = live_release(first)
+    silent = {**DATA, "app_source": str(silent_app(tmp_path))}
+    watcher = kill_activation_when(first, f'[ "$(readlink /opt/{APP}/current)" != {live} ]')
+    try:
+        killed = deployer.run("--limit", first.name, data={**silent, "health_timeout": 120})
+    finally:
+        stop(first, watcher)
+    assert killed.returncode != 0
+    assert marker_present(first) and live_release(first) != live
+
+    # The same release again: it is still unhealthy, and the way back is the release before the
+    # unfinished activation, not "nothing".
+    result = deployer.run("--limit", first.name, data={**silent, "health_timeout": 5})
+
+    assert result.returncode != 0
+    assert f"[{first.name}] ssmenv: rolled back: {UNIT} is healthy on the previous version" in (
+        result.output
+    )
+    assert "nothing to roll back to" not in result.output
+    assert live_release(first) == live
+    assert first.get("/healthz") == b"ok\n"
+    assert not marker_present(first)
+
+
+def test_a_previous_copy_that_cannot_be_kept_refuses_the_switch_before_anything_changes(
+    converge, deployer, stand_in, lab_hosts
+):
+    first = lab_hosts[0]
+    before = (first.file_state(ENV), first.service(UNIT)["InvocationID"])
+    # Something in the way of <env>.previous: the way back cannot be kept.
+    first.run(f"sudo rm -f {ENV}.previous && sudo mkdir -p {ENV}.previous/in-the-way")
+    stand_in.put(BAD_URL)
+    try:
+        result = deployer.run("--limit", first.name, deploy="rotate.py", data=DATA)
+    finally:
+        first.run(f"sudo rm -rf {ENV}.previous")
+    assert result.returncode != 0
+    assert f"could not keep {ENV} as {ENV}.previous" in result.output
+    assert (first.file_state(ENV), first.service(UNIT)["InvocationID"]) == before
+    assert first.get("/healthz") == b"ok\n"
+
+
+def test_a_lock_held_by_another_user_at_the_old_path_blocks_no_deploy(
+    converge, deployer, stand_in, lab_hosts
+):
+    first = lab_hosts[0]
+    old_lock = f"/run/lock/ssmenv-{APP}.lock"
+    holder = in_background(first, f"exec flock {old_lock} sleep 300", user="nobody")
+    try:
+        wait_for(
+            lambda: first.run(f"flock -n {old_lock} true && echo free || echo held",
+                              check=False).strip() == "held",
+            "nobody holding the old lock path",
+        )  # fmt: skip
+        stand_in.put({f"{PATH}/API_KEY": "FAKE-faults-unblocked"})
+        result = deployer.run(deploy="rotate.py", data=DATA, timeout=300)
+    finally:
+        stop(first, holder)
+    assert result.returncode == 0, result.output[-3000:]
+    assert "holds its lock" not in result.output
+    assert first.fingerprints()["API_KEY"] == sha256("FAKE-faults-unblocked")
+    # Where the locks are now: root's own directory, no one else's to write in.
+    assert first.run("sudo stat -c '%U:%G %a' /run/ssmenv").strip() == "root:root 700"
+
+
+def test_the_journal_shown_for_a_failed_start_is_that_invocations_only_and_masks_every_value(
+    converge, deployer, stand_in, lab_hosts, tmp_path
+):
+    first = lab_hosts[0]
+    # Values whose JSON and URL forms differ from themselves.
+    old, new = 'FAKE-old"quoted"/key+1 &x', 'FAKE-new"quoted"/key+2 &y'
+    gate = f"/etc/{APP}-e2e-may-start"
+    loud = {**DATA, "app_source": str(loud_app(tmp_path)), "env": {"REQUIRE_FILE": gate},
+            "health_timeout": 10}  # fmt: skip
+    limit = ("--limit", first.name)
+    first.run(f"sudo touch {gate}")
+    try:
+        stand_in.put({f"{PATH}/API_KEY": old})
+        assert deployer.run(*limit, data=loud).returncode == 0
+        earlier = first.service(UNIT)["MainPID"]
+
+        stand_in.put({f"{PATH}/API_KEY": new, **BAD_URL})
+        failed = deployer.run(*limit, data=loud)
+        assert failed.returncode != 0
+        assert "DATABASE_URL is not a URL" in failed.output
+        assert "key=*** json={\"key\":\"***\"} url=***" in failed.output
+        assert f"pid={earlier} " not in failed.output, "an earlier invocation's lines were shown"
+        assert "rolled back: example-app.service is healthy" in failed.output
+
+        # The previous version cannot start either now: what it logs holds the old value, which
+        # this machine never had (only the host's env file does).
+        first.run(f"sudo rm {gate}")
+        broken = deployer.run(*limit, data=loud)
+        assert broken.returncode != 0
+        assert "the previous version is not healthy either" in broken.output
+        assert "*** is missing" in broken.output  # every value is masked, the path included
+        assert "started pid=" in broken.output
+        for value in (old, new):
+            for form in (value, value.replace('"', '\\"'), "FAKE-old%22quoted%22%2Fkey%2B1%20%26x",
+                         "FAKE-new%22quoted%22%2Fkey%2B2%20%26y"):  # fmt: skip
+                assert form not in failed.output and form not in broken.output
+    finally:
+        first.run(f"sudo touch {gate}")
+
+
+def test_with_keep_previous_off_no_copy_of_the_old_value_stays_on_the_host(
+    converge, deployer, stand_in, lab_hosts
+):
+    leaked = "FAKE-faults-leaked-credential"
+    stand_in.put({f"{PATH}/API_KEY": leaked})
+    assert deployer.run(deploy="rotate.py", data=DATA).returncode == 0
+    for host in lab_hosts:
+        # What a killed activation would have left beside the env file.
+        host.run(f"sudo sh -c 'umask 077; echo {leaked} > /etc/.{APP}.env.ssmenv-KiLLeD'")
+
+    stand_in.put({f"{PATH}/API_KEY": "FAKE-faults-replacement"})
+    result = deployer.run(deploy="rotate.py", data={**DATA, "env_keep_previous": False})
+
+    assert result.returncode == 0, result.output[-3000:]
+    for host in lab_hosts:
+        assert host.fingerprints()["API_KEY"] == sha256("FAKE-faults-replacement")
+        assert host.file_state(f"{ENV}.previous") == "absent"
+        found = host.run(
+            "sudo grep -rlaF -f /dev/stdin /etc /run /opt /tmp /var/tmp 2>/dev/null || true",
+            stdin=leaked + "\n",
+        ).split()
+        assert found == [], found
+
+
+def test_two_unpacks_of_one_release_never_undo_each_other(deployed, lab_hosts):
+    """The release unpack holds the app's lock and stages under a unique name: the second of two
+    unpacks of one release finds it there, whole, and nothing is left beside it."""
+    first = lab_hosts[0]
+    releases = f"/opt/{APP}/releases"
+    release = f"{releases}/e2e-unpack-twice"
+    empty = io.BytesIO()
+    with tarfile.open(fileobj=empty, mode="w:gz"):
+        pass  # no file: only the install step matters here
+    archive = base64.b64encode(empty.getvalue()).decode()
+
+    def unpack(install: str) -> subprocess.Popen:
+        plan = ["ssmenv-unpack 1", f"app {APP}", "lock-wait 60", f"release {release}",
+                f"archive {len(archive)} {sha256(empty.getvalue())}", f"install {install}",
+                "end"]  # fmt: skip
+        command, stdin = remote.command("unpack", plan, archive)
+        run = subprocess.Popen(
+            [*ssh_args(first.ssh_port), f"sudo {command.get_raw_value()}"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        run.stdin.write(stdin)
+        run.stdin.close()
+        run.stdin = None  # sent: communicate() must not flush it again
+        return run
+
+    first.run(f"sudo rm -rf {release}")
+    try:
+        slow = unpack("touch by-the-first && sleep 3")
+        wait_for(lambda: first.run(f"sudo ls -a {releases}").count(".e2e-unpack-twice.") >= 2,
+                 "the first unpack staging its release")  # fmt: skip
+        fast = unpack("touch by-the-second")
+        outputs = [run.communicate(timeout=120)[0] for run in (slow, fast)]
+        assert [run.returncode for run in (slow, fast)] == [0, 0], outputs
+        assert "is on the host already" in outputs[1]
+        assert first.run(f"sudo ls -A {release}").split() == ["by-the-first"]
+        assert ".e2e-unpack-twice." not in first.run(f"sudo ls -a {releases}")
+    finally:
+        first.run(f"sudo rm -rf {release}")
+
+
+def activations(host) -> list[str]:
+    """What the host's journal says of the app's activations, oldest first."""
+    return host.run(f"sudo journalctl -q -t ssmenv -o cat --no-pager | grep '^{APP}: activation '"
+                    " || true").splitlines()  # fmt: skip
+
+
+def test_two_deploys_at_once_activate_each_host_one_at_a_time_and_a_rerun_converges(
+    converge, deployer, stand_in, lab_hosts, tmp_path
+):
+    app = variant(tmp_path, "twice", "'use strict';\n", "'use strict';\n// deployed twice\n")
+    data = {**DATA, "app_source": str(app)}
+    seen = {h.name: len(activations(h)) for h in lab_hosts}
+    stand_in.put({f"{PATH}/API_KEY": "FAKE-faults-concurrent"})
+
+    runs = [deployer.start(data=data) for _ in range(2)]
+    outputs = [run.communicate(timeout=600)[0] for run in runs]
+
+    assert 0 in [run.returncode for run in runs], outputs
+    for run, out in zip(runs, outputs, strict=True):
+        if run.returncode != 0:
+            assert "changed since this run read the host" in out or "holds its lock" in out, (
+                out[-3000:]
+            )
+    for host in lab_hosts:
+        # One activation at a time: each one ends before the next begins.
+        lines = activations(host)[seen[host.name]:]
+        assert lines, f"{host.name}: no activation"
+        for begins, ends in zip(lines[::2], lines[1::2], strict=True):
+            pid = begins.split()[2]
+            assert begins == f"{APP}: activation {pid} begins", lines
+            assert ends.startswith(f"{APP}: activation {pid} ends ("), lines
+        assert host.fingerprints()["API_KEY"] == sha256("FAKE-faults-concurrent")
+        assert host.service(UNIT)["ActiveState"] == "active"
+    again = deployer.run(data=data)
+    assert again.returncode == 0, again.output[-3000:]
+    assert {name: n for name, n in again.changed.items() if n} == {}
