@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 
 from ssmenv import envfile
 from ssmenv.scrub import scrub
+from ssmenv.settings import AtLeast, Matching, Setting, Settings
 
 # Exit statuses of the activation program.
 HEALTHY = 0
@@ -35,6 +36,16 @@ LOCK_WAIT = 60
 VERIFY_TIMEOUT = 60
 
 _SAME = object()
+
+SETTINGS = Settings("Health check", (
+    Setting("health_path", Matching(r"(/[!-~]*)?", "empty, or a path starting with / (printable, "
+                                    "no spaces)"), "/healthz",
+            "Path answered with 2xx once the app is up; empty to skip the check after a "
+            "restart."),
+    Setting("health_timeout", AtLeast(1), 30, "Seconds a restarted app has to become healthy."),
+    Setting("health_settle", AtLeast(0), 2, "Seconds a healthy app must then stay up (same "
+            "process, still active) before the host counts as done."),
+))  # fmt: skip
 
 
 def sha256(text: str) -> str:

@@ -1,157 +1,175 @@
-"""The deploy's settings: host data read once into a typed, validated ``AppConfig``.
+"""The deploy's settings: host data read once into a typed, checked ``AppConfig``.
 
-Every setting lives in ``SETTINGS`` with its default and meaning; the README's table of host data is
-generated from it (``python -m ssmenv.config``), so the two cannot drift. Values come from pyinfra's
-data layers (``--data`` > host > group > ``all``), then these defaults.
+Each component declares its own settings (``ssmenv.settings``): the app itself here, its runtime
+(``ssmenv.runtimes``), the health check (``ssmenv.activation``), the rollout (``ssmenv.rollout``),
+journald (``ssmenv.journald``), the variables and their sources. ``GROUPS`` lists them in the
+order the README's table shows them, generated from them (``python -m ssmenv.config``), so the two
+cannot drift. Every value is type-checked and matched whole; a bad one stops the run before any
+command runs on any host, with one line per problem naming the key, never the value.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from ssmenv import activation, journald, rollout
 from ssmenv.contract import Contract
-from ssmenv.errors import ConfigError
+from ssmenv.runtimes import RUNTIMES, Runtime
+from ssmenv.settings import (
+    Integer,
+    Json,
+    Line,
+    Matching,
+    Port,
+    Setting,
+    Settings,
+    StrictBool,
+    StrictStr,
+    collect,
+    refuse,
+)
+from ssmenv.settings import markdown_table as settings_table
 from ssmenv.sources import ParameterSpec, SecretSpec
 from ssmenv.variables import describe
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-
-@dataclass(frozen=True)
-class Setting:
-    key: str
-    default: Any
-    help: str
+_USER = r"[a-z_][a-z0-9_-]{0,31}"
 
 
-SETTINGS = (
-    Setting(
-        "app_name",
-        "example-app",
-        "Name of the app: the unit, the env file `/etc/<app_name>.env`, `/opt/<app_name>`.",
-    ),
-    Setting("app_user", None, "System user (and group) the service runs as; default: `app_name`."),
-    Setting(
-        "app_source",
-        "examples/app",
-        "Local directory holding the app, relative to the repository "
-        "or absolute. Uploaded as one release.",
-    ),
-    Setting(
-        "app_version",
-        None,
-        "Release name under `/opt/<app_name>/releases/`; default: a hash of "
-        "the source's content, so any change makes a new release.",
-    ),
-    Setting(
-        "app_runtime",
-        "node",
-        "`node` (Debian's Node.js; `npm ci` where a lockfile exists) or `python` (Debian's "
-        "Python 3 with a virtualenv per release, from the source's `requirements.txt`).",
-    ),
-    Setting(
-        "app_start",
-        None,
-        "The command systemd runs (`ExecStart=`), in `/opt/<app_name>/current`; default: "
-        "`/usr/bin/node server.js` (node) or `/opt/<app_name>/current/.venv/bin/python "
-        "server.py` (python).",
-    ),
-    Setting("app_port", 3000, "Port the app listens on; given to it as `PORT`."),
-    Setting(
-        "app_packages",
-        None,
-        "Debian packages the app needs at run time; default: `nodejs` (node; `npm` is added "
-        "when the source has a `package-lock.json`) or `python3`, `python3-venv` (python).",
-    ),
-    Setting(
-        "health_path",
-        "/healthz",
-        "Path answered with 2xx once the app is up; empty to skip the check after a restart.",
-    ),
-    Setting("health_timeout", 30, "Seconds a restarted app has to become healthy."),
-    Setting("health_settle", 2, "Seconds a healthy app must then stay up (same process, still "
-            "active) before the host counts as done."),
-    Setting("rollout_batch", 1, "Hosts activated at a time, in inventory order; the rollout "
-            "stops at the first host that does not become healthy."),
-    Setting("env_keep_previous", True, "Keep the replaced env file as `/etc/<app_name>.env"
-            ".previous` (root-only) once the new one is healthy. `false` removes it then, leaving "
-            "no copy of the old values on the host (after a leaked credential); a rollback during "
-            "the activation works either way."),
-    Setting("journald_max_use", "500M", "Journald's `SystemMaxUse=` on the host: disk the "
-            "journal may take."),
-    Setting("journald_max_retention", "1month", "Journald's `MaxRetentionSec=`: how long "
-            "entries are kept."),
-    Setting("aws_region", "us-east-1", "AWS region of the parameters and secrets."),
-    Setting(
-        "ssm_path",
-        None,
-        "SSM path read recursively and decrypted; each parameter's last path component is a "
-        "variable name (see `ssm_path_map`). Starts with `/`. At least one of `ssm_path`, "
-        "`ssm_parameters` and `secrets` is required.",
-    ),
-    Setting(
-        "ssm_path_map",
-        {},
-        "Variable names for parameters under `ssm_path` whose last component is not the name: "
-        'path relative to `ssm_path` to variable (`{"db/url": "DATABASE_URL"}`).',
-    ),
-    Setting(
-        "ssm_parameters",
-        [],
-        "SSM parameters read by name (10 per request): a list of names, each optionally pinned "
-        "to a version (`/app/prod/DB_PASSWORD:3`) or a label (`/app/prod/DB_PASSWORD:live`), "
-        "the last path component naming the variable; or a dict of variable name to parameter.",
-    ),
-    Setting(
-        "secrets",
-        [],
-        "Secrets Manager secrets (20 per request): ids of JSON secrets, each key becoming a "
-        'variable; or dicts `{"id": ..., "prefix": "DB_", "stage": "AWSPENDING"}`, or '
-        '`{"id": ..., "variable": "API_KEY"}` for a plain-text secret.',
-    ),
-    Setting(
-        "env",
-        {},
-        "Non-secret variables from group data (name to value).",
-    ),
-    Setting(
-        "env_overrides",
-        [],
-        "Names that may be set by more than one source: the highest in precedence wins. "
-        "Any other name set by two sources stops the deploy.",
-    ),
-    Setting(
-        "env_contract",
-        {},
-        "What the app needs: variable name to rule (`required`, `default`, `check` (`non-empty`, "
-        "`integer`, `port`, `url`), `one_of`, `pattern`, `allow_empty`). Checked before any "
-        "host is touched; variables the app gets but the contract does not list are reported.",
-    ),
-    Setting(
-        "env_required",
-        [],
-        "Names that must be present and non-empty, or the deploy stops before touching any "
-        "host; the same as `env_contract` entries with an empty rule.",
-    ),
-)
+def _not_root(user: str) -> str:
+    if user == "root":
+        raise ValueError("must not be root: the app runs as a system user of its own")
+    return user
+
+
+def _source_directory(text: str) -> Path:
+    source = Path(text)
+    if not source.is_absolute():
+        source = REPO_ROOT / source
+    if not source.is_dir():
+        raise ValueError(f"no such directory: {source}")
+    return source
+
+
+APP = Settings("The app", (
+    Setting("app_name", Matching(r"[a-z][a-z0-9-]{0,30}", "lowercase letters, digits and dashes, "
+                                 "starting with a letter, at most 31"),
+            "example-app", "Name of the app: the unit, the env file `/etc/<app_name>.env`, "
+            "`/opt/<app_name>`."),
+    Setting("app_user", Matching(_USER, "a user name (lowercase letters, digits, _ and -)"), None,
+            "System user (and group) the service runs as, never root; default: `app_name`.",
+            parse=_not_root),
+    Setting("app_source", Line, "examples/app", "Local directory holding the app, relative to "
+            "the repository or absolute. Uploaded as one release.", parse=_source_directory),
+    Setting("app_version", Matching(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}",
+                                    "letters, digits, dots, dashes and underscores"), None,
+            "Release name under `/opt/<app_name>/releases/`; default: a hash of the source's "
+            "content, so any change makes a new release."),
+    Setting("app_runtime", Literal[tuple(RUNTIMES)], "node", " ".join(
+        f"`{r.name}`: {r.help}" for r in RUNTIMES.values()), parse=RUNTIMES.__getitem__),
+    Setting("app_start", Line, None, "The command systemd runs (`ExecStart=`), in "
+            "`/opt/<app_name>/current`; `%` and `$` are taken literally (a variable's value never "
+            "lands on a command line, where `ps` shows it). Default: "
+            + "; ".join(f"`{r.start.format(home='/opt/<app_name>')}` ({r.name})"
+                        for r in RUNTIMES.values()) + "."),
+    Setting("app_port", Port, 3000, "Port the app listens on; given to it as `PORT`."),
+    Setting("app_packages", Json(list[Matching(r"[a-z0-9][a-z0-9+.-]+", "Debian package names")]),
+            None, "Debian packages the app needs at run time; default: the runtime's ("
+            + "; ".join(f"`{', '.join(r.packages)}` for {r.name}" for r in RUNTIMES.values())
+            + ").", parse=tuple),
+))  # fmt: skip
+
+VARIABLES = Settings("Variables", (
+    Setting("env", Json(dict[StrictStr, StrictStr | Integer]), {},
+            "Non-secret variables from group data (name to value).",
+            parse=lambda env: {k: str(v) for k, v in env.items()}),
+    Setting("env_overrides", Json(list[StrictStr]), [], "Names that may be set by more than one "
+            "source: the highest in precedence wins. Any other name set by two sources stops the "
+            "deploy.", parse=frozenset),
+    Setting("env_contract", Json(dict[StrictStr, Any]), {}, shown_type="map of name to rule",
+            help="What the app needs: variable name "
+            "to rule (`required`, `default`, `check` (`non-empty`, `integer`, `port`, `url`), "
+            "`one_of`, `pattern`, `allow_empty`). Checked before any host is touched; variables "
+            "the app gets but the contract does not list are reported."),
+    Setting("env_required", Json(list[StrictStr]), [], "Names that must be present and "
+            "non-empty, or the deploy stops before touching any host; the same as "
+            "`env_contract` entries with an empty rule.", parse=tuple),
+    Setting("env_keep_previous", StrictBool, True, "Keep the replaced env file as "
+            "`/etc/<app_name>.env.previous` (root-only) once the new one is healthy. `false` "
+            "removes it then, leaving no copy of the old values on the host (after a leaked "
+            "credential); a rollback during the activation works either way."),
+))  # fmt: skip
+
+# --- The configuration sources --------------------------------------------------------------
+SOURCES = Settings("Configuration sources", (
+    Setting("aws_region", Matching(r"[a-z]{2}(-[a-z]+)+-[0-9]+", "an AWS region such as "
+                                   "us-east-1"), "us-east-1",
+            "AWS region of the parameters and secrets."),
+    Setting("ssm_path", Any, None, "SSM path read recursively and decrypted; each parameter's "
+            "last path component is a variable name (see `ssm_path_map`). Starts with `/`. At "
+            "least one of `ssm_path`, `ssm_parameters` and `secrets` is required.",
+            shown_type="string"),
+    Setting("ssm_path_map", Any, {}, "Variable names for parameters under `ssm_path` whose last "
+            "component is not the name: path relative to `ssm_path` to variable "
+            '(`{"db/url": "DATABASE_URL"}`).', shown_type="map of string to string"),
+    Setting("ssm_parameters", Any, [], "SSM parameters read by name (10 per request): a list of "
+            "names, each optionally pinned to a version (`/app/prod/DB_PASSWORD:3`) or a label "
+            "(`/app/prod/DB_PASSWORD:live`), the last path component naming the variable; or a "
+            "dict of variable name to parameter.", shown_type="list of string, or map"),
+    Setting("secrets", Any, [], "Secrets Manager secrets (20 per request): ids of JSON secrets, "
+            'each key becoming a variable; or dicts `{"id": ..., "prefix": "DB_", "stage": '
+            '"AWSPENDING"}`, or `{"id": ..., "variable": "API_KEY"}` for a plain-text secret.',
+            shown_type="list of string or map"),
+))  # fmt: skip
+
+
+def _source_specs(values: Mapping[str, Any], fail: Any) -> dict[str, Any]:
+    """The sources' specs from their settings (``SOURCES``)."""
+    ssm_path = values["ssm_path"]
+    if ssm_path is not None and (not isinstance(ssm_path, str) or not ssm_path.startswith("/")):
+        fail("ssm_path", "must be an SSM path starting with / (for example /my-app/prod)")
+        ssm_path = None
+    path_map = _as_json(values["ssm_path_map"])
+    if not isinstance(path_map, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in path_map.items()
+    ):
+        fail("ssm_path_map", "must map paths relative to ssm_path to variable names")
+        path_map = {}
+    parameters = _parameter_specs(_as_json(values["ssm_parameters"]), fail)
+    secret_specs = []
+    secrets = _as_json(values["secrets"])
+    if isinstance(secrets, str | dict) or not isinstance(secrets, list):
+        secrets = [secrets]
+    for i, entry in enumerate(secrets):
+        try:
+            secret_specs.append(SecretSpec.parse(entry))
+        except ValueError as e:
+            fail(f"secrets[{i}]", str(e))
+    if values["ssm_path"] is None and not values["ssm_parameters"] and not values["secrets"]:
+        fail("ssm_path", "no configuration source: set ssm_path (for example /my-app/prod), "
+             "ssm_parameters or secrets")  # fmt: skip
+    return {
+        "aws_region": values["aws_region"],
+        "ssm_path": None if ssm_path is None else ssm_path.rstrip("/") or "/",
+        "ssm_path_map": {k.strip("/"): v for k, v in path_map.items()},
+        "ssm_parameters": tuple(parameters),
+        "secrets": tuple(secret_specs),
+    }
+
+
+# --- end of the configuration sources -------------------------------------------------------
+
+#: Every group of settings, in the README's order.
+GROUPS: tuple[Settings, ...] = (
+    APP, activation.SETTINGS, rollout.SETTINGS, journald.SETTINGS, SOURCES, VARIABLES,
+)  # fmt: skip
+SETTINGS: tuple[Setting, ...] = tuple(s for group in GROUPS for s in group)
 DEFAULTS = {s.key: s.default for s in SETTINGS}
-
-# What each runtime needs by default: its Debian packages and the command systemd runs.
-RUNTIMES = {
-    "node": {"packages": ["nodejs"], "start": "/usr/bin/node server.js"},
-    "python": {
-        "packages": ["python3", "python3-venv"],
-        "start": "{home}/current/.venv/bin/python server.py",
-    },
-}
-
-_APP_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
-_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -177,7 +195,7 @@ class AppConfig:
     env_overrides: frozenset[str] = frozenset()
     contract: Contract = field(default_factory=Contract)
     journald_max_use: str = "500M"
-    runtime: str = "node"
+    runtime: Runtime = RUNTIMES["node"]
     health_settle: int = 2
     rollout_batch: int = 1
     journald_max_retention: str = "1month"
@@ -198,107 +216,42 @@ class AppConfig:
     @classmethod
     def from_data(cls, data: Any) -> AppConfig:
         """Read and check every setting from pyinfra host data; report all problems at once."""
-        raw = {s.key: _get(data, s.key, s.default) for s in SETTINGS}
-        problems: list[str] = []
+        values, problems = collect(data, GROUPS)
 
         def fail(key: str, why: str) -> None:
             problems.append(f"{key}: {why}")
 
-        name = str(raw["app_name"])
-        if not _APP_NAME.match(name):
-            fail("app_name", "must be lowercase letters, digits and dashes, starting with a letter")
-        version = raw["app_version"]
-        if version is not None and not _VERSION.match(str(version)):
-            fail("app_version", "must be letters, digits, dots, dashes and underscores")
-        ssm_path = raw["ssm_path"]
-        if ssm_path is not None and (not isinstance(ssm_path, str) or not ssm_path.startswith("/")):
-            fail("ssm_path", "must be an SSM path starting with / (for example /my-app/prod)")
-            ssm_path = None
-        path_map = _as_json(raw["ssm_path_map"])
-        if not isinstance(path_map, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in path_map.items()
-        ):
-            fail("ssm_path_map", "must map paths relative to ssm_path to variable names")
-            path_map = {}
-        parameters = _parameter_specs(_as_json(raw["ssm_parameters"]), fail)
-        secret_specs = []
-        secrets = _as_json(raw["secrets"])
-        if isinstance(secrets, str | dict) or not isinstance(secrets, list):
-            secrets = [secrets]
-        for i, entry in enumerate(secrets):
-            try:
-                secret_specs.append(SecretSpec.parse(entry))
-            except ValueError as e:
-                fail(f"secrets[{i}]", str(e))
-        if raw["ssm_path"] is None and not raw["ssm_parameters"] and not raw["secrets"]:
-            fail(
-                "ssm_path",
-                "no configuration source: set ssm_path (for example /my-app/prod), "
-                "ssm_parameters or secrets",
-            )
-        port = _as_int(raw["app_port"])
-        if port is None or not 0 < port < 65536:
-            fail("app_port", "must be a port number")
-        timeout = _as_int(raw["health_timeout"])
-        if timeout is None or timeout < 1:
-            fail("health_timeout", "must be a positive number of seconds")
-        env = _as_json(raw["env"])
-        if not isinstance(env, Mapping) or not all(isinstance(v, str | int) for v in env.values()):
-            fail("env", "must map names to string values")
-            env = {}
-        required = _as_json(raw["env_required"])
-        if isinstance(required, str) or not all(isinstance(n, str) for n in required):
-            fail("env_required", "must be a list of names")
-            required = []
-        overrides = _as_json(raw["env_overrides"])
-        if isinstance(overrides, str) or not all(isinstance(n, str) for n in overrides):
-            fail("env_overrides", "must be a list of names")
-            overrides = []
-        contract, why = Contract.parse(_as_json(raw["env_contract"]), required)
-        for problem in why:
-            fail("env_contract", problem)
-        runtime = str(raw["app_runtime"])
-        if runtime not in RUNTIMES:
-            fail("app_runtime", f"must be one of {', '.join(RUNTIMES)}")
-            runtime = "node"
-        packages = _as_json(raw["app_packages"] or RUNTIMES[runtime]["packages"])
-        if isinstance(packages, str):
-            packages = [packages]
-        source = Path(str(raw["app_source"]))
-        if not source.is_absolute():
-            source = REPO_ROOT / source
-        if not source.is_dir():
-            fail("app_source", f"no such directory: {source}")
-        keep_previous = raw["env_keep_previous"]
-        if not isinstance(keep_previous, bool):
-            fail("env_keep_previous", "must be true or false")
-        if problems:
-            raise ConfigError("host data is not valid:\n" + "\n".join(f"  {p}" for p in problems))
+        sources = _source_specs(values, fail) if all(k in values for k in SOURCES.keys) else {}
+        contract = Contract()
+        if "env_contract" in values and "env_required" in values:
+            contract, why = Contract.parse(values["env_contract"], values["env_required"])
+            for problem in why:
+                fail("env_contract", problem)
+        refuse(problems)
+        name = values["app_name"]
+        runtime: Runtime = values["app_runtime"]
+        home = f"/opt/{name}"
         return cls(
             name=name,
-            user=str(raw["app_user"] or name),
-            source=source,
-            version=None if raw["app_version"] is None else str(raw["app_version"]),
-            start=str(raw["app_start"] or RUNTIMES[runtime]["start"].format(home=f"/opt/{name}")),
+            user=values["app_user"] or name,
+            source=values["app_source"],
+            version=values["app_version"],
+            start=values["app_start"] or runtime.start_command(home),
             runtime=runtime,
-            port=port,
-            packages=tuple(packages),
-            health_path=str(raw["health_path"] or ""),
-            health_timeout=timeout,
-            aws_region=str(raw["aws_region"]),
-            ssm_path=None if ssm_path is None else ssm_path.rstrip("/") or "/",
-            env={str(k): str(v) for k, v in env.items()},
-            env_required=tuple(required),
-            ssm_path_map={k.strip("/"): v for k, v in path_map.items()},
-            ssm_parameters=tuple(parameters),
-            secrets=tuple(secret_specs),
-            env_overrides=frozenset(overrides),
+            port=values["app_port"],
+            packages=values["app_packages"] or runtime.packages,
+            health_path=values["health_path"],
+            health_timeout=values["health_timeout"],
+            health_settle=values["health_settle"],
+            rollout_batch=values["rollout_batch"],
+            journald_max_use=values["journald_max_use"],
+            journald_max_retention=values["journald_max_retention"],
+            env=values["env"],
+            env_required=values["env_required"],
+            env_overrides=values["env_overrides"],
+            env_keep_previous=values["env_keep_previous"],
             contract=contract,
-            journald_max_use=str(raw["journald_max_use"]),
-            health_settle=max(0, _as_int(raw["health_settle"]) or 0),
-            rollout_batch=max(1, _as_int(raw["rollout_batch"]) or 1),
-            journald_max_retention=str(raw["journald_max_retention"]),
-            env_keep_previous=keep_previous,
+            **sources,
         )
 
     @property
@@ -311,6 +264,9 @@ def _parameter_specs(value: Any, fail: Any) -> list[ParameterSpec]:
     """``ssm_parameters``: a list of references, or a dict of variable name to reference."""
     if isinstance(value, str):
         value = [value]
+    if not isinstance(value, list | tuple | Mapping):
+        fail("ssm_parameters", "must be a list of parameter names or a dict of names to them")
+        return []
     pairs = value.items() if isinstance(value, Mapping) else ((None, r) for r in value or ())
     specs = []
     for variable, reference in pairs:
@@ -322,18 +278,6 @@ def _parameter_specs(value: Any, fail: Any) -> list[ParameterSpec]:
         except ValueError as e:
             fail(f"ssm_parameters: {reference}", str(e))
     return specs
-
-
-def _get(data: Any, key: str, default: Any) -> Any:
-    value = data.get(key) if hasattr(data, "get") else getattr(data, key, None)
-    return default if value is None else value
-
-
-def _as_int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _as_json(value: Any) -> Any:
@@ -348,11 +292,7 @@ def _as_json(value: Any) -> Any:
 
 def markdown_table() -> str:
     """The README's table of host data settings."""
-    lines = ["| key | default | meaning |", "| --- | --- | --- |"]
-    for s in SETTINGS:
-        default = "—" if s.default is None else f"`{json.dumps(s.default)}`"
-        lines.append(f"| `{s.key}` | {default} | {s.help} |")
-    return "\n".join(lines)
+    return settings_table(GROUPS)
 
 
 if __name__ == "__main__":

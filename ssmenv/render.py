@@ -83,5 +83,7 @@ def unit_file(config: AppConfig) -> str:
         user=config.user,
         home=config.home,
         env_file=config.env_file,
-        start=config.start,
+        # Literally: systemd would expand % specifiers and $VARIABLES (a secret's value among
+        # them) into the command line.
+        start=config.start.replace("%", "%%").replace("$", "$$"),
     )

@@ -23,6 +23,13 @@ import gevent
 from gevent.event import AsyncResult, Event
 from pyinfra import logger
 
+from ssmenv.settings import AtLeast, Setting, Settings
+
+SETTINGS = Settings("Rollout", (
+    Setting("rollout_batch", AtLeast(1), 1, "Hosts activated at a time, in inventory order; the "
+            "rollout stops at the first host that does not become healthy."),
+))  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Outcome:

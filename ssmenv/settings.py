@@ -76,6 +76,18 @@ def _no_control(value: str) -> str:
 Line = Annotated[StrictStr, AfterValidator(_no_control)]
 
 
+def _digits(value: Any) -> Any:
+    # A whole number written as text ("8080" in a group data file) is that number; "abc", "1.5"
+    # and True are not.
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,18}", value):
+        return int(value)
+    return value
+
+
+#: A whole number (not a bool), also accepted as its digits.
+Integer = Annotated[StrictInt, BeforeValidator(_digits)]
+
+
 def _at_least(minimum: int) -> Callable[[int], int]:
     def check(value: int) -> int:
         if value < minimum:
@@ -86,8 +98,21 @@ def _at_least(minimum: int) -> Callable[[int], int]:
 
 
 def AtLeast(minimum: int) -> Any:
-    """An integer (not a bool, not text) of ``minimum`` or more."""
-    return Annotated[StrictInt, AfterValidator(_at_least(minimum))]
+    """A whole number (not a bool) of ``minimum`` or more."""
+    return Annotated[Integer, AfterValidator(_at_least(minimum))]
+
+
+def _between(low: int, high: int) -> Callable[[int], int]:
+    def check(value: int) -> int:
+        if not low <= value <= high:
+            raise ValueError(f"must be from {low} to {high}")
+        return value
+
+    return check
+
+
+#: A TCP port.
+Port = Annotated[Integer, AfterValidator(_between(1, 65535))]
 
 
 @dataclass(frozen=True)
@@ -184,9 +209,9 @@ def value_of(data: Any, key: str) -> Any:
     return data.get(key) if hasattr(data, "get") else getattr(data, key, None)
 
 
-def read(data: Any, groups: Iterable[Settings], what: str = "host data") -> dict[str, Any]:
-    """Every setting of ``groups`` from ``data``, checked and parsed, by key; ``ConfigError``
-    listing every problem at once otherwise."""
+def collect(data: Any, groups: Iterable[Settings]) -> tuple[dict[str, Any], list[str]]:
+    """Every setting of ``groups`` from ``data``, checked and parsed, by key, and every problem
+    found (one line each); a key with a problem has no value."""
     values: dict[str, Any] = {}
     problems: list[str] = []
     for group in groups:
@@ -195,8 +220,20 @@ def read(data: Any, groups: Iterable[Settings], what: str = "host data") -> dict
                 values[setting.key] = setting.check(value_of(data, setting.key))
             except ValueError as e:
                 problems += str(e).splitlines()
+    return values, problems
+
+
+def refuse(problems: Iterable[str], what: str = "host data") -> None:
+    """Raise ``ConfigError`` listing ``problems``, if there is any."""
+    problems = list(problems)
     if problems:
         raise ConfigError(f"{what} is not valid:\n" + "\n".join(f"  {p}" for p in problems))
+
+
+def read(data: Any, groups: Iterable[Settings], what: str = "host data") -> dict[str, Any]:
+    """``collect``, or ``ConfigError`` listing every problem at once."""
+    values, problems = collect(data, groups)
+    refuse(problems, what)
     return values
 
 

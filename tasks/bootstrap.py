@@ -7,29 +7,17 @@ from typing import Any
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server
 
+from ssmenv import journald
 from ssmenv.config import AppConfig
 from ssmenv.operations import atomic_file
 
-JOURNALD_DROPIN = "/etc/systemd/journald.conf.d/50-ssmenv.conf"
-
-
-def journald_dropin(config: AppConfig) -> str:
-    """Journald's retention: bounded, so a chatty app cannot fill the disk."""
-    return (
-        "# Managed by ssmenv. Do not edit: redeploy.\n"
-        "[Journal]\n"
-        f"SystemMaxUse={config.journald_max_use}\n"
-        f"MaxRetentionSec={config.journald_max_retention}\n"
-    )
+JOURNALD_DROPIN = journald.DROPIN
 
 
 def runtime_packages(config: AppConfig) -> list[str]:
-    """The Debian packages the app needs, npm included when the source has a lockfile to install."""
-    packages = list(config.packages)
-    lockfile = (config.source / "package-lock.json").exists()
-    if config.runtime == "node" and lockfile and "npm" not in packages:
-        packages.append("npm")
-    return packages
+    """The Debian packages the app needs, with what its source needs too (a lockfile's tool)."""
+    extra = config.runtime.packages_for(config.source)
+    return list(dict.fromkeys((*config.packages, *extra)))
 
 
 @deploy("Bootstrap app host")
@@ -69,14 +57,14 @@ def app_host(config: AppConfig, state: dict[str, Any]) -> None:
                 mode="0755",
                 present=True,
             )
-    journald = atomic_file(
+    retention = atomic_file(
         name=f"Journald retention {JOURNALD_DROPIN}",
         path=JOURNALD_DROPIN,
-        content=journald_dropin(config),
+        content=journald.dropin(config.journald_max_use, config.journald_max_retention),
         mode="0644",
         current_state=state["journald"],
     )
-    if journald.will_change:
+    if retention.will_change:
         server.shell(
             name="Restart journald (retention changed)",
             # A journald restart has been seen to fail once in a container (cgroup I/O error):
@@ -86,6 +74,6 @@ def app_host(config: AppConfig, state: dict[str, Any]) -> None:
                 "systemctl restart systemd-journald || { sleep 2; "
                 "systemctl reset-failed systemd-journald; systemctl restart systemd-journald; }"
             ],
-            _if=journald.did_change,
+            _if=retention.did_change,
             _ignore_errors=True,
         )

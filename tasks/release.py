@@ -70,28 +70,6 @@ def release_path(config: AppConfig) -> str:
     return f"{config.home}/releases/{version}"
 
 
-def install_command(config: AppConfig) -> str | None:
-    """The shell command that installs a release's dependencies, run in its directory before it
-    goes live; ``None`` when there is nothing to install."""
-    if config.runtime == "python":
-        # One virtualenv per release: a rollback switches dependencies back with the code.
-        command = "python3 -m venv .venv"
-        if _has_requirements(config.source / "requirements.txt"):
-            command += (" && .venv/bin/python -m pip install --no-input --quiet"
-                        " --disable-pip-version-check -r requirements.txt")  # fmt: skip
-        return command
-    if (config.source / "package-lock.json").exists():
-        return "npm ci --omit=dev --no-audit --no-fund"
-    return None
-
-
-def _has_requirements(path: Path) -> bool:
-    if not path.exists():
-        return False
-    lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
-    return any(lines)
-
-
 @deploy("App release")
 def app_release(config: AppConfig, state: dict[str, Any]) -> LinkSwitch | None:
     """Upload the release unless the host has it and install its dependencies; plan the switch of
@@ -110,7 +88,7 @@ def app_release(config: AppConfig, state: dict[str, Any]) -> LinkSwitch | None:
             path=release,
             archive=str(build_archive(config.source)[1]),
             app=config.name,
-            install=install_command(config),
+            install=config.runtime.install(config.source),
         )
 
     if state["current"] == release:

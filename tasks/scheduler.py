@@ -9,7 +9,6 @@ under ``flock -n``, logging to the journal and failing when the rotation fails. 
 
 from __future__ import annotations
 
-import json
 import posixpath
 import re
 from collections.abc import Mapping, Sequence
@@ -22,76 +21,61 @@ from pyinfra.api import FactBase, QuoteString, StringCommand, deploy
 from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
 
-from ssmenv.config import REPO_ROOT, Setting
+from ssmenv.config import REPO_ROOT
 from ssmenv.errors import ConfigError
 from ssmenv.operations import atomic_file
+from ssmenv.settings import REQUIRED, Line, Matching, Setting, Settings, read
+from ssmenv.settings import markdown_table as settings_table
 
 UNIT_DIR = "/etc/systemd/system"
 FLOCK = "/usr/bin/flock"
 # flock's exit status when another run holds the lock (EX_TEMPFAIL, as the deploy lock's).
 LOCKED = 75
 
-ROTATION_SETTINGS = (
-    Setting(
-        "rotation_inventory",
-        None,
-        "Required. The inventory the timer rotates, on the control host: relative to "
-        "`rotation_checkout` (`inventories/prod.py`) or absolute.",
-    ),
-    Setting(
-        "rotation_name",
-        None,
-        "Names the units `ssmenv-rotate-<name>.service` and `.timer` and the lock "
-        "`/run/lock/ssmenv-rotate-<name>.lock`; default: the inventory file's name without `.py`.",
-    ),
-    Setting(
-        "rotation_schedule",
-        "hourly",
-        "When to rotate: the timer's `OnCalendar=` (`hourly`, `*-*-* 04:00:00`, `Mon..Fri "
-        "*:0/15`; check one with `systemd-analyze calendar`).",
-    ),
-    Setting(
-        "rotation_randomized_delay",
-        "5min",
-        "The timer's `RandomizedDelaySec=`: each run starts at a random moment within this "
-        "window after the scheduled time, so control hosts do not all call AWS at once.",
-    ),
-    Setting(
-        "rotation_timeout",
-        "30min",
-        "The service's `TimeoutStartSec=`: a run still going after this long is killed and "
-        "counts as failed, so a hung run cannot hold the lock forever.",
-    ),
-    Setting(
-        "rotation_checkout",
-        "/opt/ssmenv",
-        "Absolute path of this repository's checkout on the control host; the run's working "
-        "directory.",
-    ),
-    Setting(
-        "rotation_venv",
-        None,
-        "Absolute path of the virtualenv holding pyinfra on the control host; default: "
-        "`<rotation_checkout>/.venv`.",
-    ),
-    Setting(
-        "rotation_environment_file",
-        None,
-        "Absolute path of a file on the control host loaded as the service's `EnvironmentFile=`: "
-        "AWS settings such as `AWS_REGION`, `AWS_PROFILE`, `AWS_ENDPOINT_URL`. Must exist when "
-        "set; keep it `root:root 0600`. Nothing secret goes into the units.",
-    ),
-    Setting(
-        "rotation_user",
-        "root",
-        "User the rotation runs as: the one whose SSH key reaches the inventory's hosts and "
-        "whose AWS credentials (profile, instance role) read the parameters.",
-    ),
-)
+def _absolute(path: str) -> str:
+    if not path.startswith("/"):
+        raise ValueError("must be an absolute path")
+    return posixpath.normpath(path)
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+def _not_empty(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be empty")
+    return text.strip()
+
+
+ROTATION = Settings("Scheduled rotation (the control host)", (
+    Setting("rotation_inventory", Line, REQUIRED, "The inventory the timer rotates, on the "
+            "control host: relative to `rotation_checkout` (`inventories/prod.py`) or absolute.",
+            parse=_not_empty),
+    Setting("rotation_name", Matching(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", "letters, digits, dashes "
+                                      "and underscores (it names the units)"), None,
+            "Names the units `ssmenv-rotate-<name>.service` and `.timer` and the lock "
+            "`/run/lock/ssmenv-rotate-<name>.lock`; default: the inventory file's name without "
+            "`.py`."),
+    Setting("rotation_schedule", Line, "hourly", "When to rotate: the timer's `OnCalendar=` "
+            "(`hourly`, `*-*-* 04:00:00`, `Mon..Fri *:0/15`; check one with `systemd-analyze "
+            "calendar`).", parse=_not_empty),
+    Setting("rotation_randomized_delay", Line, "5min", "The timer's `RandomizedDelaySec=`: each "
+            "run starts at a random moment within this window after the scheduled time, so "
+            "control hosts do not all call AWS at once.", parse=_not_empty),
+    Setting("rotation_timeout", Line, "30min", "The service's `TimeoutStartSec=`: a run still "
+            "going after this long is killed and counts as failed, so a hung run cannot hold the "
+            "lock forever.", parse=_not_empty),
+    Setting("rotation_checkout", Line, "/opt/ssmenv", "Absolute path of this repository's "
+            "checkout on the control host; the run's working directory.", parse=_absolute),
+    Setting("rotation_venv", Line, None, "Absolute path of the virtualenv holding pyinfra on the "
+            "control host; default: `<rotation_checkout>/.venv`.", parse=_absolute),
+    Setting("rotation_environment_file", Line, None, "Absolute path of a file on the control host "
+            "loaded as the service's `EnvironmentFile=`: AWS settings such as `AWS_REGION`, "
+            "`AWS_PROFILE`, `AWS_ENDPOINT_URL`. Must exist when set; keep it `root:root 0600`. "
+            "Nothing secret goes into the units.", parse=_absolute),
+    Setting("rotation_user", Matching(r"[a-z_][a-z0-9_-]{0,31}", "a user name"), "root",
+            "User the rotation runs as: the one whose SSH key reaches the inventory's hosts and "
+            "whose AWS credentials (profile, instance role) read the parameters."),
+))  # fmt: skip
+ROTATION_SETTINGS = ROTATION.settings
+
 # Characters an ExecStart= argument may hold without quoting.
 _PLAIN_ARG = re.compile(r"^[A-Za-z0-9_./:=@+,-]+$")
 
@@ -144,59 +128,20 @@ class RotationTimer:
     @classmethod
     def from_data(cls, data: Any) -> RotationTimer:
         """Read and check the ``rotation_*`` settings; report every problem at once."""
-        raw = {s.key: _get(data, s.key, s.default) for s in ROTATION_SETTINGS}
-        problems = [
-            f"{key}: must be one line without control characters"
-            for key, value in raw.items()
-            if isinstance(value, str) and _CONTROL.search(value)
-        ]
-        bad = {p.split(":", 1)[0] for p in problems}
-
-        def check(key: str, ok: bool, why: str) -> None:
-            if key not in bad and not ok:
-                problems.append(f"{key}: {why}")
-
-        inventory = str(raw["rotation_inventory"] or "")
-        check(
-            "rotation_inventory",
-            bool(inventory),
-            "required: the inventory the timer rotates, for example inventories/prod.py",
-        )
-        checkout = str(raw["rotation_checkout"])
-        check("rotation_checkout", checkout.startswith("/"), "must be an absolute path")
-        venv = str(raw["rotation_venv"] or posixpath.join(checkout, ".venv"))
-        check("rotation_venv", venv.startswith("/"), "must be an absolute path")
-        env_file = raw["rotation_environment_file"]
-        check("rotation_environment_file", env_file is None or str(env_file).startswith("/"),
-              "must be an absolute path")  # fmt: skip
-        stem = posixpath.basename(inventory).removesuffix(".py")
-        name = str(raw["rotation_name"] or stem)
-        check("rotation_name", bool(_NAME.match(name)),
-              "must be letters, digits, dashes and underscores (it names the units)")  # fmt: skip
-        user = str(raw["rotation_user"])
-        check("rotation_user", bool(_USER.match(user)), "must be a user name")
-        for key in ("rotation_schedule", "rotation_randomized_delay", "rotation_timeout"):
-            check(key, bool(str(raw[key]).strip()), "must not be empty")
-        if problems:
-            raise ConfigError(
-                "control host data is not valid:\n" + "\n".join(f"  {p}" for p in problems)
-            )
+        values = read(data, [ROTATION], what="control host data")
+        checkout = values["rotation_checkout"]
+        inventory = values["rotation_inventory"]
         return cls(
-            name=name,
+            name=values["rotation_name"] or posixpath.basename(inventory).removesuffix(".py"),
             inventory=posixpath.normpath(posixpath.join(checkout, inventory)),
-            checkout=posixpath.normpath(checkout),
-            venv=posixpath.normpath(venv),
-            schedule=str(raw["rotation_schedule"]).strip(),
-            randomized_delay=str(raw["rotation_randomized_delay"]).strip(),
-            timeout=str(raw["rotation_timeout"]).strip(),
-            user=user,
-            environment_file=None if env_file is None else posixpath.normpath(str(env_file)),
+            checkout=checkout,
+            venv=values["rotation_venv"] or posixpath.join(checkout, ".venv"),
+            schedule=values["rotation_schedule"],
+            randomized_delay=values["rotation_randomized_delay"],
+            timeout=values["rotation_timeout"],
+            user=values["rotation_user"],
+            environment_file=values["rotation_environment_file"],
         )
-
-
-def _get(data: Any, key: str, default: Any) -> Any:
-    value = data.get(key) if hasattr(data, "get") else getattr(data, key, None)
-    return default if value is None else value
 
 
 # Rendering: pure functions of a RotationTimer, tested by equality and `systemd-analyze verify`.
@@ -357,11 +302,7 @@ def rotation_timer(timer: RotationTimer) -> None:
 
 def markdown_table() -> str:
     """The README's table of the control host's settings."""
-    lines = ["| key | default | meaning |", "| --- | --- | --- |"]
-    for s in ROTATION_SETTINGS:
-        default = "—" if s.default is None else f"`{json.dumps(s.default)}`"
-        lines.append(f"| `{s.key}` | {default} | {s.help} |")
-    return "\n".join(lines)
+    return settings_table([ROTATION])
 
 
 if __name__ == "__main__":

@@ -47,3 +47,35 @@ def test_readme_table_lists_every_setting_with_its_default():
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     assert table in readme, "README's settings table is stale: python -m ssmenv.config"
     assert set(DEFAULTS) == {s.key for s in SETTINGS}
+
+
+@pytest.mark.parametrize(("data", "line"), [
+    ({"app_user": "app\nExecStartPre=+/bin/sh -c 'FAKE'"}, "app_user: must be a user name"),
+    ({"app_user": "root"}, "app_user: must not be root"),
+    ({"app_name": "example-app\n"}, "app_name: must be lowercase letters"),
+    ({"app_version": "v1\n"}, "app_version: must be letters, digits"),
+    ({"env_required": 5}, "env_required: Input should be a valid list"),
+    ({"env_overrides": 5}, "env_overrides: Input should be a valid list"),
+    ({"ssm_parameters": 5}, "ssm_parameters: must be a list"),
+    ({"health_path": "/healthz\r\nX-FAKE: 1"}, "health_path: must be empty, or a path"),
+    ({"journald_max_use": "500M\nStorage=none"}, "journald_max_use: must be a size"),
+    ({"app_packages": {"nodejs": True}}, "app_packages: Input should be a valid list"),
+    ({"health_settle": "abc"}, "health_settle: Input should be a valid integer"),
+    ({"rollout_batch": "all"}, "rollout_batch: Input should be a valid integer"),
+    ({"app_port": True}, "app_port: Input should be a valid integer"),
+    ({"app_port": 70000}, "app_port: must be from 1 to 65535"),
+    ({"env_keep_previous": "no"}, "env_keep_previous: Input should be a valid boolean"),
+])  # fmt: skip
+def test_a_bad_setting_stops_with_one_line_naming_its_key_and_never_its_value(data, line):
+    with pytest.raises(ConfigError) as error:
+        AppConfig.from_data({"ssm_path": "/a", **data})
+    problems = str(error.value).splitlines()[1:]
+    assert len(problems) == 1 and problems[0].strip().startswith(line), problems
+    assert "FAKE" not in str(error.value)
+
+
+def test_percent_and_dollar_in_the_start_command_are_taken_literally():
+    from ssmenv.render import unit_file
+
+    config = AppConfig.from_data({"ssm_path": "/a", "app_start": "/usr/bin/node s.js 100% $HOME"})
+    assert "ExecStart=/usr/bin/node s.js 100%% $$HOME" in unit_file(config).splitlines()

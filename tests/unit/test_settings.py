@@ -62,10 +62,12 @@ def test_every_problem_is_one_line_naming_the_key_and_none_shows_the_value():
     assert not any("FAKE" in line or "ExecStartPre" in line for line in found)
 
 
-def test_numbers_are_not_text_and_limits_hold():
-    assert problems({"inventory": "x", "port": "3000"}) == [
-        "  port: Input should be a valid integer"
-    ]
+def test_a_number_is_a_number_or_its_digits_and_limits_hold():
+    assert read({"inventory": "x", "port": "3000"}, [GROUP])["port"] == 3000
+    for wrong in ("http", "1.5", True, 3000.0):
+        assert problems({"inventory": "x", "port": wrong}) == [
+            "  port: Input should be a valid integer"
+        ], wrong
     assert problems({"inventory": "x", "port": 0}) == ["  port: must be 1 or more"]
 
 
