@@ -184,9 +184,9 @@ def value_of(data: Any, key: str) -> Any:
     return data.get(key) if hasattr(data, "get") else getattr(data, key, None)
 
 
-def read(data: Any, groups: Iterable[Settings], what: str = "host data") -> dict[str, Any]:
-    """Every setting of ``groups`` from ``data``, checked and parsed, by key; ``ConfigError``
-    listing every problem at once otherwise."""
+def collect(data: Any, groups: Iterable[Settings]) -> tuple[dict[str, Any], list[str]]:
+    """Every setting of ``groups`` from ``data``, checked and parsed, by key, and every problem
+    found (one line each); a key with a problem has no value."""
     values: dict[str, Any] = {}
     problems: list[str] = []
     for group in groups:
@@ -195,8 +195,20 @@ def read(data: Any, groups: Iterable[Settings], what: str = "host data") -> dict
                 values[setting.key] = setting.check(value_of(data, setting.key))
             except ValueError as e:
                 problems += str(e).splitlines()
+    return values, problems
+
+
+def refuse(problems: Iterable[str], what: str = "host data") -> None:
+    """Raise ``ConfigError`` listing ``problems``, if there is any."""
+    problems = list(problems)
     if problems:
         raise ConfigError(f"{what} is not valid:\n" + "\n".join(f"  {p}" for p in problems))
+
+
+def read(data: Any, groups: Iterable[Settings], what: str = "host data") -> dict[str, Any]:
+    """``collect``, or ``ConfigError`` listing every problem at once."""
+    values, problems = collect(data, groups)
+    refuse(problems, what)
     return values
 
 
