@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ssmenv import sources
 from ssmenv.contract import Contract
 from ssmenv.errors import ConfigError
-from ssmenv.sources import ParameterSpec, SecretSpec
-from ssmenv.variables import describe
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,34 +85,8 @@ SETTINGS = (
             "journal may take."),
     Setting("journald_max_retention", "1month", "Journald's `MaxRetentionSec=`: how long "
             "entries are kept."),
-    Setting("aws_region", "us-east-1", "AWS region of the parameters and secrets."),
-    Setting(
-        "ssm_path",
-        None,
-        "SSM path read recursively and decrypted; each parameter's last path component is a "
-        "variable name (see `ssm_path_map`). Starts with `/`. At least one of `ssm_path`, "
-        "`ssm_parameters` and `secrets` is required.",
-    ),
-    Setting(
-        "ssm_path_map",
-        {},
-        "Variable names for parameters under `ssm_path` whose last component is not the name: "
-        'path relative to `ssm_path` to variable (`{"db/url": "DATABASE_URL"}`).',
-    ),
-    Setting(
-        "ssm_parameters",
-        [],
-        "SSM parameters read by name (10 per request): a list of names, each optionally pinned "
-        "to a version (`/app/prod/DB_PASSWORD:3`) or a label (`/app/prod/DB_PASSWORD:live`), "
-        "the last path component naming the variable; or a dict of variable name to parameter.",
-    ),
-    Setting(
-        "secrets",
-        [],
-        "Secrets Manager secrets (20 per request): ids of JSON secrets, each key becoming a "
-        'variable; or dicts `{"id": ..., "prefix": "DB_", "stage": "AWSPENDING"}`, or '
-        '`{"id": ..., "variable": "API_KEY"}` for a plain-text secret.',
-    ),
+    # The configuration sources' settings, declared by the sources (ssmenv.sources).
+    *sources.settings(),
     Setting(
         "env",
         {},
@@ -167,13 +140,11 @@ class AppConfig:
     packages: tuple[str, ...]
     health_path: str
     health_timeout: int
-    aws_region: str
-    ssm_path: str | None
     env: Mapping[str, str]
     env_required: tuple[str, ...]
-    ssm_path_map: Mapping[str, str] = field(default_factory=dict)
-    ssm_parameters: tuple[ParameterSpec, ...] = ()
-    secrets: tuple[SecretSpec, ...] = ()
+    # Each configuration source's spec, by kind, for the sources host data uses, lowest
+    # precedence first (ssmenv.sources: `config.sources["ssm_path"].path`).
+    sources: Mapping[str, Any] = field(default_factory=dict)
     env_overrides: frozenset[str] = frozenset()
     contract: Contract = field(default_factory=Contract)
     journald_max_use: str = "500M"
@@ -210,32 +181,10 @@ class AppConfig:
         version = raw["app_version"]
         if version is not None and not _VERSION.match(str(version)):
             fail("app_version", "must be letters, digits, dots, dashes and underscores")
-        ssm_path = raw["ssm_path"]
-        if ssm_path is not None and (not isinstance(ssm_path, str) or not ssm_path.startswith("/")):
-            fail("ssm_path", "must be an SSM path starting with / (for example /my-app/prod)")
-            ssm_path = None
-        path_map = _as_json(raw["ssm_path_map"])
-        if not isinstance(path_map, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in path_map.items()
-        ):
-            fail("ssm_path_map", "must map paths relative to ssm_path to variable names")
-            path_map = {}
-        parameters = _parameter_specs(_as_json(raw["ssm_parameters"]), fail)
-        secret_specs = []
-        secrets = _as_json(raw["secrets"])
-        if isinstance(secrets, str | dict) or not isinstance(secrets, list):
-            secrets = [secrets]
-        for i, entry in enumerate(secrets):
-            try:
-                secret_specs.append(SecretSpec.parse(entry))
-            except ValueError as e:
-                fail(f"secrets[{i}]", str(e))
-        if raw["ssm_path"] is None and not raw["ssm_parameters"] and not raw["secrets"]:
-            fail(
-                "ssm_path",
-                "no configuration source: set ssm_path (for example /my-app/prod), "
-                "ssm_parameters or secrets",
-            )
+        # --- the configuration sources: their settings, checked, become their specs ---
+        specs, why = sources.read(data)
+        problems += why
+        # --- end of the configuration sources ---
         port = _as_int(raw["app_port"])
         if port is None or not 0 < port < 65536:
             fail("app_port", "must be a port number")
@@ -285,13 +234,9 @@ class AppConfig:
             packages=tuple(packages),
             health_path=str(raw["health_path"] or ""),
             health_timeout=timeout,
-            aws_region=str(raw["aws_region"]),
-            ssm_path=None if ssm_path is None else ssm_path.rstrip("/") or "/",
             env={str(k): str(v) for k, v in env.items()},
             env_required=tuple(required),
-            ssm_path_map={k.strip("/"): v for k, v in path_map.items()},
-            ssm_parameters=tuple(parameters),
-            secrets=tuple(secret_specs),
+            sources=specs,
             env_overrides=frozenset(overrides),
             contract=contract,
             journald_max_use=str(raw["journald_max_use"]),
@@ -304,24 +249,7 @@ class AppConfig:
     @property
     def sources_summary(self) -> str:
         """Where the variables come from, for headers and messages (no values)."""
-        return describe(self)
-
-
-def _parameter_specs(value: Any, fail: Any) -> list[ParameterSpec]:
-    """``ssm_parameters``: a list of references, or a dict of variable name to reference."""
-    if isinstance(value, str):
-        value = [value]
-    pairs = value.items() if isinstance(value, Mapping) else ((None, r) for r in value or ())
-    specs = []
-    for variable, reference in pairs:
-        if not isinstance(reference, str) or not (variable is None or isinstance(variable, str)):
-            fail("ssm_parameters", "must be a list of parameter names or a dict of names to them")
-            continue
-        try:
-            specs.append(ParameterSpec.parse(reference, variable))
-        except ValueError as e:
-            fail(f"ssm_parameters: {reference}", str(e))
-    return specs
+        return sources.describe(self.sources)
 
 
 def _get(data: Any, key: str, default: Any) -> Any:
