@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -147,12 +147,25 @@ def some(names: Sequence[str], shown: int = 3) -> str:
     return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
-def cached(cache: dict[Any, Any], keys: Sequence[Any]) -> dict[Any, Any]:
-    """The cached results for ``keys``; the first failed call among them is raised again."""
-    for key in keys:
-        if isinstance(cache[key], SourceError):
-            raise cache[key]
-    return {key: cache[key] for key in keys}
+K = TypeVar("K")
+
+
+def read_once(
+    cache: dict[K, Any], keys: Iterable[K], read: Callable[[list[K]], Mapping[K, Any]]
+) -> dict[K, Any]:
+    """The run's results for ``keys``: ``read`` is given those no host read before in this run
+    and returns each one's result (a :class:`SourceError` for a call that failed as a whole,
+    cached too). The first failed call among ``keys`` is raised again.
+    """
+    wanted = list(dict.fromkeys(keys))
+    with lock:
+        missing = [key for key in wanted if key not in cache]
+        if missing:
+            cache.update(read(missing))
+        for key in wanted:
+            if isinstance(cache[key], SourceError):
+                raise cache[key]
+        return {key: cache[key] for key in wanted}
 
 
 T = TypeVar("T")

@@ -23,9 +23,8 @@ from ssmenv.sources.base import (
     Source,
     Variable,
     batches,
-    cached,
-    lock,
     plural,
+    read_once,
     run_cache,
     some,
 )
@@ -134,18 +133,20 @@ def secret_values(
     call cannot select, from one ``GetSecretValue`` each. Raises :class:`SourceError` when a call
     fails as a whole.
     """
-    wanted = list(dict.fromkeys(wanted))
-    with lock:
-        missing = [w for w in wanted if (region, *w) not in _secrets]
-        current = [secret_id for secret_id, stage in missing if stage == CURRENT]
+
+    def read(missing: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], Any]:
+        found: dict[tuple[str, str, str], Any] = {}
+        current = [secret_id for _, secret_id, stage in missing if stage == CURRENT]
         for batch in batches(current, SECRETS_PER_CALL):
-            for secret_id, result in _batch_get(region, batch).items():
-                _secrets[(region, secret_id, CURRENT)] = result
-        for secret_id, stage in missing:
+            answers = _batch_get(region, batch)
+            found.update({(region, i, CURRENT): got for i, got in answers.items()})
+        for _, secret_id, stage in missing:
             if stage != CURRENT:
-                _secrets[(region, secret_id, stage)] = _get_one(region, secret_id, stage)
-        answer = cached(_secrets, [(region, *w) for w in wanted])
-        return {key[1:]: result for key, result in answer.items()}
+                found[(region, secret_id, stage)] = _get_one(region, secret_id, stage)
+        return found
+
+    answer = read_once(_secrets, [(region, *w) for w in wanted], read)
+    return {key[1:]: result for key, result in answer.items()}
 
 
 def _batch_get(region: str, ids: Sequence[str]) -> dict[str, Secret | Failure | SourceError]:

@@ -21,9 +21,8 @@ from ssmenv.sources.base import (
     Source,
     Variable,
     batches,
-    cached,
-    lock,
     plural,
+    read_once,
     run_cache,
     some,
 )
@@ -108,14 +107,16 @@ def parameters_by_name(region: str, references: Iterable[str]) -> dict[str, Para
     name at most once per call: AWS tells two pins of one name apart only by ``Selector``,
     which not every implementation returns. Raises :class:`SourceError` when a call fails.
     """
-    wanted = list(dict.fromkeys(references))
-    with lock:
-        missing = [r for r in wanted if (region, r) not in _parameters]
-        for batch in batches(missing, NAMES_PER_CALL, key=lambda r: r.split(":", 1)[0]):
-            for reference, result in _get_parameters(region, batch).items():
-                _parameters[(region, reference)] = result
-        answer = cached(_parameters, [(region, r) for r in wanted])
-        return {key[1]: result for key, result in answer.items()}
+
+    def read(missing: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+        found: dict[tuple[str, str], Any] = {}
+        names = [reference for _, reference in missing]
+        for batch in batches(names, NAMES_PER_CALL, key=lambda r: r.split(":", 1)[0]):
+            found.update({(region, r): got for r, got in _get_parameters(region, batch).items()})
+        return found
+
+    answer = read_once(_parameters, [(region, r) for r in references], read)
+    return {reference: result for (_, reference), result in answer.items()}
 
 
 def _get_parameters(region: str, batch: list[str]) -> dict[str, Parameter | Failure | SourceError]:

@@ -13,7 +13,7 @@ from pyinfra import logger
 from ssmenv import aws
 from ssmenv.errors import SourceError
 from ssmenv.settings import Json, Matching, Setting, StrictStr
-from ssmenv.sources.base import Pin, Row, Source, Variable, lock, run_cache
+from ssmenv.sources.base import Pin, Row, Source, Variable, read_once, run_cache
 from ssmenv.sources.ssm import NAME_CHARACTERS, Parameter, pinned_names
 
 #: GetParametersByPath's MaxResults (neither botocore nor moto enforce it).
@@ -57,13 +57,7 @@ def parameters_by_path(region: str, path: str) -> dict[str, Parameter]:
     Raises :class:`SourceError` naming the path when it cannot be read.
     """
     key = (region, path)
-    with lock:
-        if key not in _paths:
-            _paths[key] = _read_path(region, path)
-        found = _paths[key]
-    if isinstance(found, SourceError):
-        raise found
-    return found
+    return read_once(_paths, [key], lambda _: {key: _read_path(region, path)})[key]
 
 
 def _read_path(region: str, path: str) -> dict[str, Parameter] | SourceError:
