@@ -54,7 +54,7 @@ SETTINGS = (
             "SSM parameters read by name (10 per request): a list of names, each optionally pinned "
             "to a version (`/app/prod/DB_PASSWORD:3`) or a label (`/app/prod/DB_PASSWORD:live`), "
             "the last path component naming the variable; or a dict of variable name to parameter.",
-            shown_type="list of string, or map of string to string"),
+            shown_type="list of string, or map"),
 )  # fmt: skip
 
 
