@@ -10,13 +10,12 @@ command runs on any host, with one line per problem naming the key, never the va
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ssmenv import activation, journald, rollout
+from ssmenv import activation, journald, rollout, sources
 from ssmenv.contract import Contract
 from ssmenv.runtimes import RUNTIMES, Runtime
 from ssmenv.settings import (
@@ -33,8 +32,6 @@ from ssmenv.settings import (
     refuse,
 )
 from ssmenv.settings import markdown_table as settings_table
-from ssmenv.sources import ParameterSpec, SecretSpec
-from ssmenv.variables import describe
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -105,63 +102,9 @@ VARIABLES = Settings("Variables", (
             "credential); a rollback during the activation works either way."),
 ))  # fmt: skip
 
-# --- The configuration sources --------------------------------------------------------------
-SOURCES = Settings("Configuration sources", (
-    Setting("aws_region", Matching(r"[a-z]{2}(-[a-z]+)+-[0-9]+", "an AWS region such as "
-                                   "us-east-1"), "us-east-1",
-            "AWS region of the parameters and secrets."),
-    Setting("ssm_path", Any, None, "SSM path read recursively and decrypted; each parameter's "
-            "last path component is a variable name (see `ssm_path_map`). Starts with `/`. At "
-            "least one of `ssm_path`, `ssm_parameters` and `secrets` is required.",
-            shown_type="string"),
-    Setting("ssm_path_map", Any, {}, "Variable names for parameters under `ssm_path` whose last "
-            "component is not the name: path relative to `ssm_path` to variable "
-            '(`{"db/url": "DATABASE_URL"}`).', shown_type="map of string to string"),
-    Setting("ssm_parameters", Any, [], "SSM parameters read by name (10 per request): a list of "
-            "names, each optionally pinned to a version (`/app/prod/DB_PASSWORD:3`) or a label "
-            "(`/app/prod/DB_PASSWORD:live`), the last path component naming the variable; or a "
-            "dict of variable name to parameter.", shown_type="list of string, or map"),
-    Setting("secrets", Any, [], "Secrets Manager secrets (20 per request): ids of JSON secrets, "
-            'each key becoming a variable; or dicts `{"id": ..., "prefix": "DB_", "stage": '
-            '"AWSPENDING"}`, or `{"id": ..., "variable": "API_KEY"}` for a plain-text secret.',
-            shown_type="list of string or map"),
-))  # fmt: skip
-
-
-def _source_specs(values: Mapping[str, Any], fail: Any) -> dict[str, Any]:
-    """The sources' specs from their settings (``SOURCES``)."""
-    ssm_path = values["ssm_path"]
-    if ssm_path is not None and (not isinstance(ssm_path, str) or not ssm_path.startswith("/")):
-        fail("ssm_path", "must be an SSM path starting with / (for example /my-app/prod)")
-        ssm_path = None
-    path_map = _as_json(values["ssm_path_map"])
-    if not isinstance(path_map, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in path_map.items()
-    ):
-        fail("ssm_path_map", "must map paths relative to ssm_path to variable names")
-        path_map = {}
-    parameters = _parameter_specs(_as_json(values["ssm_parameters"]), fail)
-    secret_specs = []
-    secrets = _as_json(values["secrets"])
-    if isinstance(secrets, str | dict) or not isinstance(secrets, list):
-        secrets = [secrets]
-    for i, entry in enumerate(secrets):
-        try:
-            secret_specs.append(SecretSpec.parse(entry))
-        except ValueError as e:
-            fail(f"secrets[{i}]", str(e))
-    if values["ssm_path"] is None and not values["ssm_parameters"] and not values["secrets"]:
-        fail("ssm_path", "no configuration source: set ssm_path (for example /my-app/prod), "
-             "ssm_parameters or secrets")  # fmt: skip
-    return {
-        "aws_region": values["aws_region"],
-        "ssm_path": None if ssm_path is None else ssm_path.rstrip("/") or "/",
-        "ssm_path_map": {k.strip("/"): v for k, v in path_map.items()},
-        "ssm_parameters": tuple(parameters),
-        "secrets": tuple(secret_specs),
-    }
-
-
+# --- The configuration sources: declared by each source (ssmenv.sources), which also checks them
+# (sources.read, in from_data); listed here for the README's table only.
+SOURCES = sources.settings()
 # --- end of the configuration sources -------------------------------------------------------
 
 #: Every group of settings, in the README's order.
@@ -185,13 +128,11 @@ class AppConfig:
     packages: tuple[str, ...]
     health_path: str
     health_timeout: int
-    aws_region: str
-    ssm_path: str | None
     env: Mapping[str, str]
     env_required: tuple[str, ...]
-    ssm_path_map: Mapping[str, str] = field(default_factory=dict)
-    ssm_parameters: tuple[ParameterSpec, ...] = ()
-    secrets: tuple[SecretSpec, ...] = ()
+    # Each configuration source's spec, by kind, for the sources host data uses, lowest
+    # precedence first (ssmenv.sources: `config.sources["ssm_path"].path`).
+    sources: Mapping[str, Any] = field(default_factory=dict)
     env_overrides: frozenset[str] = frozenset()
     contract: Contract = field(default_factory=Contract)
     journald_max_use: str = "500M"
@@ -216,12 +157,15 @@ class AppConfig:
     @classmethod
     def from_data(cls, data: Any) -> AppConfig:
         """Read and check every setting from pyinfra host data; report all problems at once."""
-        values, problems = collect(data, GROUPS)
+        values, problems = collect(data, [group for group in GROUPS if group is not SOURCES])
 
         def fail(key: str, why: str) -> None:
             problems.append(f"{key}: {why}")
 
-        sources = _source_specs(values, fail) if all(k in values for k in SOURCES.keys) else {}
+        # --- the configuration sources: their settings, checked, become their specs ---
+        specs, why = sources.read(data)
+        problems += why
+        # --- end of the configuration sources ---
         contract = Contract()
         if "env_contract" in values and "env_required" in values:
             contract, why = Contract.parse(values["env_contract"], values["env_required"])
@@ -251,43 +195,13 @@ class AppConfig:
             env_overrides=values["env_overrides"],
             env_keep_previous=values["env_keep_previous"],
             contract=contract,
-            **sources,
+            sources=specs,
         )
 
     @property
     def sources_summary(self) -> str:
         """Where the variables come from, for headers and messages (no values)."""
-        return describe(self)
-
-
-def _parameter_specs(value: Any, fail: Any) -> list[ParameterSpec]:
-    """``ssm_parameters``: a list of references, or a dict of variable name to reference."""
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list | tuple | Mapping):
-        fail("ssm_parameters", "must be a list of parameter names or a dict of names to them")
-        return []
-    pairs = value.items() if isinstance(value, Mapping) else ((None, r) for r in value or ())
-    specs = []
-    for variable, reference in pairs:
-        if not isinstance(reference, str) or not (variable is None or isinstance(variable, str)):
-            fail("ssm_parameters", "must be a list of parameter names or a dict of names to them")
-            continue
-        try:
-            specs.append(ParameterSpec.parse(reference, variable))
-        except ValueError as e:
-            fail(f"ssm_parameters: {reference}", str(e))
-    return specs
-
-
-def _as_json(value: Any) -> Any:
-    # `--data env='{"A": "1"}'` arrives parsed already; a string that is JSON is accepted too.
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
+        return sources.describe(self.sources)
 
 
 def markdown_table() -> str:

@@ -25,15 +25,13 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 from dotenv.variables import Variable as Reference
 from dotenv.variables import parse_variables
 
-from ssmenv import envfile
+from ssmenv import aws, envfile
 from ssmenv.errors import SsmEnvError
 
 #: Largest value (UTF-8 bytes) each SSM parameter tier holds.
@@ -50,10 +48,8 @@ _SSM_PATH = re.compile(r"/([A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*)?/?")
 # Characters AWS allows in a tag value; others are replaced by "_".
 _TAG_UNSAFE = re.compile(r"[^\w\s.:/=+@-]")
 # Writes are throttled sooner than reads (a few PutParameter a second by default): standard retries
-# back off on ThrottlingException, with room for a long .env.
-_BOTO_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 10}, connect_timeout=5, read_timeout=20
-)
+# back off on ThrottlingException, with room for a long .env (the first try and 10 retries).
+_ATTEMPTS = 11
 
 
 class DotenvImportError(SsmEnvError):
@@ -256,21 +252,14 @@ def client(service: str, region: str | None = None):
     """A boto3 client the standard way: region from ``region`` or the standard chain, endpoint
     from ``AWS_ENDPOINT_URL`` (and ``AWS_ENDPOINT_URL_<SERVICE>``), credentials from the chain."""
     try:
-        return boto3.session.Session().client(service, region_name=region, config=_BOTO_CONFIG)
+        return aws.client(service, region, attempts=_ATTEMPTS, retry_mode="standard")
     except BotoCoreError as e:  # e.g. NoRegionError
         raise DotenvImportError(f"{service}: {e} (use --region or AWS_DEFAULT_REGION)") from None
 
 
 def _aws_error(e: Exception, what: str, values: Iterable[str] = ()) -> DotenvImportError:
     """One line naming ``what`` and AWS's error code; AWS's message only when it holds no value."""
-    if isinstance(e, ClientError):
-        error = e.response.get("Error", {})
-        code, message = error.get("Code", "error"), str(error.get("Message", ""))
-        # Validation messages can quote the offending input; drop a message that quotes a value.
-        if any(v and v in message for v in values):
-            message = "(message withheld: it quotes a value)"
-        return DotenvImportError(f"{what}: {code}: {message}".rstrip(": "))
-    return DotenvImportError(f"{what}: {e}")
+    return DotenvImportError(f"{what}: {aws.reason(e, withheld=values)}")
 
 
 def _existing_parameters(ssm, names: Sequence[str]) -> dict[str, tuple[str, str]]:

@@ -19,19 +19,15 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-import boto3
-import botocore.session
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
+from ssmenv import aws
 from ssmenv.errors import SourceError
 
 SOURCE_VARIABLE = "SSMENV_INVENTORY"
 REGION_VARIABLE = "SSMENV_EC2_REGION"
 ADDRESS_VARIABLE = "SSMENV_EC2_ADDRESS"
 ADDRESSES = {"private": "PrivateIpAddress", "public": "PublicIpAddress"}
-#: Attempts per request (the first included) unless AWS_MAX_ATTEMPTS or the AWS config file says.
-MAX_ATTEMPTS = 5
 
 Entry = tuple[str, dict[str, Any]]
 
@@ -70,7 +66,9 @@ def discover(
     instances: list[dict[str, Any]] = []
     where = region or "default region"
     try:
-        client = _client(region)
+        # Standard retries back off on throttling; bounded attempts and timeouts make a wrong
+        # endpoint fail in seconds while the inventory loads, not minutes.
+        client = aws.client("ec2", region, retry_mode="standard")
         where = client.meta.region_name
         pages = client.get_paginator("describe_instances").paginate(
             Filters=filters, PaginationConfig=pagination
@@ -81,7 +79,7 @@ def discover(
     except NoRegionError:
         raise SourceError(f"EC2 discovery needs a region: set {REGION_VARIABLE}") from None
     except (ClientError, BotoCoreError) as e:
-        raise SourceError(f"EC2 instances tagged {asked} ({where}): {_reason(e)}") from None
+        raise SourceError(f"EC2 instances tagged {asked} ({where}): {aws.reason(e)}") from None
 
     if not instances:
         raise SourceError(f"EC2 ({where}): no running instance is tagged {asked}")
@@ -118,29 +116,6 @@ def hosts(
         raise SourceError(f"{SOURCE_VARIABLE} must be static or ec2, not {source!r}")
     region = environ.get(REGION_VARIABLE) or None
     return list(discover(tags, region, environ.get(ADDRESS_VARIABLE) or "private"))
-
-
-def _client(region: str | None) -> Any:
-    session = botocore.session.Session()
-    # Standard retries back off on throttling; bounded attempts and timeouts make a wrong
-    # endpoint fail in seconds while the inventory loads, not minutes.
-    attempts = session.get_config_variable("max_attempts") or MAX_ATTEMPTS
-    config = Config(
-        retries={"mode": "standard", "total_max_attempts": int(attempts)},
-        connect_timeout=5,
-        read_timeout=20,
-    )
-    return boto3.session.Session(botocore_session=session).client(
-        "ec2", region_name=region, config=config
-    )
-
-
-def _reason(error: Exception) -> str:
-    """AWS's error code and message, or botocore's text (no credentials, endpoint unreachable)."""
-    if isinstance(error, ClientError):
-        detail = error.response.get("Error", {})
-        return f"{detail.get('Code', 'error')}: {detail.get('Message', '')}".rstrip(": ")
-    return str(error)
 
 
 def _name(instance: Mapping[str, Any]) -> str:

@@ -47,7 +47,7 @@ def group_data(directory: Path, group: str) -> dict[str, Any]:
 
 def environment(directory: Path, group: str) -> tuple[AppConfig, Composition]:
     config = AppConfig.from_data(group_data(directory, group))
-    return config, compose(config, sources.fetch(config))
+    return config, compose(config, sources.fetch(config.sources))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -3,44 +3,41 @@
 Pure logic: everything is read before, nothing is written here. Every problem is reported at once,
 naming the variable and where it comes from (or should), never its value.
 
-Precedence, lowest first (``PRECEDENCE``): contract defaults, the SSM path, SSM parameters by
-name, Secrets Manager, group-data ``env``, ``app_port``. A name set by two sources is an error
-unless host data lists it in ``env_overrides``; then the higher one wins. Defaults never conflict:
-they apply only where no source sets the name. A parameter listed in ``ssm_parameters`` that also
-sits under ``ssm_path`` is taken from ``ssm_parameters`` only (that is how a path's parameter is
-pinned), so it is no conflict either.
+Precedence, lowest first (``PRECEDENCE``): contract defaults, the sources in the registry's order
+(``ssmenv.sources.REGISTRY``: the SSM path, SSM parameters by name, Secrets Manager), group-data
+``env``, ``app_port``. A name set by two sources is an error unless host data lists it in
+``env_overrides``; then the higher one wins. Defaults never conflict: they apply only where no
+source sets the name. A resource one source reads by name (a ``Pin``: a parameter listed in
+``ssm_parameters``) is left out by a source that reads a collection holding it (``ssm_path``):
+that is how a path's parameter is pinned, so it is no conflict either.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from ssmenv import envfile
+from ssmenv import envfile, sources
 from ssmenv.errors import ConfigError
-from ssmenv.sources import CURRENT, Failure, Fetched, Parameter, Secret, SecretSpec
+from ssmenv.sources import Fetched
+from ssmenv.sources.base import Variable
 
 if TYPE_CHECKING:
     from ssmenv.config import AppConfig
 
-#: Source kinds, lowest precedence first.
-PRECEDENCE = ("env_contract default", "ssm_path", "ssm_parameters", "secrets", "env", "app_port")
 #: Set by the toolkit itself: never reported as missing from a contract.
 TOOLKIT_NAMES = frozenset({"PORT"})
 
 
-@dataclass(frozen=True)
-class Variable:
-    """One variable of the app's environment and where it came from."""
+def precedence() -> tuple[str, ...]:
+    """The kinds of variables' sources, lowest precedence first: contract defaults, the
+    registry's sources (``ssmenv.sources.REGISTRY``), group-data ``env``, ``app_port``."""
+    return ("env_contract default", *(s.kind for s in sources.REGISTRY), "env", "app_port")
 
-    name: str
-    value: str = field(repr=False)
-    # An SSM parameter name (with its pin), "secret <id>" (with "key <k>" for a JSON secret),
-    # "host data env", "app_port" or "env_contract default".
-    source: str
-    version: int | str | None = None  # an SSM version number, a Secrets Manager VersionId
+
+#: Source kinds, lowest precedence first.
+PRECEDENCE = precedence()
 
 
 @dataclass(frozen=True)
@@ -63,89 +60,17 @@ class Composition:
         return self.variables
 
 
-def secret_label(spec: SecretSpec) -> str:
-    return f"secret {spec.id}" + ("" if spec.stage == CURRENT else f" (stage {spec.stage})")
-
-
-def _from_path(config: AppConfig, fetched: Fetched) -> tuple[list[Variable], list[str]]:
-    path = config.ssm_path or ""
-    pinned = {spec.name for spec in config.ssm_parameters}
-    found, problems = [], []
-    if fetched.path is None:  # not read: the failure is reported on its own
-        return found, problems
-    for parameter in sorted(fetched.path.values(), key=lambda p: p.name):
-        if parameter.name in pinned:
-            continue
-        relative = parameter.name[len(path) :].lstrip("/")
-        name = config.ssm_path_map.get(relative, relative.rsplit("/", 1)[-1])
-        found.append(Variable(name, parameter.value, parameter.name, parameter.version))
-    for relative in sorted(config.ssm_path_map):
-        if f"{path}/{relative}" not in fetched.path:
-            problems.append(f"ssm_path_map: no SSM parameter {path}/{relative}")
-    return found, problems
-
-
-def _from_parameters(config: AppConfig, fetched: Fetched) -> tuple[list[Variable], list[str]]:
-    found, problems = [], []
-    for spec in config.ssm_parameters:
-        result = fetched.parameters.get(spec.reference)
-        if isinstance(result, Parameter):
-            found.append(Variable(spec.variable, result.value, spec.reference, result.version))
-        elif isinstance(result, Failure):
-            problems.append(f"{spec.variable}: {result}")
-    return found, problems
-
-
-def _from_secrets(config: AppConfig, fetched: Fetched) -> tuple[list[Variable], list[str]]:
-    found: list[Variable] = []
-    problems: list[str] = []
-    for spec in config.secrets:
-        result = fetched.secrets.get((spec.id, spec.stage))
-        label = secret_label(spec)
-        if isinstance(result, Failure):
-            problems.append(f"{spec.variable}: {result}" if spec.variable else str(result))
-        elif isinstance(result, Secret) and spec.variable is not None:
-            found.append(Variable(spec.variable, result.value, label, result.version_id))
-        elif isinstance(result, Secret):
-            values, why = _json_object(result.value)
-            problems += [f"{label}: {w}" for w in why]
-            found += [
-                Variable(spec.prefix + key, value, f"{label} key {key}", result.version_id)
-                for key, value in values.items()
-            ]
-    return found, problems
-
-
-def _json_object(text: str) -> tuple[dict[str, str], list[str]]:
-    """A JSON secret's keys and values as text; reasons name keys and positions, never values."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        # Its msg is "Expecting value"-like and never quotes the document; str(e) is not used.
-        where = f"{e.msg} at line {e.lineno} column {e.colno}"
-        return {}, [f"is not valid JSON ({where}); give a variable for a plain-text secret"]
-    if not isinstance(data, dict):
-        return {}, [f"is JSON but not an object (a {type(data).__name__}); keys become variables"]
-    values, why = {}, []
-    for key, value in data.items():
-        if value is None:
-            why.append(f"key {key} is null")
-        else:
-            values[key] = value if isinstance(value, str) else json.dumps(value)
-    return values, why
-
-
 def compose(config: AppConfig, fetched: Fetched, systemd_version: int | None = None) -> Composition:
     """Merge what ``fetched`` holds for ``config``'s sources and check it against the contract."""
     problems: list[str] = list(fetched.failures)
     layers: list[tuple[str, list[Variable]]] = []
-    for kind, read in (
-        ("ssm_path", _from_path),
-        ("ssm_parameters", _from_parameters),
-        ("secrets", _from_secrets),
-    ):
-        found, why = read(config, fetched)
-        layers.append((kind, found))
+    pinned = sources.pins(config.sources)
+    for source, spec in sources.used(config.sources):
+        answer = fetched.answers.get(source.kind)
+        if answer is None:  # not read: the failure is reported on its own
+            continue
+        found, why = source.variables(spec, answer, pinned)
+        layers.append((source.kind, found))
         problems += why
     # With a source unread, "missing" would only repeat its failure, once per variable.
     complete = not problems
@@ -204,39 +129,17 @@ def merge(
     for name, candidates in seen.items():
         ranks = [rank for rank, _ in candidates]
         if len(candidates) > 1 and (name not in overrides or len(set(ranks)) < len(ranks)):
-            sources = [v.source for _, v in candidates]
+            labels = [v.source for _, v in candidates]
             hint = "" if name in overrides else "; list it in env_overrides to let the last win"
-            problems.append(
-                f"{name}: set by both {', '.join(sources[:-1])} and {sources[-1]}{hint}"
-            )
+            problems.append(f"{name}: set by both {', '.join(labels[:-1])} and {labels[-1]}{hint}")
         merged[name] = candidates[-1][1]
     return merged, problems
 
 
 def expected(config: AppConfig, name: str) -> str:
     """Where ``name`` would come from, in precedence order: for a message about a missing name."""
-    where: list[str] = []
-    pinned = [s.reference for s in config.ssm_parameters if s.variable == name]
-    if config.ssm_path and not pinned:
-        mapped = {variable: relative for relative, variable in config.ssm_path_map.items()}
-        where.append(f"SSM parameter {config.ssm_path.rstrip('/')}/{mapped.get(name, name)}")
-    where += [f"SSM parameter {reference}" for reference in pinned]
-    for spec in config.secrets:
-        if spec.variable == name:
-            where.append(secret_label(spec))
-        elif spec.is_json and name.startswith(spec.prefix):
-            where.append(f"key {name[len(spec.prefix) :]} of {secret_label(spec)}")
+    pinned = sources.pins(config.sources)
+    where = [w for source, spec in sources.used(config.sources)
+             for w in source.expected(spec, name, pinned)]  # fmt: skip
     where.append("host data env")
     return ", ".join(where[:-1]) + f" or {where[-1]}" if len(where) > 1 else where[0]
-
-
-def describe(config: Any) -> str:
-    """The sources of ``config``, for messages: ``SSM /app/prod, 3 SSM parameters, 1 secret``."""
-    parts = [f"SSM {config.ssm_path}"] if config.ssm_path else []
-    for count, what in (
-        (len(config.ssm_parameters), "SSM parameter"),
-        (len(config.secrets), "secret"),
-    ):
-        if count:
-            parts.append(f"{count} {what}{'s' if count > 1 else ''}")
-    return ", ".join([*parts, "host data"])

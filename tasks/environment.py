@@ -24,7 +24,7 @@ def resolve(config: AppConfig) -> dict[str, Variable]:
     Called before any operation is added, so a missing or invalid variable stops the run during
     pyinfra's prepare phase, before any host is changed.
     """
-    composition = compose(config, sources.fetch(config))
+    composition = compose(config, sources.fetch(config.sources))
     for note in composition.notes:  # e.g. variables the contract does not list: not fatal
         sources.warn_once(note)
     return composition.check(f"{config.name} ({config.sources_summary})")

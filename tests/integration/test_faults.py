@@ -10,9 +10,10 @@ import boto3
 import pytest
 
 from lab import faults
-from ssmenv import sources
+from ssmenv import aws, sources
 from ssmenv.config import AppConfig
 from ssmenv.errors import ConfigError
+from ssmenv.sources import ssm_parameters
 from tasks.environment import resolve
 from tests.integration.test_sources import put_secrets
 
@@ -121,11 +122,11 @@ def test_a_missing_parameter_and_a_malformed_json_secret_are_reported_together(p
 def test_requests_are_paced_within_the_rate_limit(proxy, monkeypatch):
     # The stand-in answers slower than 40 per second here, so prove the pacing at 10 per second:
     # 15 GetParameters calls (150 names that do not exist: nothing to seed).
-    assert sources.REQUESTS_PER_SECOND == 40  # SSM's default throughput
-    monkeypatch.setattr(sources, "REQUESTS_PER_SECOND", 10)
+    assert aws.REQUESTS_PER_SECOND == 40  # SSM's default throughput
+    monkeypatch.setattr(aws, "REQUESTS_PER_SECOND", 10)
     names = [f"/it/faults/rate/N{i:03d}" for i in range(150)]
     started = time.monotonic()
-    sources.parameters_by_name("us-east-1", names)
+    ssm_parameters.parameters_by_name("us-east-1", names)
     elapsed = time.monotonic() - started
     assert proxy.forwarded == {"GetParameters": 15}
     busiest = max(sum(1 for t in proxy.times if start <= t < start + 1.0) for start in proxy.times)

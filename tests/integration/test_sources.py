@@ -9,7 +9,10 @@ import pytest
 from ssmenv import sources
 from ssmenv.config import AppConfig
 from ssmenv.errors import SourceError
-from ssmenv.sources import Failure, Parameter, Secret
+from ssmenv.sources import secrets_manager, ssm_parameters, ssm_path
+from ssmenv.sources.base import Failure
+from ssmenv.sources.secrets_manager import Secret
+from ssmenv.sources.ssm import Parameter
 from tasks.environment import resolve
 
 
@@ -37,14 +40,14 @@ def test_path_read_follows_every_page_and_recurses(aws_env):
     values = {f"/it/pages/P{i:03d}": f"FAKE-{i}" for i in range(25)}
     values["/it/pages/deeper/NESTED"] = "FAKE-nested"
     aws_env.put(values)
-    found = sources.parameters_by_path("us-east-1", "/it/pages")
+    found = ssm_path.parameters_by_path("us-east-1", "/it/pages")
     assert {name: p.value for name, p in found.items()} == values
     assert sources.api_calls == {"GetParametersByPath": 3}  # ceil(26 / 10)
 
 
 def test_securestring_values_come_back_decrypted(aws_env):
     aws_env.put({"/it/kms/SECRET": "FAKE-plain"}, kind="SecureString")
-    found = sources.parameters_by_path("us-east-1", "/it/kms")
+    found = ssm_path.parameters_by_path("us-east-1", "/it/kms")
     assert found["/it/kms/SECRET"].value == "FAKE-plain"
     assert "FAKE-plain" not in repr(found["/it/kms/SECRET"])
 
@@ -53,7 +56,7 @@ def test_names_are_read_ten_per_call_and_unknown_ones_are_failures(aws_env):
     names = [f"/it/names/N{i:02d}" for i in range(23)]
     aws_env.put({name: f"FAKE-{name}" for name in names})
     wanted = [*names, "/it/names/NOPE", "/it/names/N00:99"]
-    found = sources.parameters_by_name("us-east-1", wanted)
+    found = ssm_parameters.parameters_by_name("us-east-1", wanted)
     assert sources.api_calls == {"GetParameters": 3}  # 25 references
     assert {r: p.value for r, p in found.items() if isinstance(p, Parameter)} == {
         n: f"FAKE-{n}" for n in names
@@ -72,7 +75,7 @@ def test_version_and_label_pins_read_those_versions_even_of_one_name(aws_env):
         )
     ssm.label_parameter_version(Name="/it/pins/DB_PASSWORD", ParameterVersion=2, Labels=["live"])
     refs = ["/it/pins/DB_PASSWORD", "/it/pins/DB_PASSWORD:1", "/it/pins/DB_PASSWORD:live"]
-    found = sources.parameters_by_name("us-east-1", refs)
+    found = ssm_parameters.parameters_by_name("us-east-1", refs)
     assert [(found[r].value, found[r].version) for r in refs] == [
         ("FAKE-v3", 3),
         ("FAKE-v1", 1),
@@ -86,7 +89,7 @@ def test_secrets_are_read_twenty_per_call_with_errors_per_secret(aws_env):
     put_secrets(aws_env, {f"it/batch/S{i:02d}": f"FAKE-{i}" for i in range(44)})
     wanted = [(f"it/batch/S{i:02d}", "AWSCURRENT") for i in range(44)]
     wanted.append(("it/batch/MISSING", "AWSCURRENT"))
-    found = sources.secrets("us-east-1", wanted)
+    found = secrets_manager.secret_values("us-east-1", wanted)
     assert sources.api_calls == {"BatchGetSecretValue": 3}  # 45 ids
     assert all(isinstance(found[w], Secret) for w in wanted[:-1])
     assert found[("it/batch/S07", "AWSCURRENT")].value == "FAKE-7"
@@ -101,11 +104,12 @@ def test_a_secret_is_read_by_arn_and_at_another_stage(aws_env):
     client.put_secret_value(
         SecretId="it/stage/api", SecretString="FAKE-pending", VersionStages=["AWSPENDING"]
     )
-    found = sources.secrets("us-east-1", [(arn, "AWSCURRENT"), ("it/stage/api", "AWSPENDING")])
+    wanted = [(arn, "AWSCURRENT"), ("it/stage/api", "AWSPENDING")]
+    found = secrets_manager.secret_values("us-east-1", wanted)
     assert found[(arn, "AWSCURRENT")].value == "FAKE-current"
     assert found[("it/stage/api", "AWSPENDING")].value == "FAKE-pending"
     assert sources.api_calls == {"BatchGetSecretValue": 1, "GetSecretValue": 1}
-    missing = sources.secrets("us-east-1", [("it/stage/api", "AWSPREVIOUS")])
+    missing = secrets_manager.secret_values("us-east-1", [("it/stage/api", "AWSPREVIOUS")])
     assert isinstance(missing[("it/stage/api", "AWSPREVIOUS")], Failure)
 
 
@@ -139,9 +143,9 @@ def test_every_source_is_read_once_per_run_whatever_the_number_of_hosts(aws_env)
 
 def test_an_unreachable_endpoint_is_one_clear_error_naming_the_path(unreachable_aws):
     with pytest.raises(SourceError) as error:
-        sources.parameters_by_path("us-east-1", "/it/down")
+        ssm_path.parameters_by_path("us-east-1", "/it/down")
     assert str(error.value).startswith("SSM path /it/down (us-east-1): Could not connect")
     # A failed read is remembered for the run: the other hosts do not wait for it again.
     with pytest.raises(SourceError):
-        sources.parameters_by_path("us-east-1", "/it/down")
+        ssm_path.parameters_by_path("us-east-1", "/it/down")
     assert sources.api_calls == {"GetParametersByPath": 1}

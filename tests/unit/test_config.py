@@ -10,7 +10,7 @@ def test_defaults_with_an_ssm_path_make_a_valid_config():
     config = AppConfig.from_data({"ssm_path": "/example-app/prod/"})
     assert config.name == "example-app"
     assert config.user == "example-app"  # app_user defaults to the app's name
-    assert config.ssm_path == "/example-app/prod"
+    assert config.sources["ssm_path"].path == "/example-app/prod"
     assert config.env_file == "/etc/example-app.env"
     assert config.source.is_dir()
 

@@ -6,7 +6,10 @@ import pytest
 
 from ssmenv.config import AppConfig
 from ssmenv.errors import ConfigError
-from ssmenv.sources import Failure, Fetched, Parameter, Secret
+from ssmenv.sources import Fetched
+from ssmenv.sources.base import Failure
+from ssmenv.sources.secrets_manager import Secret
+from ssmenv.sources.ssm import Parameter
 from ssmenv.variables import PRECEDENCE, compose
 
 CANARY = "FAKE-CANARY-7f3a9"
@@ -27,13 +30,14 @@ def secret(secret_id: str, value: str, version: str = "v-1") -> Secret:
     return Secret(secret_id, secret_id, value, version, "AWSCURRENT")
 
 
-def composed(cfg: AppConfig, **fetched):
-    return compose(cfg, Fetched(**fetched))
+def composed(cfg: AppConfig, failures: tuple[str, ...] = (), **answers):
+    """``compose`` of what each source answered, by kind."""
+    return compose(cfg, Fetched(answers, failures))
 
 
 def test_path_leaf_names_become_variables_with_their_parameters_as_source():
     found = composed(
-        config(ssm_path="/app/prod", env={"LOG_LEVEL": "info"}), path=path(API_KEY="k")
+        config(ssm_path="/app/prod", env={"LOG_LEVEL": "info"}), ssm_path=path(API_KEY="k")
     )
     assert found.problems == ()
     assert {n: v.value for n, v in found.variables.items()} == {
@@ -54,14 +58,16 @@ def test_nested_parameters_use_their_last_path_component_unless_mapped():
         "/app/prod/cache/URL": Parameter("/app/prod/cache/URL", "c", 1, "String"),
     }
     cfg = config(ssm_path="/app/prod", ssm_path_map={"db/url": "DATABASE_URL"})
-    found = composed(cfg, path=nested).variables
+    found = composed(cfg, ssm_path=nested).variables
     assert (found["DATABASE_URL"].value, found["DATABASE_URL"].version) == ("u", 3)
     assert found["URL"].source == "/app/prod/cache/URL"
 
 
 def test_a_path_map_entry_without_its_parameter_is_reported():
     cfg = config(ssm_path="/app/prod", ssm_path_map={"db/url": "DATABASE_URL"})
-    assert composed(cfg, path={}).problems == ("ssm_path_map: no SSM parameter /app/prod/db/url",)
+    assert composed(cfg, ssm_path={}).problems == (
+        "ssm_path_map: no SSM parameter /app/prod/db/url",
+    )
 
 
 def test_named_parameters_become_their_leaf_or_given_name_with_pin_and_version():
@@ -72,19 +78,19 @@ def test_named_parameters_become_their_leaf_or_given_name_with_pin_and_version()
         "/x/TOKEN:live": Parameter("/x/TOKEN", "t", 7, "SecureString"),
         "/shared/SENTRY_DSN": Parameter("/shared/SENTRY_DSN", "https://k@s.io/1", 2, "String"),
     }
-    found = composed(cfg, parameters=fetched).variables
+    found = composed(cfg, ssm_parameters=fetched).variables
     assert (found["DB_PASSWORD"].value, found["DB_PASSWORD"].source) == (
         "p",
         "/shared/db/password:3",
     )
     assert (found["TOKEN"].version, found["TOKEN"].source) == (7, "/x/TOKEN:live")
-    assert composed(listed, parameters=fetched).variables["SENTRY_DSN"].version == 2
+    assert composed(listed, ssm_parameters=fetched).variables["SENTRY_DSN"].version == 2
 
 
 def test_a_pinned_parameter_replaces_the_same_parameter_from_the_path():
     cfg = config(ssm_path="/app/prod", ssm_parameters=["/app/prod/API_KEY:2"])
     pinned = {"/app/prod/API_KEY:2": Parameter("/app/prod/API_KEY", "old", 2, "SecureString")}
-    found = composed(cfg, path=path(API_KEY="new"), parameters=pinned)
+    found = composed(cfg, ssm_path=path(API_KEY="new"), ssm_parameters=pinned)
     assert found.problems == ()
     assert (found.variables["API_KEY"].value, found.variables["API_KEY"].version) == ("old", 2)
 
@@ -139,7 +145,7 @@ def test_unreadable_parameters_and_secrets_are_reported_by_name():
     cfg = config(ssm_parameters=["/x/GONE:4"], secrets=["app/db", {"id": "k", "variable": "K"}])
     found = composed(
         cfg,
-        parameters={"/x/GONE:4": Failure("SSM parameter /x/GONE:4", "not found")},
+        ssm_parameters={"/x/GONE:4": Failure("SSM parameter /x/GONE:4", "not found")},
         secrets={
             ("app/db", "AWSCURRENT"): Failure("secret app/db", "DecryptionFailure: no key"),
             ("k", "AWSCURRENT"): Failure("secret k", "ResourceNotFoundException: gone"),
@@ -156,7 +162,7 @@ def test_unreadable_parameters_and_secrets_are_reported_by_name():
 def test_a_source_that_could_not_be_read_is_not_repeated_as_missing_names():
     cfg = config(ssm_path="/app/prod", env_required=["A", "B"])
     failed = "SSM path /app/prod (us-east-1): AccessDeniedException: not allowed"
-    found = composed(cfg, path=None, failures=(failed,))
+    found = composed(cfg, ssm_path=None, failures=(failed,))
     assert found.problems == (failed,)
 
 
@@ -165,11 +171,11 @@ def source(kind: str, name: str, value: str) -> tuple[dict, dict, str]:
     """Host data, what the sources answered, and the source label: ``name`` from ``kind``."""
     if kind == "ssm_path":
         parameter = Parameter(f"/app/prod/{name}", value, 1, "String")
-        return {"ssm_path": "/app/prod"}, {"path": {parameter.name: parameter}}, parameter.name
+        return {"ssm_path": "/app/prod"}, {"ssm_path": {parameter.name: parameter}}, parameter.name
     if kind == "ssm_parameters":
         parameter = Parameter(f"/p/{name}", value, 1, "String")
         data = {"ssm_parameters": {name: parameter.name}}
-        return data, {"parameters": {parameter.name: parameter}}, parameter.name
+        return data, {"ssm_parameters": {parameter.name: parameter}}, parameter.name
     if kind == "secrets":
         answer = {("s", "AWSCURRENT"): secret("s", json.dumps({name: value}))}
         return {"secrets": ["s"]}, {"secrets": answer}, f"secret s key {name}"
@@ -213,7 +219,7 @@ def test_a_declared_override_lets_the_higher_precedence_source_win(low, high):
 
 def test_three_sources_of_one_name_are_all_named():
     cfg = config(ssm_path="/app/prod", env={"PORT": "4"})
-    found = composed(cfg, path=path(PORT="1"))
+    found = composed(cfg, ssm_path=path(PORT="1"))
     assert found.problems == (
         "PORT: set by both /app/prod/PORT, host data env and app_port; "
         "list it in env_overrides to let the last win",
@@ -225,7 +231,7 @@ def test_two_variables_of_one_name_from_one_source_conflict_even_when_overridabl
     nested = {
         name: Parameter(name, "x", 1, "String") for name in ("/app/prod/a/URL", "/app/prod/b/URL")
     }
-    assert composed(cfg, path=nested).problems == (
+    assert composed(cfg, ssm_path=nested).problems == (
         "URL: set by both /app/prod/a/URL and /app/prod/b/URL",
     )
 
@@ -233,7 +239,7 @@ def test_two_variables_of_one_name_from_one_source_conflict_even_when_overridabl
 def test_contract_defaults_apply_only_where_no_source_sets_the_name():
     contract = {"LOG_LEVEL": {"default": "info"}, "WORKERS": {"default": "2", "check": "integer"}}
     cfg = config(ssm_path="/app/prod", env_contract=contract)
-    found = composed(cfg, path=path(LOG_LEVEL="debug")).variables
+    found = composed(cfg, ssm_path=path(LOG_LEVEL="debug")).variables
     assert (found["LOG_LEVEL"].value, found["LOG_LEVEL"].source) == ("debug", "/app/prod/LOG_LEVEL")
     assert (found["WORKERS"].value, found["WORKERS"].source) == ("2", "env_contract default")
 
@@ -248,8 +254,8 @@ def test_missing_required_names_say_where_each_was_expected():
     )
     found = composed(
         cfg,
-        path={"/app/prod/db/url": Parameter("/app/prod/db/url", "", 1, "String")},
-        parameters={"/shared/TOKEN:2": Parameter("/shared/TOKEN", "t", 2, "String")},
+        ssm_path={"/app/prod/db/url": Parameter("/app/prod/db/url", "", 1, "String")},
+        ssm_parameters={"/shared/TOKEN:2": Parameter("/shared/TOKEN", "t", 2, "String")},
         secrets={
             ("app/db", "AWSCURRENT"): secret("app/db", "{}"),
             ("app/api", "AWSCURRENT"): secret("app/api", ""),
@@ -278,7 +284,7 @@ def test_every_contract_problem_is_reported_at_once_without_values():
     )
     cfg = config(ssm_path="/app/prod", env_contract=contract)
     with pytest.raises(ConfigError) as error:
-        composed(cfg, path=path(**values)).check("example-app")
+        composed(cfg, ssm_path=path(**values)).check("example-app")
     message = str(error.value)
     assert message.splitlines()[1:] == [
         "  DATABASE_URL: is not a URL (scheme://host...) (from /app/prod/DATABASE_URL)",
@@ -295,7 +301,7 @@ def test_every_contract_problem_is_reported_at_once_without_values():
 
 def test_names_the_contract_does_not_list_are_a_note_not_a_problem():
     cfg = config(ssm_path="/app/prod", env_contract={"A": {}})
-    found = composed(cfg, path=path(A="a", EXTRA="x"))
+    found = composed(cfg, ssm_path=path(A="a", EXTRA="x"))
     assert found.problems == ()
     assert found.notes == (
         "example-app: variables not in env_contract (deployed anyway): "
@@ -303,14 +309,16 @@ def test_names_the_contract_does_not_list_are_a_note_not_a_problem():
     )
     # env_required alone declares no full contract: nothing to note.
     assert (
-        composed(config(ssm_path="/app/prod", env_required=["A"]), path=path(A="a", B="b")).notes
+        composed(
+            config(ssm_path="/app/prod", env_required=["A"]), ssm_path=path(A="a", B="b")
+        ).notes
         == ()
     )
 
 
 def test_invalid_values_are_refused_without_showing_them():
     cfg = config(ssm_path="/app/prod", env={"bad-name": CANARY})
-    found = composed(cfg, path=path(BAD=CANARY + "\0", GOOD=CANARY))
+    found = composed(cfg, ssm_path=path(BAD=CANARY + "\0", GOOD=CANARY))
     assert [p.split(":")[0] for p in found.problems] == ["BAD", "bad-name"]
     assert CANARY not in "\n".join(found.problems)
 
@@ -327,16 +335,18 @@ def test_source_settings_from_the_cli_arrive_as_json_and_are_read():
             "env_contract": '{"LOG_LEVEL": {"default": "info"}}',
         }
     )
-    assert [(s.name, s.selector, s.variable) for s in cfg.ssm_parameters] == [
+    parameters = cfg.sources["ssm_parameters"].parameters
+    assert [(s.name, s.selector, s.variable) for s in parameters] == [
         ("/a/B", "3", "B"),
         ("/a/C", "live", "C"),
     ]
-    assert (cfg.secrets[0].id, cfg.secrets[0].prefix, cfg.secrets[0].stage) == (
+    first = cfg.sources["secrets"].secrets[0]
+    assert (first.id, first.prefix, first.stage) == (
         "app/db",
         "DB_",
         "AWSCURRENT",
     )
-    assert cfg.ssm_path is None and cfg.env_overrides == {"LOG_LEVEL"}
+    assert "ssm_path" not in cfg.sources and cfg.env_overrides == {"LOG_LEVEL"}
     assert cfg.contract["LOG_LEVEL"].default == "info"
 
 

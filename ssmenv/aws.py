@@ -1,0 +1,149 @@
+"""AWS, as every part of the toolkit that talks to it does: the client, its retries and timeouts,
+the request pacing, the call counts, and the one line a failure becomes.
+
+boto3 finds credentials, region and endpoint the standard way (``AWS_PROFILE``, instance roles,
+``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_SSM``...); nothing here knows whether it talks to AWS or
+to a stand-in. Used by the configuration sources (``ssmenv.sources``), EC2 discovery
+(``ssmenv.ec2``) and the ``.env`` import (``ssmenv.dotenv_import``).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+import boto3
+import botocore.session
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from ssmenv.settings import Matching, Setting
+
+#: Attempts per request (the first included) unless AWS_MAX_ATTEMPTS or the AWS config file says.
+MAX_ATTEMPTS = 5
+#: Requests per second this process may send to one service in one region. SSM's default
+#: throughput for its get calls is 40 per second, shared by the account; BatchGetSecretValue
+#: allows 100. Requests are spaced for 90% of it: jitter on the way can bunch them up.
+REQUESTS_PER_SECOND = 40
+_PACE = 0.9
+
+#: The region of the parameters and secrets: host data shared by the AWS sources.
+REGION = Setting(
+    "aws_region",
+    Matching(r"[a-z]{2}(-[a-z]+)+-[0-9]+", "an AWS region such as us-east-1"),
+    "us-east-1",
+    "AWS region of the parameters and secrets.",
+)
+
+#: API calls made by this process, per operation (retries by botocore not counted): benchmarks
+#: and tests read it to prove that sources are read once and batched.
+api_calls: Counter[str] = Counter()
+_lock = threading.Lock()
+_clients: dict[tuple[str, str], Any] = {}
+_pacers: dict[tuple[str, str], _Pacer] = {}
+
+
+def client(
+    service: str, region: str | None, attempts: int | None = None, retry_mode: str | None = None
+) -> Any:
+    """A new boto3 client, found the standard way, whose requests are bounded: a broken endpoint
+    fails within a minute (seconds while an inventory loads), not after botocore's defaults.
+
+    + service: ``ssm``, ``secretsmanager``, ``ec2``...
+    + region: default: boto3's (``AWS_REGION``, ``AWS_DEFAULT_REGION``, the profile...)
+    + attempts: per request, the first included; default: ``AWS_MAX_ATTEMPTS`` (or the AWS config
+      file), else ``MAX_ATTEMPTS``
+    + retry_mode: default ``standard``, or ``adaptive`` when ``AWS_RETRY_MODE`` asks for it; both
+      back off on ``ThrottlingException``
+    """
+    session = botocore.session.Session()
+    mode = retry_mode or session.get_config_variable("retry_mode")
+    attempts = attempts or session.get_config_variable("max_attempts") or MAX_ATTEMPTS
+    config = Config(
+        retries={
+            "mode": mode if mode in ("standard", "adaptive") else "standard",
+            "total_max_attempts": int(attempts),
+        },
+        connect_timeout=5,
+        read_timeout=20,
+    )
+    return boto3.session.Session(botocore_session=session).client(
+        service, region_name=region, config=config
+    )
+
+
+class _Pacer:
+    """Spaces the requests to one service: at most ``per_second`` start in any one second.
+
+    Registered on botocore's ``before-send`` event, so retries are paced too.
+    """
+
+    def __init__(self, per_second: float):
+        self.interval = 1.0 / per_second
+        self.next = 0.0
+        self.lock = threading.Lock()
+
+    def __call__(self, **_: Any) -> None:
+        with self.lock:
+            now = time.monotonic()
+            start = max(now, self.next)
+            self.next = start + self.interval
+        if start > now:
+            time.sleep(start - now)
+        # None: botocore goes on and sends the request.
+
+
+def run_client(service: str, region: str) -> Any:
+    """The run's client for ``service`` in ``region``, paced: one per process, because the retry
+    mode's state and the pacing must be shared by every host of the run."""
+    key = (service, region)
+    with _lock:
+        if key not in _clients:
+            found = client(service, region)
+            pacer = _pacers.setdefault(key, _Pacer(REQUESTS_PER_SECOND * _PACE))
+            found.meta.events.register("before-send", pacer)
+            _clients[key] = found
+        return _clients[key]
+
+
+def call(service: str, region: str, operation: str, **kwargs: Any) -> dict[str, Any]:
+    """``operation`` (``GetParameters``...) through the run's client, counted in ``api_calls``."""
+    api_calls[operation] += 1
+    method = getattr(run_client(service, region), _snake(operation))
+    return method(**kwargs)
+
+
+def _snake(operation: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
+
+
+def reason(error: Exception, withheld: Iterable[str] = ()) -> str:
+    """AWS's error code and message, or botocore's text (no credentials, endpoint unreachable).
+
+    + withheld: values the message must not quote (a validation message can quote the input):
+      when it quotes one, only the code is kept
+    """
+    if isinstance(error, ClientError):
+        detail = error.response.get("Error", {})
+        message = str(detail.get("Message", ""))
+        if any(v and v in message for v in withheld):
+            message = "(message withheld: it quotes a value)"
+        return code_and_message(detail.get("Code", "error"), message)
+    return str(error)
+
+
+def code_and_message(code: str, message: str) -> str:
+    """``Code: message``, as AWS reports an error (also inside an answer: ``Errors``)."""
+    return f"{code}: {message}".rstrip(": ")
+
+
+def reset() -> None:
+    """Forget the run's clients, pacing and counts (tests, benchmarks: a new run)."""
+    with _lock:
+        _clients.clear()
+        _pacers.clear()
+        api_calls.clear()

@@ -1,0 +1,59 @@
+"""The one AWS module: the same retries and timeouts for every client, and failures as one line
+that quotes AWS's code and message, never a value."""
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+
+from ssmenv import aws, dotenv_import
+
+
+@pytest.fixture(autouse=True)
+def no_aws_configuration(monkeypatch, tmp_path):
+    for name in ("AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+
+
+def retries(client) -> tuple[str, int, int, int]:
+    config = client.meta.config
+    return (config.retries["mode"], config.retries["total_max_attempts"],
+            config.connect_timeout, config.read_timeout)  # fmt: skip
+
+
+def test_clients_retry_in_standard_mode_five_times_with_short_timeouts():
+    assert retries(aws.client("ssm", "us-east-1")) == ("standard", 5, 5, 20)
+
+
+def test_the_environment_chooses_the_attempts_and_adaptive_retries(monkeypatch):
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    monkeypatch.setenv("AWS_RETRY_MODE", "adaptive")
+    assert retries(aws.client("ssm", "us-east-1")) == ("adaptive", 2, 5, 20)
+    # EC2 discovery keeps standard retries; the .env import its own attempts, for writes.
+    assert retries(aws.client("ec2", "us-east-1", retry_mode="standard")) == ("standard", 2, 5, 20)
+    assert retries(dotenv_import.client("ssm", "us-east-1")) == ("standard", 11, 5, 20)
+
+
+def test_the_run_client_is_shared_until_reset():
+    first = aws.run_client("ssm", "eu-west-1")
+    assert aws.run_client("ssm", "eu-west-1") is first
+    aws.reset()
+    assert aws.run_client("ssm", "eu-west-1") is not first
+    aws.reset()
+
+
+def error(code: str, message: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": message}}, "PutParameter")
+
+
+def test_a_reason_is_aws_code_and_message_or_botocore_text():
+    assert aws.reason(error("AccessDeniedException", "no")) == "AccessDeniedException: no"
+    assert aws.reason(error("ThrottlingException", "")) == "ThrottlingException"
+    unreachable = EndpointConnectionError(endpoint_url="http://127.0.0.1:9/")
+    assert aws.reason(unreachable) == 'Could not connect to the endpoint URL: "http://127.0.0.1:9/"'
+
+
+def test_a_message_that_quotes_a_value_is_withheld():
+    quoted = error("ValidationException", "Value 'FAKE-secret' failed to satisfy constraint")
+    assert aws.reason(quoted, withheld=["FAKE-secret"]) == (
+        "ValidationException: (message withheld: it quotes a value)"
+    )
