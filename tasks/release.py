@@ -12,13 +12,13 @@ import tarfile
 import tempfile
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 from pyinfra import host
 from pyinfra.api import deploy
 
 from ssmenv.activation import LinkSwitch
 from ssmenv.config import AppConfig
+from ssmenv.facts import HostState
 from ssmenv.operations import release_archive
 
 # Never shipped: dependencies are installed on the host, local env files never leave the laptop.
@@ -93,7 +93,7 @@ def _has_requirements(path: Path) -> bool:
 
 
 @deploy("App release")
-def app_release(config: AppConfig, state: dict[str, Any]) -> LinkSwitch | None:
+def app_release(config: AppConfig, state: HostState) -> LinkSwitch | None:
     """Upload the release unless the host has it and install its dependencies; plan the switch of
     ``current`` to it (``None`` when ``state`` shows it live already).
 
@@ -103,7 +103,7 @@ def app_release(config: AppConfig, state: dict[str, Any]) -> LinkSwitch | None:
     release = release_path(config)
     version = posixpath.basename(release)
 
-    if not state["release_present"]:
+    if not state.release_present:
         # Complete or not at all, under the app's lock: see release_archive.
         release_archive(
             name=f"Unpack release {version}",
@@ -113,7 +113,7 @@ def app_release(config: AppConfig, state: dict[str, Any]) -> LinkSwitch | None:
             install=install_command(config),
         )
 
-    if state["current"] == release:
+    if state.current == release:
         return None
-    host.log(f"release {version} (live: {state['current'] or 'none'})")
-    return LinkSwitch(f"{config.home}/current", release, state["current"])
+    host.log(f"release {version} (live: {state.current or 'none'})")
+    return LinkSwitch(f"{config.home}/current", release, state.current)

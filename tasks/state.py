@@ -6,18 +6,16 @@ redeploy with nothing new costs one remote command per host.
 
 from __future__ import annotations
 
-from typing import Any
-
 from pyinfra import host
 
 from ssmenv.activation import LOCK_WAIT, lock_path, pending_marker
 from ssmenv.config import AppConfig
-from ssmenv.facts import AppHostState, quiet_fact
+from ssmenv.facts import AppHostState, HostState, quiet_fact
 from tasks.bootstrap import JOURNALD_DROPIN, runtime_packages
 from tasks.release import release_path
 
 
-def read_host_state(config: AppConfig) -> dict[str, Any]:
+def read_host_state(config: AppConfig) -> HostState:
     """``AppHostState`` of this host, read quietly (it carries the fingerprint key)."""
     return quiet_fact(
         host,
