@@ -75,7 +75,8 @@ class FileState(FactBase):
 # One shell script, paths and names as positional arguments ($1..$10, then the packages), so
 # nothing is interpolated into its text. Each section starts with a marker line. An activation
 # under way holds the app's lock: the read waits for it (at most `wait` seconds), so a plan is
-# never made from a host half-way through one.
+# never made from a host half-way through one. The release section is there only when a release
+# is asked about (a deploy; a rotation or a drift report has none to ask about).
 _HOST_STATE_SCRIPT = FILE_STATE_FUNCTION + r"""
 service=$1 user=$2 home=$3 release=$4 unit=$5 env=$6 journald=$7
 pending=$8 lock=$9 wait=${10}
@@ -86,7 +87,7 @@ echo --packages--; dpkg-query -W -f='${Package} ${db:Status-Status}\n' "$@" 2>/d
 echo --user--; getent passwd "$user" | cut -d: -f1,4,6,7
 echo --group--; getent group "$user" | cut -d: -f1,3
 echo --dirs--; stat -c '%U %G %a %F %n' "$home" "$home/releases" 2>/dev/null
-echo --release--; if [ -d "$release" ]; then echo present; fi
+if [ -n "$release" ]; then echo --release--; if [ -d "$release" ]; then echo present; fi; fi
 echo --current--; readlink "$home/current"
 echo --unit--; file_state "$unit"
 echo --service--; systemctl show "$service" -p LoadState -p ActiveState -p UnitFileState
@@ -115,8 +116,8 @@ class HostState:
     group: str | None
     #: The app's home and releases directory: ``{"/opt/a": "root root 755 directory"}``.
     dirs: Mapping[str, str]
-    #: Whether the release asked about is on the host.
-    release_present: bool
+    #: Whether the release asked about is on the host (``None``: none was asked about).
+    release_present: bool | None
     #: Where ``current`` points: ``/opt/a/releases/1a2b3c``.
     current: str | None
     unit_file: FileInfo | None
@@ -169,8 +170,9 @@ class AppHostState(FactBase):
             env_file=FileInfo(...),
         )
 
-    The output holds the fingerprint key: read it with ``quiet_fact``, never ``get_fact`` (which
-    prints fact output at ``-vvv``).
+    ``release=""`` asks about no release (``release_present`` is then ``None``): a rotation needs
+    none, and naming one may mean building it. The output holds the fingerprint key: read it with
+    ``quiet_fact``, never ``get_fact`` (which prints fact output at ``-vvv``).
     """
 
     def command(
@@ -214,7 +216,7 @@ class AppHostState(FactBase):
             user=one("user"),
             group=one("group"),
             dirs=dirs,
-            release_present=one("release") == "present",
+            release_present=one("release") == "present" if "release" in found else None,
             current=one("current"),
             unit_file=file_state(found.get("unit", [])),
             service=dict(line.split("=", 1) for line in found.get("service", []) if "=" in line),

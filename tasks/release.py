@@ -98,10 +98,13 @@ def app_release(config: AppConfig, state: HostState) -> LinkSwitch | None:
     ``current`` to it (``None`` when ``state`` shows it live already).
 
     The switch itself is left to the service step's activation, health-gated, so a release that
-    does not come up healthy is switched back.
+    does not come up healthy is switched back. ``state`` must have been read asking about this
+    release (``read_host_state(config, release=release_path(config))``).
     """
     release = release_path(config)
     version = posixpath.basename(release)
+    if state.release_present is None:
+        raise ValueError(f"the host state was read without asking about release {version}")
 
     if not state.release_present:
         # Complete or not at all, under the app's lock: see release_archive.

@@ -71,6 +71,23 @@ def test_host_state_of_a_bare_host_has_nothing_but_systemd():
     assert not state.running and not state.enabled
 
 
+def test_host_state_read_without_a_release_says_nothing_about_one():
+    lines = [line for line in FULL if line not in ("--release--", "present")]
+    assert AppHostState().process(lines).release_present is None
+
+
+def test_host_state_command_without_a_release_leaves_the_release_section_out():
+    command = AppHostState().command(
+        service="a.service", user="a", home="/opt/a", release="",
+        unit_file="/etc/systemd/system/a.service", env_file="/etc/a.env",
+        journald="/etc/j.conf", pending="/run/p", lock="/run/l", lock_wait=0, packages=[],
+    ).get_raw_value()  # fmt: skip
+    result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
+    markers = [line for line in result.stdout.splitlines() if line.startswith("--")]
+    assert "--release--" not in markers
+    assert "--current--" in markers and "--env--" in markers
+
+
 def test_host_state_never_shows_the_fingerprint_key_in_its_repr():
     state = AppHostState().process(FULL)
     assert "ab12" not in repr(state)
