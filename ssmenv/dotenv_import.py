@@ -34,7 +34,7 @@ from dotenv.variables import Variable as Reference
 from dotenv.variables import parse_variables
 
 from ssmenv import envfile
-from ssmenv.errors import SsmEnvError
+from ssmenv.errors import DotenvImportError
 
 #: Largest value (UTF-8 bytes) each SSM parameter tier holds.
 TIER_LIMITS = {"Standard": 4096, "Advanced": 8192, "Intelligent-Tiering": 8192}
@@ -54,10 +54,6 @@ _TAG_UNSAFE = re.compile(r"[^\w\s.:/=+@-]")
 _BOTO_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 10}, connect_timeout=5, read_timeout=20
 )
-
-
-class DotenvImportError(SsmEnvError):
-    """The file cannot be read, or AWS refused a read or a write; names only, never values."""
 
 
 class State(Enum):

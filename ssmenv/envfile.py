@@ -10,8 +10,10 @@ the intended values before it is installed. Values are written in single quotes,
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+
+from ssmenv.errors import EnvFileError
 
 #: Kernel limit for one ``NAME=VALUE`` string including its NUL; beyond it exec fails (203/EXEC).
 MAX_ARG_STRLEN = 131072
@@ -41,14 +43,6 @@ class Problem:
     def __str__(self) -> str:
         # repr() keeps an invalid name with a newline from splitting the message.
         return f"{self.name if self.name.isprintable() else repr(self.name)}: {self.reason}"
-
-
-class EnvFileError(ValueError):
-    """Raised with every problem found; ``str()`` gives one ``NAME: reason`` line per problem."""
-
-    def __init__(self, problems: Iterable[Problem]) -> None:
-        self.problems: tuple[Problem, ...] = tuple(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
 
 
 def _value_reasons(value: str, systemd_version: int | None) -> Iterator[str]:

@@ -25,6 +25,7 @@ from ssmenv.envfile import (
     parse,
     problems,
 )
+from ssmenv.errors import SsmEnvError
 from ssmenv.render import env_file
 
 CANARY = "FAKE-CANARY-QZXJ"  # obviously fake secret; must never show up in a message
@@ -178,7 +179,7 @@ def test_the_error_lists_every_problem_one_per_line() -> None:
     error = EnvFileError(problems({"1A": "v", "B": "x\0"}))
     assert str(error).splitlines() == [str(p) for p in error.problems]
     assert all(re.fullmatch(r"(1A|B): .+", line) for line in str(error).splitlines())
-    assert isinstance(error, ValueError)
+    assert isinstance(error, ValueError) and isinstance(error, SsmEnvError)
     assert len(str(EnvFileError(problems({"A\nB": "v", "C\r": "v"}))).splitlines()) == 2
     assert problems({"A": "fine"}) == []  # no problems, nothing to raise
 
