@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from lab import hosts as lab
-from tests.conftest import free_port
+from lab.ports import free_port
 from tests.e2e.conftest import REPO
 
 APP = "example-app"
