@@ -15,7 +15,8 @@ from tasks.state import read_host_state
 
 config = AppConfig.from_data(host.data)
 variables = environment.resolve(config)
-state = read_host_state(config)
+# The release (built once per run for all hosts) is the deploy's alone to ask about.
+state = read_host_state(config, release=release.release_path(config))
 
 bootstrap.app_host(config, state)
 new_release = release.app_release(config, state)

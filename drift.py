@@ -20,12 +20,12 @@ config = AppConfig.from_data(host.data)
 variables = environment.resolve(config)
 state = read_host_state(config)
 
-deployed = manifest.loads(state["manifest"])
+deployed = manifest.loads(state.manifest)
 if deployed is None:
     host.log(f"drift: {config.env_file} has no manifest: never deployed")
     report.emit(host.name, differs=True, names=sorted(variables))
 else:
-    differences = manifest.compare(deployed, variables, state["key"])
-    host.log(manifest.drift_line(differences, keyed=state["key"] is not None))
+    differences = manifest.compare(deployed, variables, state.key)
+    host.log(manifest.drift_line(differences, keyed=state.key is not None))
     names = manifest.differing(differences)
     report.emit(host.name, differs=bool(names), names=names)

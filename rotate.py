@@ -23,7 +23,7 @@ state = read_host_state(config)
 
 env = environment.app_environment(config, variables, state)
 report.emit(host.name, differs=bool(env.files), names=manifest.differing(env.differences))
-if env.files or state["pending"]:
+if env.files or state.pending:
     # A changed value, or an activation a run left unfinished: finish it or roll it back.
     service.app_service(config, state, env=env, only_env=True)
 else:

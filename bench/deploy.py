@@ -12,9 +12,10 @@ table gives median wall seconds (min-max), remote commands per host and SSM API 
 
 Remote commands are counted in one more run per N, with ``-vv`` (pyinfra prints each command it
 sends as ``[host] >>> ...``); that run is not timed, since printing costs time. SSM API calls are
-counted by a small HTTP proxy between boto3 and the AWS stand-in (moto server), per operation;
-the benchmark seeds and rotates parameters behind the proxy's back, so only the deploy's calls
-count. Hosts above 20 get ``--large-runs`` timed runs (a 50-host cycle takes minutes here).
+counted per operation by the lab's HTTP proxy (``lab.faults``, injecting no fault) between boto3
+and the AWS stand-in (moto server); the benchmark seeds and rotates parameters behind the
+proxy's back, so only the deploy's calls count. Hosts above 20 get ``--large-runs`` timed runs
+(a 50-host cycle takes minutes here).
 
 Activation runs on all hosts at once (``--data rollout_batch=N``) unless ``--rollout-batch`` says
 otherwise: the deploy's default, one host at a time, adds the app's start and health settle time
@@ -29,30 +30,27 @@ from __future__ import annotations
 
 import argparse
 import compileall
-import http.client
 import itertools
 import os
 import re
 import shlex
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 from lab import aws
 from lab import hosts as lab
-from tests.e2e.conftest import parse_results
+from lab.faults import FaultProxy
+from lab.ports import free_port, port_free
+from lab.results import parse_results
 
 REPO = Path(__file__).resolve().parent.parent
 PYINFRA = Path(sys.executable).with_name("pyinfra")
@@ -91,71 +89,10 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _NOT_COPIED = shutil.ignore_patterns(
     ".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis", "node_modules"
 )
-# Headers of one HTTP hop, and those the proxy's own response carries already.
-_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date"}
 
 
 class BenchError(Exception):
     """A step of the benchmark failed (a pyinfra run, a boot): the run cannot be measured."""
-
-
-class CountingProxy:
-    """An HTTP proxy in front of the AWS stand-in that counts the requests it forwards, per API
-    operation (boto3's JSON protocol names it in ``X-Amz-Target``: ``AmazonSSM.GetParameters``).
-
-    .. code:: python
-
-        with CountingProxy(moto_port) as proxy:
-            ...  # boto3 with AWS_ENDPOINT_URL=http://127.0.0.1:{proxy.port}
-            proxy.calls  # Counter({"GetParametersByPath": 1})
-    """
-
-    def __init__(self, upstream_port: int):
-        self.calls: Counter[str] = Counter()
-        lock = threading.Lock()
-        calls = self.calls
-
-        class Forward(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as botocore expects of AWS
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                target = self.headers.get("X-Amz-Target") or f"{self.command} {self.path}"
-                with lock:
-                    calls[target.rsplit(".", 1)[-1]] += 1
-                # The Host header is kept: the request stays exactly as boto3 signed it.
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
-                upstream = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=120)
-                try:
-                    upstream.request(self.command, self.path, body, headers)
-                    response = upstream.getresponse()
-                    data = response.read()
-                finally:
-                    upstream.close()
-                self.send_response(response.status)
-                for key, value in response.getheaders():
-                    if key.lower() not in _HOP:
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # botocore's retries would show up in the counts anyway
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Forward)
-        self._server.daemon_threads = True
-        self.port: int = self._server.server_address[1]
-
-    def __enter__(self) -> CountingProxy:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 @dataclass
@@ -184,12 +121,6 @@ class Measure:
     changed: dict[str, int] = field(default_factory=dict)  # operation -> hosts it changed
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def pick_ports(count: int) -> list[tuple[int, int]]:
     """``count`` (ssh, app) port pairs counting up from 2701 / 3701, skipping a pair when either
     port is taken: other suites' hosts on this machine may sit inside the range."""
@@ -198,7 +129,7 @@ def pick_ports(count: int) -> list[tuple[int, int]]:
         if len(pairs) == count:
             return pairs
         ssh, app = SSH_PORT_BASE + offset, APP_PORT_BASE + offset
-        if lab.port_free(ssh) and lab.port_free(app):
+        if port_free(ssh) and port_free(app):
             pairs.append((ssh, app))
         if offset > count + 200:
             raise BenchError(f"no {count} free port pairs from {SSH_PORT_BASE}/{APP_PORT_BASE}")
@@ -268,12 +199,12 @@ def commands_per_host(output: str) -> dict[str, list[str]]:
 
 
 class Runner:
-    """Runs the scenarios against one set of hosts, through the counting proxy."""
+    """Runs the scenarios against one set of hosts, through the proxy that counts API calls."""
 
     def __init__(
         self,
         tree: Path,
-        proxy: CountingProxy,
+        proxy: FaultProxy,
         moto_port: int,
         workdir: Path,
         logs: Path | None,
@@ -296,7 +227,7 @@ class Runner:
         command = [str(PYINFRA), "-y", str(inventory), deploy, *args]
         if verbose:
             command.append("-vv")
-        self.proxy.calls.clear()
+        self.proxy.reset_counts()
         started = time.perf_counter()
         result = subprocess.run(
             command, cwd=self.tree, env=self.env, capture_output=True, text=True, timeout=1800
@@ -313,7 +244,7 @@ class Runner:
         changed = {name: n for name, n in parse_results(output).items() if n}
         return Measure(
             seconds,
-            Counter(self.proxy.calls),
+            Counter(self.proxy.forwarded),
             commands_per_host(output) if verbose else None,
             changed,
         )
@@ -527,14 +458,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     timed: Timed = {}
     counted: Counted = {}
     planned: dict[int, int] = {}
-    moto_port = _free_port()
+    moto_port = free_port()
     failed = None
     lab.down(PREFIX)  # leftovers of an interrupted run hold the ports
     with tempfile.TemporaryDirectory(prefix="ssmenv-bench-") as tmp:
         moto = aws.start(moto_port, Path(tmp) / "moto.log")
         try:
             aws.seed(moto_port, PARAMETERS)
-            with CountingProxy(moto_port) as proxy:
+            # No fault: the proxy only counts the calls that reach the stand-in, per operation.
+            with FaultProxy(f"http://127.0.0.1:{moto_port}") as proxy:
                 tree = snapshot(Path(tmp) / "tree")
                 runner = Runner(tree, proxy, moto_port, Path(tmp), args.logs, args.rollout_batch)
                 for n in args.hosts:

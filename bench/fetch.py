@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import socket
 import sys
 import tempfile
 import time
@@ -26,15 +25,10 @@ from pathlib import Path
 import boto3
 
 from lab import aws
+from lab.ports import free_port
 from ssmenv import sources
 from ssmenv.config import AppConfig
 from tasks.environment import resolve
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def seed(endpoint: str, path: str, n: int) -> list[str]:
@@ -63,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--hosts", type=int, nargs="+", default=[1, 20])
     args = parser.parse_args(argv)
 
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         proc = aws.start(port, Path(tmp) / "moto.log")
         try:

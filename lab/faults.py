@@ -6,7 +6,7 @@ with the error AWS would send (``ThrottlingException``, ``AccessDeniedException`
 protocol's shape botocore parses (HTTP 400, ``{"__type": ..., "message": ...}``), or, for
 ``BatchGetSecretValue``, it forwards the request and moves one secret from ``SecretValues`` to
 ``Errors``, as AWS reports a secret it cannot read. It counts what it forwarded and what it
-injected, per operation.
+injected, per operation: with no fault, it is the benchmark's counter of the API calls a run makes.
 
     python -m lab.faults --upstream http://127.0.0.1:5055 --port 5056 --throttle 3
 """
@@ -108,13 +108,22 @@ class FaultProxy:
         self._thread: threading.Thread | None = None
 
     @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://127.0.0.1:{self.port}"
 
     def set_faults(self, *faults: Fault) -> None:
         """Replace the faults and reset the counts."""
         with self._lock:
             self.faults = list(faults)
+        self.reset_counts()
+
+    def reset_counts(self) -> None:
+        """Start counting from zero, keeping the faults."""
+        with self._lock:
             self.forwarded.clear()
             self.injected.clear()
             self.times.clear()

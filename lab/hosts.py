@@ -18,13 +18,14 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from lab.ports import port_free
 
 CACHE = Path(os.environ.get("SSMENV_LAB_CACHE", "/var/cache/ssmenv-lab"))
 STATE = Path(os.environ.get("SSMENV_LAB_STATE", "/run/ssmenv-lab"))
@@ -166,16 +167,6 @@ def connection_data(ssh_port: int | None = None) -> dict:
         "ssh_strict_host_key_checking": "no",
     }
     return data if ssh_port is None else {**data, "ssh_port": ssh_port}
-
-
-def port_free(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def boot(

@@ -32,7 +32,7 @@ from dotenv.variables import Variable as Reference
 from dotenv.variables import parse_variables
 
 from ssmenv import aws, envfile
-from ssmenv.errors import SsmEnvError
+from ssmenv.errors import DotenvImportError
 
 #: Largest value (UTF-8 bytes) each SSM parameter tier holds.
 TIER_LIMITS = {"Standard": 4096, "Advanced": 8192, "Intelligent-Tiering": 8192}
@@ -50,10 +50,6 @@ _TAG_UNSAFE = re.compile(r"[^\w\s.:/=+@-]")
 # Writes are throttled sooner than reads (a few PutParameter a second by default): standard retries
 # back off on ThrottlingException, with room for a long .env (the first try and 10 retries).
 _ATTEMPTS = 11
-
-
-class DotenvImportError(SsmEnvError):
-    """The file cannot be read, or AWS refused a read or a write; names only, never values."""
 
 
 class State(Enum):

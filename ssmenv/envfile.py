@@ -1,16 +1,19 @@
-"""Render, validate and parse systemd ``EnvironmentFile=`` files.
+"""Validate, encode and parse systemd ``EnvironmentFile=`` files.
 
 The parser mirrors systemd 252's ``load_env_file`` (``parse_env_file_internal`` in
 ``src/basic/env-file.c`` plus the push and ``strv_env_clean`` steps PID 1 runs after it), so a
-rendered file can be parsed back and compared with the intended values before it is installed.
-Values are written in single quotes, which systemd >= 241 and ``sh`` both take literally.
+rendered file (``ssmenv.render.env_file``, the one renderer) can be parsed back and compared with
+the intended values before it is installed. Values are written in single quotes, which systemd
+>= 241 and ``sh`` both take literally.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+
+from ssmenv.errors import EnvFileError
 
 #: Kernel limit for one ``NAME=VALUE`` string including its NUL; beyond it exec fails (203/EXEC).
 MAX_ARG_STRLEN = 131072
@@ -40,14 +43,6 @@ class Problem:
     def __str__(self) -> str:
         # repr() keeps an invalid name with a newline from splitting the message.
         return f"{self.name if self.name.isprintable() else repr(self.name)}: {self.reason}"
-
-
-class EnvFileError(ValueError):
-    """Raised with every problem found; ``str()`` gives one ``NAME: reason`` line per problem."""
-
-    def __init__(self, problems: Iterable[Problem]) -> None:
-        self.problems: tuple[Problem, ...] = tuple(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
 
 
 def _value_reasons(value: str, systemd_version: int | None) -> Iterator[str]:
@@ -100,18 +95,6 @@ def problems(
     return found
 
 
-def check(
-    variables: Mapping[str, str],
-    systemd_version: int | None = None,
-    *,
-    budget: int = DEFAULT_BUDGET,
-) -> None:
-    """Raise :class:`EnvFileError` listing every problem, or return if there are none."""
-    found = problems(variables, systemd_version, budget=budget)
-    if found:
-        raise EnvFileError(found)
-
-
 def encode_value(value: str) -> str:
     """Quote ``value`` for an env file: ``'...'`` with each ``'`` written as ``'"'"'``.
 
@@ -119,35 +102,6 @@ def encode_value(value: str) -> str:
     systemd >= 241 takes every other character literally, newlines included.
     """
     return "'" + value.replace("'", "'\"'\"'") + "'"
-
-
-def _header_problems(header: str) -> list[Problem]:
-    """Check comment lines, which must neither break the file nor hide the next line."""
-    bad = "\0" in header or any("\ud800" <= ch <= "\udfff" for ch in header)
-    # systemd <= 253 continues a comment that ends in a backslash onto the next line.
-    if bad or any(line.rstrip().endswith("\\") for line in header.splitlines()):
-        return [Problem("(header)", "has a NUL, a lone surrogate or a line ending in '\\'")]
-    return []
-
-
-def render(
-    variables: Mapping[str, str],
-    header: str = "",
-    *,
-    systemd_version: int | None = None,
-    budget: int = DEFAULT_BUDGET,
-) -> str:
-    """Return the env file for ``variables`` (in order), after ``# `` header lines.
-
-    Raises :class:`EnvFileError` listing every problem instead of writing a partial file.
-    """
-    found = _header_problems(header) + problems(variables, systemd_version, budget=budget)
-    if found:
-        raise EnvFileError(found)
-    # splitlines() also splits on CR, which would otherwise end the comment for systemd.
-    lines = [f"# {line}".rstrip() for line in header.splitlines()]
-    lines += [f"{name}={encode_value(value)}" for name, value in variables.items()]
-    return "".join(line + "\n" for line in lines)
 
 
 # Parser states, named as in env-file.c; all but the first four end in an assignment at EOF.

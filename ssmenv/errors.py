@@ -1,10 +1,19 @@
-"""One exception class per problem area.
+"""One exception class per problem area, all under ``SsmEnvError``.
 
 They derive from pyinfra's ``PyinfraError`` so the CLI prints them as one line (``--> pyinfra
-error: ...``) instead of a traceback. Messages name keys, parameters and secrets, never a value.
+error: ...``) instead of a traceback, and ``python -m ssmenv`` as ``ssmenv COMMAND: error: ...``
+(the traceback only with ``--debug``). Messages name keys, parameters and secrets, never a value.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
 from pyinfra.api.exceptions import PyinfraError
+
+if TYPE_CHECKING:
+    from ssmenv.envfile import Problem
 
 
 class SsmEnvError(PyinfraError):
@@ -17,3 +26,27 @@ class ConfigError(SsmEnvError):
 
 class SourceError(SsmEnvError):
     """A configuration source (SSM, Secrets Manager) could not be read."""
+
+
+class EnvFileError(SsmEnvError, ValueError):
+    """Variables an env file cannot carry exactly, or a file systemd would refuse.
+
+    ``str()`` gives one ``NAME: reason`` line per problem (``problems``). A ``ValueError`` too, as
+    it was before it joined this hierarchy.
+    """
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class DotenvImportError(SsmEnvError):
+    """The file cannot be read, or AWS refused a read or a write; names only, never values."""
+
+
+class ScanError(SsmEnvError):
+    """The tree or the baseline cannot be scanned (not a git work tree, unreadable baseline)."""
+
+
+class ReportError(SsmEnvError):
+    """The per-host reports could not be handed over or read."""

@@ -1,7 +1,10 @@
-"""The project's pyinfra facts, and a way to read a fact without printing its output."""
+"""The project's pyinfra facts, the parser they share, and a way to read a fact without printing
+its output."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from pyinfra.api import FactBase, QuoteString, StringCommand
@@ -11,19 +14,43 @@ from pyinfra.api.host import Host
 
 from ssmenv.activation import Pending
 
+# The shell side of ``file_state``, defined first in the facts' scripts: for a file that exists,
+# its owner, group and mode, then its digest.
+FILE_STATE_FUNCTION = r"""file_state() {
+  if [ -f "$1" ]; then stat -c '%U %G %a' "$1" && sha256sum < "$1"; fi
+}
+"""
 
-def _file_state_command(path: str) -> StringCommand:
-    return StringCommand(
-        "if [ -f", QuoteString(path), "]; then stat -c '%U %G %a'", QuoteString(path),
-        "&& sha256sum <", QuoteString(path), "; fi",
-    )  # fmt: skip
+
+@dataclass(frozen=True)
+class FileInfo:
+    """A file's owner, group, mode (octal digits as ``stat -c %a`` prints them: ``600``) and the
+    sha256 of its content."""
+
+    user: str
+    group: str
+    mode: str
+    sha256: str
 
 
-def _file_state(lines: list[str]) -> dict[str, str] | None:
+def sections(output: Sequence[str]) -> dict[str, list[str]]:
+    """The lines of a fact's output under each ``--name--`` marker line, by name."""
+    found: dict[str, list[str]] = {}
+    current: list[str] = []
+    for line in output:
+        if line.startswith("--") and line.endswith("--") and len(line) > 4:
+            current = found.setdefault(line.strip("-"), [])
+        else:
+            current.append(line)
+    return found
+
+
+def file_state(lines: Sequence[str]) -> FileInfo | None:
+    """What ``file_state`` printed for one file (``None``: absent)."""
     if len(lines) < 2:
         return None
     user, group, mode = lines[0].split()
-    return {"user": user, "group": group, "mode": mode, "sha256": lines[1].split()[0]}
+    return FileInfo(user, group, mode, lines[1].split()[0])
 
 
 class FileState(FactBase):
@@ -32,33 +59,35 @@ class FileState(FactBase):
 
     .. code:: python
 
-        {"user": "root", "group": "root", "mode": "600", "sha256": "9f86d0..."}
+        FileInfo(user="root", group="root", mode="600", sha256="9f86d0...")
 
     A digest, not the content, so a file's content never travels back to the control machine.
     """
 
     def command(self, path: str) -> StringCommand:
-        return _file_state_command(path)
+        script = FILE_STATE_FUNCTION + 'file_state "$1"'
+        return StringCommand("sh -c", QuoteString(script), "ssmenv-file-state", QuoteString(path))
 
-    def process(self, output: list[str]) -> dict[str, str] | None:
-        return _file_state(output)
+    def process(self, output: list[str]) -> FileInfo | None:
+        return file_state(output)
 
 
 # One shell script, paths and names as positional arguments ($1..$10, then the packages), so
 # nothing is interpolated into its text. Each section starts with a marker line. An activation
 # under way holds the app's lock: the read waits for it (at most `wait` seconds), so a plan is
-# never made from a host half-way through one.
-_HOST_STATE_SCRIPT = r"""service=$1 user=$2 home=$3 release=$4 unit=$5 env=$6 journald=$7
+# never made from a host half-way through one. The release section is there only when a release
+# is asked about (a deploy; a rotation or a drift report has none to ask about).
+_HOST_STATE_SCRIPT = FILE_STATE_FUNCTION + r"""
+service=$1 user=$2 home=$3 release=$4 unit=$5 env=$6 journald=$7
 pending=$8 lock=$9 wait=${10}
 shift 10
-file_state() { if [ -f "$1" ]; then stat -c '%U %G %a' "$1" && sha256sum < "$1"; fi; }
 if [ -d "${lock%/*}" ] && [ ! -L "$lock" ]; then flock -s -w "$wait" "$lock" true; fi
 echo --systemd--; systemctl --version | head -n 1
 echo --packages--; dpkg-query -W -f='${Package} ${db:Status-Status}\n' "$@" 2>/dev/null
 echo --user--; getent passwd "$user" | cut -d: -f1,4,6,7
 echo --group--; getent group "$user" | cut -d: -f1,3
 echo --dirs--; stat -c '%U %G %a %F %n' "$home" "$home/releases" 2>/dev/null
-echo --release--; if [ -d "$release" ]; then echo present; fi
+if [ -n "$release" ]; then echo --release--; if [ -d "$release" ]; then echo present; fi; fi
 echo --current--; readlink "$home/current"
 echo --unit--; file_state "$unit"
 echo --service--; systemctl show "$service" -p LoadState -p ActiveState -p UnitFileState
@@ -73,36 +102,77 @@ true
 """
 
 
+@dataclass(frozen=True)
+class HostState:
+    """What a host has of one app (``AppHostState``), as every task compares it."""
+
+    #: The host's systemd version (``None``: unreadable).
+    systemd: int | None
+    #: Each runtime package asked about and its dpkg status: ``{"nodejs": "installed"}``.
+    packages: Mapping[str, str]
+    #: ``getent passwd`` of the app's user, ``name:gid:home:shell``.
+    user: str | None
+    #: ``getent group`` of the app's group, ``name:gid``.
+    group: str | None
+    #: The app's home and releases directory: ``{"/opt/a": "root root 755 directory"}``.
+    dirs: Mapping[str, str]
+    #: Whether the release asked about is on the host (``None``: none was asked about).
+    release_present: bool | None
+    #: Where ``current`` points: ``/opt/a/releases/1a2b3c``.
+    current: str | None
+    unit_file: FileInfo | None
+    #: ``systemctl show``: ``LoadState``, ``ActiveState``, ``UnitFileState``.
+    service: Mapping[str, str]
+    #: An activation committed files but never saw the app healthy: what it replaced.
+    pending: Pending | None
+    #: journald's drop-in.
+    journald: FileInfo | None
+    manifest_file: FileInfo | None
+    #: The manifest's text (versions and keyed fingerprints, no value).
+    manifest: str | None
+    #: The fingerprint key: key material, kept out of the repr.
+    key: str | None = field(repr=False)
+    env_file: FileInfo | None
+
+    @property
+    def running(self) -> bool:
+        return self.service.get("ActiveState") == "active"
+
+    @property
+    def enabled(self) -> bool:
+        return self.service.get("UnitFileState") == "enabled"
+
+
 class AppHostState(FactBase):
     """
     Everything a deploy compares for one app, read in one command: the host's systemd version,
     the runtime packages, the app's user and group, its directories, release and ``current``
     link, the unit, the service, journald's drop-in, and the env file with its manifest and
-    fingerprint key.
+    fingerprint key; a ``HostState``.
 
     .. code:: python
 
-        {
-            "systemd": 252,
-            "packages": {"nodejs": "installed"},
-            "user": "example-app:998:/nonexistent:/usr/sbin/nologin" | None,
-            "group": "example-app:998" | None,
-            "dirs": {"/opt/example-app": "root root 755 directory", ...},
-            "release_present": True,
-            "current": "/opt/example-app/releases/1a2b3c" | None,
-            "unit_file": {"user": "root", "group": "root", "mode": "644", "sha256": "..."} | None,
-            "service": {"LoadState": "loaded", "ActiveState": "active", "UnitFileState": "enabled"},
-            # An activation committed files but never saw the app healthy: what it replaced.
-            "pending": Pending | None,
-            "journald": FileState | None,
-            "manifest_file": FileState | None,
-            "manifest": "{...}" | None,
-            "key": "5f1e..." | None,
-            "env_file": FileState | None,
-        }
+        HostState(
+            systemd=252,
+            packages={"nodejs": "installed"},
+            user="example-app:998:/nonexistent:/usr/sbin/nologin",
+            group="example-app:998",
+            dirs={"/opt/example-app": "root root 755 directory", ...},
+            release_present=True,
+            current="/opt/example-app/releases/1a2b3c",
+            unit_file=FileInfo(user="root", group="root", mode="644", sha256="..."),
+            service={"LoadState": "loaded", "ActiveState": "active", "UnitFileState": "enabled"},
+            pending=None,
+            journald=FileInfo(...),
+            manifest_file=FileInfo(...),
+            manifest="{...}",
+            key="5f1e...",
+            env_file=FileInfo(...),
+        )
 
-    The output holds the fingerprint key: read it with ``quiet_fact``, never ``get_fact`` (which
-    prints fact output at ``-vvv``).
+    ``release=""`` asks about no release (``release_present`` is then ``None``): a rotation needs
+    none, and naming one may mean building it. The output holds the fingerprint key: read it with
+    ``quiet_fact``, never ``get_fact`` (which prints fact output at ``-vvv``).
     """
 
     def command(
@@ -126,52 +196,43 @@ class AppHostState(FactBase):
             *(QuoteString(a) for a in args),
         )  # fmt: skip
 
-    def process(self, output: list[str]) -> dict[str, Any]:
-        sections: dict[str, list[str]] = {}
-        current: list[str] = []
-        for line in output:
-            if line.startswith("--") and line.endswith("--") and len(line) > 4:
-                current = sections.setdefault(line.strip("-"), [])
-            else:
-                current.append(line)
+    def process(self, output: list[str]) -> HostState:
+        found = sections(output)
 
         def one(name: str) -> str | None:
-            lines = [line for line in sections.get(name, []) if line.strip()]
+            lines = [line for line in found.get(name, []) if line.strip()]
             return lines[0].strip() if lines else None
 
         version = (one("systemd") or "").split()
         dirs = {}
-        for line in sections.get("dirs", []):
+        for line in found.get("dirs", []):
             parts = line.split(" ", 4)
             if len(parts) == 5:
                 dirs[parts[4]] = " ".join(parts[:4])
-        service = dict(line.split("=", 1) for line in sections.get("service", []) if "=" in line)
-        manifest = "\n".join(sections.get("manifest", [])).strip()
-        return {
-            "systemd": int(version[1]) if len(version) > 1 and version[1].isdigit() else None,
-            "packages": dict(
-                line.split(" ", 1) for line in sections.get("packages", []) if " " in line
-            ),
-            "user": one("user"),
-            "group": one("group"),
-            "dirs": dirs,
-            "release_present": one("release") == "present",
-            "current": one("current"),
-            "unit_file": _file_state(sections.get("unit", [])),
-            "service": service,
-            "pending": _pending(sections),
-            "journald": _file_state(sections.get("journald", [])),
-            "manifest_file": _file_state(sections.get("manifest-file", [])),
-            "manifest": manifest or None,
-            "key": one("key"),
-            "env_file": _file_state(sections.get("env", [])),
-        }
+        manifest = "\n".join(found.get("manifest", [])).strip()
+        return HostState(
+            systemd=int(version[1]) if len(version) > 1 and version[1].isdigit() else None,
+            packages=dict(line.split(" ", 1) for line in found.get("packages", []) if " " in line),
+            user=one("user"),
+            group=one("group"),
+            dirs=dirs,
+            release_present=one("release") == "present" if "release" in found else None,
+            current=one("current"),
+            unit_file=file_state(found.get("unit", [])),
+            service=dict(line.split("=", 1) for line in found.get("service", []) if "=" in line),
+            pending=_pending(found),
+            journald=file_state(found.get("journald", [])),
+            manifest_file=file_state(found.get("manifest-file", [])),
+            manifest=manifest or None,
+            key=one("key"),
+            env_file=file_state(found.get("env", [])),
+        )
 
 
-def _pending(sections: dict[str, list[str]]) -> Pending | None:
-    marker = _file_state(sections.get("pending-file", []))
-    text = "\n".join(sections.get("pending", []))
-    return Pending.parse(text, marker["sha256"]) if marker else None
+def _pending(found: dict[str, list[str]]) -> Pending | None:
+    marker = file_state(found.get("pending-file", []))
+    text = "\n".join(found.get("pending", []))
+    return Pending.parse(text, marker.sha256) if marker else None
 
 
 def quiet_fact(host: Host, fact: type[FactBase], **kwargs: Any) -> Any:

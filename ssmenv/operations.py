@@ -15,7 +15,7 @@ from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 
 from ssmenv import remote
 from ssmenv.activation import LOCK_WAIT, Activation, said
-from ssmenv.facts import FileState
+from ssmenv.facts import FileInfo, FileState
 from ssmenv.rollout import Outcome, Rollout
 
 UNREAD = object()  # atomic_file reads the file's state itself
@@ -79,7 +79,7 @@ def atomic_file(
     group: str = "root",
     mode: str = "0600",
     keep_previous: bool = False,
-    current_state: dict[str, str] | object | None = UNREAD,
+    current_state: FileInfo | object | None = UNREAD,
 ):
     """
     Install a file from content, atomically and private from its first byte.
@@ -116,12 +116,12 @@ def atomic_file(
     wanted_mode = mode.lstrip("0") or "0"
     current = host.get_fact(FileState, path=path) if current_state is UNREAD else current_state
 
-    if current and current["sha256"] == hashlib.sha256(data).hexdigest():
-        if (current["user"], current["group"]) != (user, group):
+    if isinstance(current, FileInfo) and current.sha256 == hashlib.sha256(data).hexdigest():
+        if (current.user, current.group) != (user, group):
             yield StringCommand("chown", QuoteString(f"{user}:{group}"), QuoteString(path))
-        if current["mode"] != wanted_mode:
+        if current.mode != wanted_mode:
             yield StringCommand("chmod", QuoteString(mode), QuoteString(path))
-        if (current["user"], current["group"], current["mode"]) == (user, group, wanted_mode):
+        if (current.user, current.group, current.mode) == (user, group, wanted_mode):
             host.noop(f"file {path} is up to date")
         return
 

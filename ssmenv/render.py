@@ -7,6 +7,7 @@ parsed back with systemd's grammar and compared with what was meant before anyon
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,10 +39,16 @@ def _env_name(name: str) -> Encoded:
     return Encoded(name)
 
 
+# In a comment, systemd refuses a NUL (the whole file), and a lone surrogate cannot be written
+# as UTF-8 at all: both become U+FFFD.
+_UNWRITABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
 def _comment(text: Any) -> Encoded:
     # A comment stays one line (systemd ends comments at newline or CR), and must not end in a
     # backslash, which on systemd <= 253 hides the next line.
-    return Encoded(" ".join(str(text).split()).rstrip("\\"))
+    one_line = " ".join(_UNWRITABLE.sub("\ufffd", str(text)).split())
+    return Encoded(one_line.rstrip("\\"))
 
 
 def _environment(finalize=None) -> jinja2.Environment:

@@ -19,16 +19,12 @@ import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ssmenv.errors import SsmEnvError
+from ssmenv.errors import ReportError
 
 # As ``diff`` and ``terraform plan -detailed-exitcode``: a cron job or CI step alerts on 2.
 CLEAN, ERROR, DIFFERS = 0, 1, 2
 
 ENV = "SSMENV_REPORT_FD"
-
-
-class ReportError(SsmEnvError):
-    """The per-host reports could not be handed over or read."""
 
 
 @dataclass(frozen=True)

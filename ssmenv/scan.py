@@ -38,7 +38,7 @@ from detect_secrets.settings import (
     transient_settings,
 )
 
-from ssmenv.errors import SsmEnvError
+from ssmenv.errors import ScanError
 
 # .env, .env.production, production.env, direnv's .envrc...
 _ENV_FILE = re.compile(r"\.env(\..+)?|.+\.env|\.envrc")
@@ -50,10 +50,6 @@ _COMMIT_MARK = "\x01"
 BASELINE_NAME = ".secrets.baseline"
 #: From this many files on, the detectors run in a process pool.
 PARALLEL_FROM = 32
-
-
-class ScanError(SsmEnvError):
-    """The tree or the baseline cannot be scanned (not a git work tree, unreadable baseline)."""
 
 
 @dataclass(frozen=True, order=True)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server
 
 from ssmenv import journald
 from ssmenv.config import AppConfig
+from ssmenv.facts import HostState
 from ssmenv.operations import atomic_file
 
 JOURNALD_DROPIN = journald.DROPIN
@@ -21,11 +20,11 @@ def runtime_packages(config: AppConfig) -> list[str]:
 
 
 @deploy("Bootstrap app host")
-def app_host(config: AppConfig, state: dict[str, Any]) -> None:
+def app_host(config: AppConfig, state: HostState) -> None:
     """Runtime packages, the app's system group and user, its directories and journald's
     retention; only what ``state`` (``AppHostState``) shows missing or different."""
     packages = runtime_packages(config)
-    missing = [p for p in packages if state["packages"].get(p) != "installed"]
+    missing = [p for p in packages if state.packages.get(p) != "installed"]
     if missing:
         apt.packages(
             name=f"Install runtime packages: {', '.join(missing)}",
@@ -33,7 +32,7 @@ def app_host(config: AppConfig, state: dict[str, Any]) -> None:
             update=True,
             cache_time=24 * 3600,
         )
-    if state["group"] is None or state["user"] is None:
+    if state.group is None or state.user is None:
         server.group(name=f"Group {config.user}", group=config.user, system=True)
         server.user(  # noqa: S604 -- `shell` is the login shell, not a subprocess
             name=f"System user {config.user}",
@@ -48,7 +47,7 @@ def app_host(config: AppConfig, state: dict[str, Any]) -> None:
         )
     # Code is root-owned: the app runs as its own user and cannot rewrite itself.
     for path in (config.home, f"{config.home}/releases"):
-        if state["dirs"].get(path) != "root root 755 directory":
+        if state.dirs.get(path) != "root root 755 directory":
             files.directory(
                 name=f"Directory {path}",
                 path=path,
@@ -62,7 +61,7 @@ def app_host(config: AppConfig, state: dict[str, Any]) -> None:
         path=JOURNALD_DROPIN,
         content=journald.dropin(config.journald_max_use, config.journald_max_retention),
         mode="0644",
-        current_state=state["journald"],
+        current_state=state.journald,
     )
     if retention.will_change:
         server.shell(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from pyinfra import host
 from pyinfra.api import deploy
@@ -13,6 +12,7 @@ from ssmenv.activation import FileWrite, sha256
 from ssmenv.config import AppConfig
 from ssmenv.envfile import EnvFileError
 from ssmenv.errors import ConfigError
+from ssmenv.facts import HostState
 from ssmenv.operations import atomic_file
 from ssmenv.variables import Variable, compose
 
@@ -45,7 +45,7 @@ class EnvPlan:
 
 @deploy("App environment")
 def app_environment(
-    config: AppConfig, variables: dict[str, Variable], state: dict[str, Any]
+    config: AppConfig, variables: dict[str, Variable], state: HostState
 ) -> EnvPlan:
     """Plan the env file (root-only, 0600) and its manifest (the app's group may read it; no
     values) from ``variables``, against the host's ``AppHostState``.
@@ -58,10 +58,10 @@ def app_environment(
     manifest_file, key_file = f"{env_file}.manifest", f"{env_file}.key"
 
     values = {name: v.value for name, v in variables.items()}
-    refused = envfile.problems(values, systemd_version=state["systemd"])
+    refused = envfile.problems(values, systemd_version=state.systemd)
     if refused:
         raise ConfigError(
-            f"{host.name} runs systemd {state['systemd']}, which cannot carry these exactly:\n"
+            f"{host.name} runs systemd {state.systemd}, which cannot carry these exactly:\n"
             + "\n".join(f"  {p} (from {variables[p.name].source})" for p in refused)
         )
     try:
@@ -70,10 +70,10 @@ def app_environment(
         raise ConfigError(f"{env_file}: {e}") from None
 
     files: list[FileWrite] = []
-    old_manifest = manifest.loads(state["manifest"])
+    old_manifest = manifest.loads(state.manifest)
     # Values compare under the key the deployed manifest was made with; a host without one gets
     # a new key below, and versions are all there is to compare.
-    key = state["key"]
+    key = state.key
     keyed = key is not None
     differences = tuple(manifest.compare(old_manifest, variables, key))
     key_write = FileWrite(key_file)
@@ -83,18 +83,18 @@ def app_environment(
         files.append(key_write)
     new_manifest = manifest.build(config.name, key, variables)
     manifest_text = manifest.dumps(new_manifest)
-    env_state = state["env_file"]
-    env_changed = env_state is None or env_state["sha256"] != sha256(content) or (
-        env_state["user"], env_state["group"], env_state["mode"]) != ("root", "root", "600")
-    manifest_state = state["manifest_file"]
+    env_state = state.env_file
+    env_changed = env_state is None or env_state.sha256 != sha256(content) or (
+        env_state.user, env_state.group, env_state.mode) != ("root", "root", "600")
+    manifest_state = state.manifest_file
     env_write = FileWrite(
-        env_file, content, expect=env_state and env_state["sha256"], secret=True,
+        env_file, content, expect=env_state and env_state.sha256, secret=True,
         # Without it, no copy of the old values stays once the new ones are healthy.
         transient=not config.env_keep_previous,
     )  # fmt: skip
     manifest_write = FileWrite(
         manifest_file, manifest_text, group=config.user, mode="0640",
-        expect=manifest_state and manifest_state["sha256"],
+        expect=manifest_state and manifest_state.sha256,
     )  # fmt: skip
 
     if env_changed:

@@ -12,13 +12,13 @@ import tarfile
 import tempfile
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 from pyinfra import host
 from pyinfra.api import deploy
 
 from ssmenv.activation import LinkSwitch
 from ssmenv.config import AppConfig
+from ssmenv.facts import HostState
 from ssmenv.operations import release_archive
 
 # Never shipped: dependencies are installed on the host, local env files never leave the laptop.
@@ -71,17 +71,20 @@ def release_path(config: AppConfig) -> str:
 
 
 @deploy("App release")
-def app_release(config: AppConfig, state: dict[str, Any]) -> LinkSwitch | None:
+def app_release(config: AppConfig, state: HostState) -> LinkSwitch | None:
     """Upload the release unless the host has it and install its dependencies; plan the switch of
     ``current`` to it (``None`` when ``state`` shows it live already).
 
     The switch itself is left to the service step's activation, health-gated, so a release that
-    does not come up healthy is switched back.
+    does not come up healthy is switched back. ``state`` must have been read asking about this
+    release (``read_host_state(config, release=release_path(config))``).
     """
     release = release_path(config)
     version = posixpath.basename(release)
+    if state.release_present is None:
+        raise ValueError(f"the host state was read without asking about release {version}")
 
-    if not state["release_present"]:
+    if not state.release_present:
         # Complete or not at all, under the app's lock: see release_archive.
         release_archive(
             name=f"Unpack release {version}",
@@ -91,7 +94,7 @@ def app_release(config: AppConfig, state: dict[str, Any]) -> LinkSwitch | None:
             install=config.runtime.install(config.source),
         )
 
-    if state["current"] == release:
+    if state.current == release:
         return None
-    host.log(f"release {version} (live: {state['current'] or 'none'})")
-    return LinkSwitch(f"{config.home}/current", release, state["current"])
+    host.log(f"release {version} (live: {state.current or 'none'})")
+    return LinkSwitch(f"{config.home}/current", release, state.current)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +22,7 @@ from pyinfra.operations.util import any_changed
 
 from ssmenv.config import REPO_ROOT
 from ssmenv.errors import ConfigError
+from ssmenv.facts import FILE_STATE_FUNCTION, file_state, sections
 from ssmenv.operations import atomic_file
 from ssmenv.settings import REQUIRED, Line, Matching, Setting, Settings, read
 from ssmenv.settings import markdown_table as settings_table
@@ -190,10 +190,10 @@ def timer_unit(timer: RotationTimer) -> str:
 
 # What the control host has, read in one command before anything is installed.
 
-_HOST_SCRIPT = r"""pyinfra=$1 checkout=$2 inventory=$3 env_file=$4 user=$5 schedule=$6
+_HOST_SCRIPT = FILE_STATE_FUNCTION + r"""
+pyinfra=$1 checkout=$2 inventory=$3 env_file=$4 user=$5 schedule=$6
 service=$7 timer=$8
 shift 8
-file_state() { if [ -f "$1" ]; then stat -c '%U %G %a' "$1" && sha256sum < "$1"; fi; }
 echo --problems--
 [ -x "$pyinfra" ] || echo "rotation_venv: no executable $pyinfra"
 [ -f "$checkout/rotate.py" ] || echo "rotation_checkout: no $checkout/rotate.py"
@@ -221,7 +221,7 @@ class RotationHostState(FactBase):
 
         {
             "problems": ["rotation_venv: no executable /opt/ssmenv/.venv/bin/pyinfra"],
-            "service": {"user": "root", "group": "root", "mode": "644", "sha256": "9f86d0..."},
+            "service": FileInfo(user="root", group="root", mode="644", sha256="9f86d0..."),
             "timer": None,
         }
     """
@@ -239,25 +239,12 @@ class RotationHostState(FactBase):
         )  # fmt: skip
 
     def process(self, output: list[str]) -> dict[str, Any]:
-        sections: dict[str, list[str]] = {}
-        current: list[str] = []
-        for line in output:
-            if line.startswith("--") and line.endswith("--"):
-                current = sections.setdefault(line.strip("-"), [])
-            else:
-                current.append(line)
+        found = sections(output)
         return {
-            "problems": sections.get("problems", []),
-            "service": _file_state(sections.get("service", [])),
-            "timer": _file_state(sections.get("timer", [])),
+            "problems": found.get("problems", []),
+            "service": file_state(found.get("service", [])),
+            "timer": file_state(found.get("timer", [])),
         }
-
-
-def _file_state(lines: Sequence[str]) -> Mapping[str, str] | None:
-    if len(lines) < 2:
-        return None
-    user, group, mode = lines[0].split()
-    return {"user": user, "group": group, "mode": mode, "sha256": lines[1].split()[0]}
 
 
 @deploy("Rotation timer")

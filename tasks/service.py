@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pyinfra import host
 from pyinfra.api import deploy
 
 from ssmenv import render
 from ssmenv.activation import Activation, FileWrite, Health, LinkSwitch, sha256
 from ssmenv.config import AppConfig
+from ssmenv.facts import HostState
 from ssmenv.operations import activation
 from ssmenv.rollout import Rollout
 from tasks.environment import EnvPlan
@@ -18,7 +17,7 @@ from tasks.environment import EnvPlan
 @deploy("App service")
 def app_service(
     config: AppConfig,
-    state: dict[str, Any],
+    state: HostState,
     env: EnvPlan | None = None,
     release: LinkSwitch | None = None,
     only_env: bool = False,
@@ -29,19 +28,17 @@ def app_service(
     ``AppHostState``; nothing changed means no operation. ``only_env`` (rotation) leaves the unit
     as it is."""
     unit = render.unit_file(config)
-    unit_state = state["unit_file"]
+    unit_state = state.unit_file
     unit_write = FileWrite(
-        config.unit_file, unit, mode="0644", expect=unit_state and unit_state["sha256"],
+        config.unit_file, unit, mode="0644", expect=unit_state and unit_state.sha256,
         # The old unit stays if systemd finds anything wrong with the new one.
         unit=True,
     )  # fmt: skip
     files = list(env.files if env else ())
-    if not only_env and (unit_state is None or unit_state["sha256"] != sha256(unit)):
+    if not only_env and (unit_state is None or unit_state.sha256 != sha256(unit)):
         files.append(unit_write)
     service = f"{config.name}.service"
-    running = state["service"].get("ActiveState") == "active"
-    enabled = state["service"].get("UnitFileState") == "enabled"
-    pending = state["pending"]
+    running, enabled, pending = state.running, state.enabled, state.pending
     if not files and release is None and running and enabled and pending is None:
         return
     reasons = [name for name, why in (
@@ -56,14 +53,14 @@ def app_service(
         pending,
         files,
         release,
-        state["current"],
+        state.current,
         known,
         app=config.name,
         service=service,
         health=Health(config.port, config.health_path, config.health_timeout,
                       config.health_settle),
         # A first deploy has no version to go back to: on failure, the service is stopped.
-        previous=unit_state is not None and state["env_file"] is not None,
+        previous=unit_state is not None and state.env_file is not None,
         secrets=env.secrets if env else (),
     )  # fmt: skip
     # Known before the run, so hosts take their turns in inventory order whatever order

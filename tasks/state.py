@@ -6,26 +6,28 @@ redeploy with nothing new costs one remote command per host.
 
 from __future__ import annotations
 
-from typing import Any
-
 from pyinfra import host
 
 from ssmenv.activation import LOCK_WAIT, lock_path, pending_marker
 from ssmenv.config import AppConfig
-from ssmenv.facts import AppHostState, quiet_fact
+from ssmenv.facts import AppHostState, HostState, quiet_fact
 from tasks.bootstrap import JOURNALD_DROPIN, runtime_packages
-from tasks.release import release_path
 
 
-def read_host_state(config: AppConfig) -> dict[str, Any]:
-    """``AppHostState`` of this host, read quietly (it carries the fingerprint key)."""
+def read_host_state(config: AppConfig, release: str | None = None) -> HostState:
+    """``AppHostState`` of this host, read quietly (it carries the fingerprint key).
+
+    ``release``: the release directory to look for (``tasks.release.release_path``), which only
+    a deploy asks about: without ``app_version`` naming it means building the release archive,
+    which a rotation or a drift report has no use for.
+    """
     return quiet_fact(
         host,
         AppHostState,
         service=f"{config.name}.service",
         user=config.user,
         home=config.home,
-        release=release_path(config),
+        release=release or "",
         unit_file=config.unit_file,
         env_file=config.env_file,
         journald=JOURNALD_DROPIN,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,14 +11,9 @@ from pathlib import Path
 import pytest
 
 from lab import aws
+from lab.ports import free_port
 
 IN_CI = bool(os.environ.get("CI"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from lab import hosts as lab
+from lab.results import parse_results
 from tests.conftest import IN_CI, StandIn
 
 REPO = Path(__file__).resolve().parents[2]
@@ -108,21 +108,6 @@ class RunResult:
     returncode: int
     output: str
     changed: dict[str, int] = field(default_factory=dict)  # operation name -> hosts changed
-
-
-_RESULT_ROW = re.compile(r"^\s{4}(.+?)\s+(\d+)\s+(\d+|-)\s+(\d+|-)\s+(\d+|-)\s*$")
-
-
-def parse_results(output: str) -> dict[str, int]:
-    """Operation name -> number of hosts it changed, from pyinfra's results table."""
-    changed = {}
-    table = output.split("--> Results:", 1)[-1]
-    for line in table.splitlines():
-        match = _RESULT_ROW.match(line)
-        if match and match.group(1) != "Grand total":
-            success = match.group(3)
-            changed[match.group(1)] = 0 if success == "-" else int(success)
-    return changed
 
 
 class Deployer:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from lab import hosts as lab
-from tests.conftest import free_port
+from lab.ports import free_port
 from tests.e2e.conftest import REPO
 
 APP = "example-app"
@@ -107,6 +107,45 @@ def test_a_parameter_created_again_with_a_new_value_is_drift_and_plan_on_every_h
         after = ssmenv(command, deployer)
         assert after.returncode == 0, (command, output(after)[-3000:])
         assert f"{command}: no host differs ({len(lab_hosts)} hosts)" in after.stdout
+
+
+# The real pyinfra CLI with the release archive builder replaced by a failure, so that a run that
+# builds the archive (tars the app's source to hash it) fails. pyinfra_cli first: it patches the
+# stdlib with gevent, which must come before boto3 and ssl are imported.
+WITHOUT_ARCHIVE = """import sys
+from pyinfra_cli.main import main
+import tasks.release
+def refused(source):
+    raise RuntimeError(f"built the release archive of {source}")
+tasks.release.build_archive = refused
+sys.argv[0] = "pyinfra"
+sys.exit(main())
+"""
+
+
+def test_drift_and_a_rotation_never_build_the_release_archive(
+    deployed, deployer, stand_in, lab_hosts
+):
+    def run(deploy: str) -> subprocess.CompletedProcess[str]:
+        command = deployer.command(data=DATA, deploy=deploy)
+        return subprocess.run(
+            [sys.executable, "-c", WITHOUT_ARCHIVE, *command[1:]],
+            cwd=REPO, env=deployer.env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+
+    # The deploy does build it: the replacement is in force.
+    deploy = run("deploy.py")
+    assert deploy.returncode != 0 and "built the release archive" in output(deploy)
+
+    stand_in.put({SECRET: "FAKE-drift-session-rotated"})
+    drift = run("drift.py")
+    assert drift.returncode == 0, output(drift)[-3000:]
+    before = {h.name: h.file_state(f"/etc/{APP}.env") for h in lab_hosts}
+    rotation = run("rotate.py")
+    assert rotation.returncode == 0, output(rotation)[-3000:]
+    for host in lab_hosts:
+        assert f"[{host.name}] drift: SESSION_SECRET v1->v2" in output(drift)
+        assert host.file_state(f"/etc/{APP}.env") != before[host.name]  # rotated all the same
 
 
 def test_a_version_that_moved_over_the_same_value_is_no_drift(

@@ -15,7 +15,7 @@ import math
 import pytest
 
 from lab import faults
-from tests.conftest import free_port
+from lab.ports import free_port
 from tests.e2e.conftest import Deployer
 
 APP = "example-app"

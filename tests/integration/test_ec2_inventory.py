@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from lab import aws
+from lab.ports import free_port
 from ssmenv import ec2
 from ssmenv.errors import SourceError
-from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 PYINFRA = Path(sys.executable).with_name("pyinfra")

@@ -141,3 +141,16 @@ def test_the_proxy_answers_errors_in_the_shape_botocore_parses(proxy):
     with pytest.raises(ssm.exceptions.ParameterVersionLabelLimitExceeded):
         ssm.get_parameters(Names=["/x"])
     assert proxy.injected == {"GetParameters": 1} and proxy.forwarded == {}
+
+
+def test_without_faults_the_proxy_counts_each_call_per_operation_as_the_benchmark_reads_them(
+    proxy,
+):
+    assert proxy.url == f"http://127.0.0.1:{proxy.port}"
+    resolve(AppConfig.from_data(DATA))
+    assert proxy.forwarded == sources.api_calls and proxy.injected == {}
+    proxy.reset_counts()
+    assert proxy.forwarded == {} and proxy.times == []
+    sources.clear_cache()
+    resolve(AppConfig.from_data({"ssm_path": PATH}))
+    assert proxy.forwarded == {"GetParametersByPath": 2}

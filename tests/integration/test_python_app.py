@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from lab.ports import free_port
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 NODE = shutil.which("node")

@@ -1,4 +1,5 @@
-"""Tests for ssmenv.envfile: encoding, validation, and a parser faithful to systemd 252."""
+"""Tests for ssmenv.envfile (encoding, validation, a parser faithful to systemd 252) and for the
+env file the deploy renders with them: ``ssmenv.render.env_file``, from ``templates/app.env.j2``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import jinja2
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,12 +21,12 @@ from ssmenv.envfile import (
     MAX_ARG_STRLEN,
     EnvFileError,
     Problem,
-    check,
     encode_value,
     parse,
     problems,
-    render,
 )
+from ssmenv.errors import SsmEnvError
+from ssmenv.render import env_file
 
 CANARY = "FAKE-CANARY-QZXJ"  # obviously fake secret; must never show up in a message
 NONCHARACTERS = [chr(c) for c in range(0xFDD0, 0xFDF0)] + [
@@ -34,16 +36,22 @@ SPECIALS = "'\"\\$`#;= \t\n\r\x0b\x7f\u2028é😀"
 
 names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]*", fullmatch=True)
 values = st.one_of(st.text(), st.text(alphabet=SPECIALS)).filter(lambda v: not problems({"A": v}))
-headers = st.one_of(st.text(), st.text(alphabet="\\ \t\r\n\x0b\u2028#x=")).filter(
-    lambda h: not envfile._header_problems(h)
-)
+# What the header comment is made of (the app's name and where its values come from): any text,
+# NULs, lone surrogates and backslashes before a line break included.
+headers = st.one_of(st.text(), st.text(alphabet="\\ \t\r\n\x0b\u2028#x=\0\ud800"))
+HEADER = "# app: managed by ssmenv from SSM /app. Do not edit: redeploy.\n"
+
+
+def render(variables: dict[str, str], header: str = "SSM /app") -> str:
+    """The env file the deploy writes for ``variables``, ``header`` as where they come from."""
+    return env_file("app", header, variables)
 
 
 def no_canary(text: str) -> bool:
     return "canary" not in text.lower() and "qzxj" not in text.lower()
 
 
-# --- encoding and rendering ---------------------------------------------------------------
+# --- encoding, and rendering through the deploy's template ----------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -73,31 +81,37 @@ def test_render_then_parse_is_identity_for_every_valid_mapping(
 
 
 def test_render_writes_header_comments_then_one_line_per_variable_in_order() -> None:
-    text = render({"B": "x y", "A": "it's", "E": ""}, header="managed by ssmenv\n\ndo not edit")
-    assert text == "# managed by ssmenv\n#\n# do not edit\nB='x y'\nA='it'\"'\"'s'\nE=''\n"
+    text = render({"B": "x y", "A": "it's", "E": ""}, header="SSM\n\n/app")
+    assert text == HEADER + "B='x y'\nA='it'\"'\"'s'\nE=''\n"
 
 
-def test_render_of_nothing_is_empty() -> None:
-    assert render({}) == ""
+def test_render_of_nothing_is_the_header_alone() -> None:
+    assert render({}) == HEADER
 
 
 @pytest.mark.parametrize("header", ["x\rA=evil", "x\nA=evil", "x\r\nA=evil", "a\u2028A=evil"])
 def test_header_lines_cannot_inject_assignments(header: str) -> None:
     assert parse(render({"B": "1"}, header)) == {"B": "1"}
+    assert parse(env_file(header, "SSM /app", {"B": "1"})) == {"B": "1"}
 
 
 @pytest.mark.parametrize(
     "header", ["ends in backslash\\", "a\\\nb", "a\\ \nb", "a\\\t\rb", "nul\0", "lone \ud800"]
 )
-def test_headers_that_would_hide_a_line_or_break_the_file_are_refused(header: str) -> None:
-    with pytest.raises(EnvFileError):
-        render({"A": "1"}, header)
+def test_headers_that_would_hide_a_line_or_break_the_file_are_made_harmless(header: str) -> None:
+    # The comment filter keeps the header one writable line that hides nothing.
+    for text in (render({"A": "1"}, header), env_file(header, "SSM /app", {"A": "1"})):
+        assert parse(text.encode()) == {"A": "1"}  # encode(): a lone surrogate would raise
+        assert text.count("\n") == 2 and "\0" not in text
 
 
 def test_render_refuses_invalid_variables_listing_every_problem() -> None:
-    with pytest.raises(EnvFileError) as caught:
-        render({"1A": "ok", "B": "x\0y"})
-    assert {p.name for p in caught.value.problems} == {"1A", "B"}
+    # The deploy asks problems() for every problem at once (tasks/environment.py) before it
+    # renders; the template refuses them too, on its own.
+    assert {p.name for p in problems({"1A": "ok", "B": "x\0y"})} == {"1A", "B"}
+    for bad in ({"1A": "ok"}, {"B": "x\0y"}):
+        with pytest.raises((EnvFileError, jinja2.TemplateError)):
+            render(bad)
 
 
 @pytest.mark.skipif(not (shutil.which("sh") and shutil.which("env")), reason="needs sh and env")
@@ -161,16 +175,13 @@ def test_all_problems_are_reported_at_once() -> None:
     assert [p.name for p in problems({"1A": "x\0", "B": "y"}, budget=1)] == ["1A", "1A", "(total)"]
 
 
-def test_check_raises_with_every_problem_one_per_line() -> None:
-    with pytest.raises(EnvFileError) as caught:
-        check({"1A": "v", "B": "x\0"})
-    assert str(caught.value).splitlines() == [str(p) for p in caught.value.problems]
-    assert all(re.fullmatch(r"(1A|B): .+", line) for line in str(caught.value).splitlines())
-    assert isinstance(caught.value, ValueError)
-    with pytest.raises(EnvFileError) as caught:
-        check({"A\nB": "v", "C\r": "v"})
-    assert len(str(caught.value).splitlines()) == 2
-    check({"A": "fine"})  # no problems, no exception
+def test_the_error_lists_every_problem_one_per_line() -> None:
+    error = EnvFileError(problems({"1A": "v", "B": "x\0"}))
+    assert str(error).splitlines() == [str(p) for p in error.problems]
+    assert all(re.fullmatch(r"(1A|B): .+", line) for line in str(error).splitlines())
+    assert isinstance(error, ValueError) and isinstance(error, SsmEnvError)
+    assert len(str(EnvFileError(problems({"A\nB": "v", "C\r": "v"}))).splitlines()) == 2
+    assert problems({"A": "fine"}) == []  # no problems, nothing to raise
 
 
 @pytest.mark.parametrize(
@@ -213,10 +224,9 @@ def test_problem_messages_never_contain_the_value() -> None:
         "CONTROL": f"{CANARY}\r",
         "bad name": CANARY,
     }
-    with pytest.raises(EnvFileError) as caught:
-        check(bad, systemd_version=219)
-    assert {p.name for p in caught.value.problems} >= set(bad)
-    for text in [str(caught.value), repr(caught.value), *map(repr, caught.value.problems)]:
+    error = EnvFileError(problems(bad, systemd_version=219))
+    assert {p.name for p in error.problems} >= set(bad)
+    for text in [str(error), repr(error), *map(repr, error.problems)]:
         assert no_canary(text)
 
 
@@ -392,22 +402,12 @@ def test_scanner_agrees_with_the_installed_systemd_on_random_files(text: str) ->
 
 @needs_systemd
 @SUBPROCESS
-@given(st.dictionaries(names.map("T_".__add__), values.filter(lambda v: v and "$" not in v)))
+@given(
+    st.dictionaries(names.map("T_".__add__), values.filter(lambda v: v and "$" not in v)),
+    headers,
+)
 def test_rendered_files_load_in_the_installed_systemd_as_intended(
-    variables: dict[str, str],
+    variables: dict[str, str], header: str
 ) -> None:
-    loaded = _systemd_environment_d(render(variables).encode())
-    assert {k: v for k, v in loaded.items() if k.startswith("T_")} == variables
-
-
-@needs_systemd
-@SUBPROCESS
-@given(st.dictionaries(names.map("T_".__add__), values.filter(lambda v: v and "$" not in v)))
-def test_files_from_the_deploys_template_load_in_the_installed_systemd_as_intended(
-    variables: dict[str, str],
-) -> None:
-    # The deploy renders through templates/app.env.j2, not envfile.render: check that path too.
-    from ssmenv.render import env_file
-
-    loaded = _systemd_environment_d(env_file("app", "SSM /app/prod", variables).encode())
+    loaded = _systemd_environment_d(render(variables, header).encode())
     assert {k: v for k, v in loaded.items() if k.startswith("T_")} == variables

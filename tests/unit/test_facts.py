@@ -1,4 +1,7 @@
-from ssmenv.facts import AppHostState, FileState
+import hashlib
+import subprocess
+
+from ssmenv.facts import AppHostState, FileInfo, FileState, file_state, sections
 
 FULL = [
     "--systemd--", "systemd 252 (252.39-1~deb12u2)",
@@ -23,21 +26,22 @@ FULL = [
 
 def test_host_state_reads_every_section():
     state = AppHostState().process(FULL)
-    assert state["systemd"] == 252
-    assert state["packages"] == {"nodejs": "installed", "npm": "not-installed"}
-    assert state["user"] == "example-app:998:/nonexistent:/usr/sbin/nologin"
-    assert state["group"] == "example-app:998"
-    assert state["dirs"]["/opt/example-app/releases"] == "root root 755 directory"
-    assert state["release_present"] is True
-    assert state["current"] == "/opt/example-app/releases/abc"
-    assert state["unit_file"] == {"user": "root", "group": "root", "mode": "644", "sha256": "aa"}
-    assert state["service"]["ActiveState"] == "active"
-    assert state["journald"] is None
-    assert state["pending"] is None
-    assert state["manifest_file"]["group"] == "example-app"
-    assert state["manifest"] == '{\n  "format": 1\n}'
-    assert state["key"] == "ab12"
-    assert state["env_file"]["sha256"] == "cc"
+    assert state.systemd == 252
+    assert state.packages == {"nodejs": "installed", "npm": "not-installed"}
+    assert state.user == "example-app:998:/nonexistent:/usr/sbin/nologin"
+    assert state.group == "example-app:998"
+    assert state.dirs["/opt/example-app/releases"] == "root root 755 directory"
+    assert state.release_present is True
+    assert state.current == "/opt/example-app/releases/abc"
+    assert state.unit_file == FileInfo(user="root", group="root", mode="644", sha256="aa")
+    assert state.service["ActiveState"] == "active"
+    assert state.journald is None
+    assert state.pending is None
+    assert state.manifest_file.group == "example-app"
+    assert state.manifest == '{\n  "format": 1\n}'
+    assert state.key == "ab12"
+    assert state.env_file.sha256 == "cc"
+    assert state.running and state.enabled
 
 
 def test_host_state_reads_an_unfinished_activations_marker_with_what_to_go_back_to():
@@ -47,7 +51,7 @@ def test_host_state_reads_an_unfinished_activations_marker_with_what_to_go_back_
     at = lines.index("--pending--")
     lines[at - 0:at + 1] = ["root root 600", "dd  -", "--pending--", *marker]
     state = AppHostState().process(lines)
-    pending = state["pending"]
+    pending = state.pending
     assert pending.digest == "dd"
     assert pending.files == {"/etc/a.env": "c" * 64, "/etc/a.env.key": None}
     assert pending.link == ("/opt/a/current", "/opt/a/releases/old")
@@ -59,11 +63,34 @@ def test_host_state_of_a_bare_host_has_nothing_but_systemd():
     state = AppHostState().process(
         ["--systemd--", "systemd 247 (247.3-7)", *markers[1:]]
     )
-    assert state["systemd"] == 247
-    assert state["packages"] == {} and state["dirs"] == {} and state["service"] == {}
+    assert state.systemd == 247
+    assert state.packages == {} and state.dirs == {} and state.service == {}
     for key in ("user", "group", "current", "unit_file", "manifest", "key", "env_file"):
-        assert state[key] is None, key
-    assert state["release_present"] is False
+        assert getattr(state, key) is None, key
+    assert state.release_present is False
+    assert not state.running and not state.enabled
+
+
+def test_host_state_read_without_a_release_says_nothing_about_one():
+    lines = [line for line in FULL if line not in ("--release--", "present")]
+    assert AppHostState().process(lines).release_present is None
+
+
+def test_host_state_command_without_a_release_leaves_the_release_section_out():
+    command = AppHostState().command(
+        service="a.service", user="a", home="/opt/a", release="",
+        unit_file="/etc/systemd/system/a.service", env_file="/etc/a.env",
+        journald="/etc/j.conf", pending="/run/p", lock="/run/l", lock_wait=0, packages=[],
+    ).get_raw_value()  # fmt: skip
+    result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
+    markers = [line for line in result.stdout.splitlines() if line.startswith("--")]
+    assert "--release--" not in markers
+    assert "--current--" in markers and "--env--" in markers
+
+
+def test_host_state_never_shows_the_fingerprint_key_in_its_repr():
+    state = AppHostState().process(FULL)
+    assert "ab12" not in repr(state)
 
 
 def test_host_state_command_passes_every_path_as_an_argument():
@@ -79,3 +106,23 @@ def test_host_state_command_passes_every_path_as_an_argument():
 
 def test_file_state_of_an_absent_file_is_none():
     assert FileState().process([]) is None
+
+
+def test_file_state_runs_here_as_on_a_host(tmp_path):
+    path = tmp_path / "a file"
+    path.write_text("test\n")
+    path.chmod(0o640)
+    command = FileState().command(path=str(path)).get_raw_value()
+    result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
+    state = FileState().process(result.stdout.splitlines())
+    assert (state.mode, state.sha256) == ("640", hashlib.sha256(b"test\n").hexdigest())
+
+
+def test_sections_split_the_output_at_marker_lines_only():
+    found = sections(["--a--", "1", "-- not a marker", "--b--", "--c-d--", "x", "----"])
+    assert found == {"a": ["1", "-- not a marker"], "b": [], "c-d": ["x", "----"]}
+
+
+def test_file_state_is_the_owner_group_mode_and_digest_lines():
+    assert file_state(["app root 640", "ab12  -"]) == FileInfo("app", "root", "640", "ab12")
+    assert file_state(["app root 640"]) is None

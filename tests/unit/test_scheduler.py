@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ssmenv.errors import ConfigError
+from ssmenv.facts import FileInfo
 from tasks import scheduler
 from tasks.scheduler import RotationHostState, RotationTimer, exec_arg, service_unit, timer_unit
 
@@ -195,7 +196,7 @@ def test_the_host_check_reads_the_unit_files_state():
     )
     assert state == {
         "problems": [],
-        "service": {"user": "root", "group": "root", "mode": "644", "sha256": "9f86d081884c7d65"},
+        "service": FileInfo(user="root", group="root", mode="644", sha256="9f86d081884c7d65"),
         "timer": None,
     }
 
