@@ -62,7 +62,10 @@ def app_environment(
     if refused:
         raise ConfigError(
             f"{host.name} runs systemd {state.systemd}, which cannot carry these exactly:\n"
-            + "\n".join(f"  {p} (from {variables[p.name].source})" for p in refused)
+            + "\n".join(
+                f"  {p} (from {variables[p.name].source if p.name in variables else 'all'})"
+                for p in refused
+            )
         )
     try:
         content = render.env_file(config.name, config.sources_summary, values)
@@ -97,9 +100,16 @@ def app_environment(
         expect=manifest_state and manifest_state.sha256,
     )  # fmt: skip
 
+    manifest_changed = manifest_state is None or manifest_state.sha256 != sha256(manifest_text)
     if env_changed:
         files += [env_write, manifest_write]
         host.log(f"{env_file}: {describe(differences, old_manifest, keyed)}")
+    elif state.pending is not None:
+        # An activation is unfinished: it may have to put the manifest back, so the manifest
+        # changes only inside the next activation, never beside it.
+        differences = ()
+        if manifest_changed:
+            files.append(manifest_write)
     else:
         differences = ()  # the env file stays: at most versions moved, the manifest records them
         atomic_file(

@@ -42,7 +42,8 @@ def app_service(
     if not files and release is None and running and enabled and pending is None:
         return
     reasons = [name for name, why in (
-        ("env file", env and env.files), ("release", release),
+        ("env file", env and any(f.path == config.env_file for f in env.files)),
+        ("release", release),
         ("unit", any(f.path == config.unit_file for f in files)),
         ("not running", not running), ("unfinished activation", pending),
     ) if why]  # fmt: skip

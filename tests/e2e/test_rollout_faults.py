@@ -218,6 +218,34 @@ def test_an_activation_killed_after_the_switch_is_confirmed_healthy_by_the_next_
         assert not marker_present(host)
 
 
+def test_while_an_activation_is_unfinished_the_manifest_changes_only_inside_the_next_one(
+    converge, deployer, stand_in, lab_hosts
+):
+    """An activation killed between renaming the env file and the manifest leaves the manifest
+    as it was and recorded as the way back: the next run must not rewrite it beside the
+    activation, or that activation could never go back. The state such a kill leaves is laid
+    out by hand here, so the test does not depend on where a kill lands."""
+    first = lab_hosts[0]
+    manifest = f"{ENV}.manifest"
+    env_digest, manifest_digest = (
+        first.run(f"sudo sha256sum {path}").split()[0] for path in (ENV, manifest)
+    )
+    first.run(f"sudo sh -c 'echo FAKE-older-run > {manifest}.previous'")
+    first.run("sudo sh -c 'cat > " + MARKER + "'", stdin=(
+        f"activation 1\nprevious\nfile {env_digest} {ENV}\nfile {manifest_digest} {manifest}\n"
+    ))  # fmt: skip
+    # The same value put again: its version moves, the env file stays, the manifest changes.
+    stand_in.put({f"{PATH}/API_KEY": BASE[f"{PATH}/API_KEY"]})
+
+    result = deployer.run("--limit", first.name, deploy="rotate.py", data=DATA)
+
+    assert result.returncode == 0, result.output[-3000:]
+    assert f"{UNIT}: restart (unfinished activation)" in result.output
+    assert not marker_present(first)
+    assert first.run(f"sudo sha256sum {manifest}").split()[0] != manifest_digest
+    assert first.run(f"sudo sha256sum {ENV}").split()[0] == env_digest
+
+
 def test_an_interrupted_release_that_stays_unhealthy_goes_back_to_the_release_before_it(
     converge, deployer, lab_hosts, tmp_path
 ):
