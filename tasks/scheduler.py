@@ -16,15 +16,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import jinja2
 from pyinfra import host
 from pyinfra.api import FactBase, QuoteString, StringCommand, deploy
 from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
 
-from ssmenv.config import REPO_ROOT, Setting
+from ssmenv.config import Setting
 from ssmenv.errors import ConfigError
 from ssmenv.operations import atomic_file
+from ssmenv.render import exec_arg as exec_arg  # re-exported: the unit escaping lives there
+from ssmenv.render import templates
+from ssmenv.render import unit_value as unit_value
 
 UNIT_DIR = "/etc/systemd/system"
 FLOCK = "/usr/bin/flock"
@@ -92,8 +94,6 @@ ROTATION_SETTINGS = (
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-# Characters an ExecStart= argument may hold without quoting.
-_PLAIN_ARG = re.compile(r"^[A-Za-z0-9_./:=@+,-]+$")
 
 
 @dataclass(frozen=True)
@@ -199,36 +199,12 @@ def _get(data: Any, key: str, default: Any) -> Any:
     return default if value is None else value
 
 
-# Rendering: pure functions of a RotationTimer, tested by equality and `systemd-analyze verify`.
-
-
-def unit_value(text: str) -> str:
-    """Text for a unit setting taken literally (paths, descriptions): ``%`` starts a specifier."""
-    return text.replace("%", "%%")
-
-
-def exec_arg(arg: str) -> str:
-    """One ``ExecStart=`` argument that systemd reads back as exactly ``arg``: specifiers and
-    ``$`` variables escaped, and double-quoted with C escapes unless it is plain."""
-    escaped = unit_value(arg).replace("$", "$$")
-    if _PLAIN_ARG.match(escaped):
-        return escaped
-    return '"' + escaped.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-_templates = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(REPO_ROOT / "templates"),
-    undefined=jinja2.StrictUndefined,
-    keep_trailing_newline=True,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    autoescape=False,  # noqa: S701 -- not HTML; unit values are escaped by filters
-)
-_templates.filters.update(unit_value=unit_value, exec_arg=exec_arg)
+# Rendering: pure functions of a RotationTimer, tested by equality and `systemd-analyze verify`,
+# through the templates' one environment (``ssmenv.render``, whose filters escape for systemd).
 
 
 def _render(template: str, timer: RotationTimer) -> str:
-    return _templates.get_template(template).render(
+    return templates.get_template(template).render(
         t=timer, service=timer.service, timer=timer.timer, command=timer.command()
     )
 
