@@ -45,10 +45,10 @@ from pathlib import Path
 from typing import NoReturn
 
 from ssmenv import dotenv_import, parity, report, scan
+from ssmenv.config import REPO_ROOT
 from ssmenv.errors import SsmEnvError
 
 PROG = "python -m ssmenv"
-REPO = Path(__file__).resolve().parent.parent
 DESCRIPTION = "Configuration from AWS SSM into systemd env files: the toolkit's commands."
 
 
@@ -256,13 +256,12 @@ def _inventory(inventory: str, checkout: Path) -> str:
 
 def _checkout(deploy_file: str) -> Path:
     """The checkout holding ``deploy_file`` (and the tasks, group data and app it deploys): the
-    one this package runs from, else, for a package installed with pip, the working directory."""
-    for place in (REPO, Path.cwd()):
-        if (place / deploy_file).is_file():
-            return place
-    raise SsmEnvError(
-        f"no {deploy_file} in {Path.cwd()}: run this in a checkout of the deploy repository"
-    )
+    one this package runs from, or, for a package installed with pip, the working directory."""
+    if not (REPO_ROOT / deploy_file).is_file():
+        raise SsmEnvError(
+            f"no {deploy_file} in {REPO_ROOT}: run this in a checkout of the deploy repository"
+        )
+    return REPO_ROOT
 
 
 def _pyinfra_reports(

@@ -19,7 +19,10 @@ from ssmenv.errors import ConfigError
 from ssmenv.sources import ParameterSpec, SecretSpec
 from ssmenv.variables import describe
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+# The checkout this package runs from, where relative paths of host data (`app_source`) resolve;
+# for a package installed with pip, with no checkout around it, the working directory.
+_PARENT = Path(__file__).resolve().parent.parent
+REPO_ROOT = _PARENT if (_PARENT / "deploy.py").is_file() else Path.cwd()
 
 
 @dataclass(frozen=True)

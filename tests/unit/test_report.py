@@ -222,9 +222,8 @@ def test_host_lists_and_connectors_go_to_pyinfra_as_they_are(pyinfra_reports, in
 def test_outside_a_checkout_the_pyinfra_commands_say_they_need_one(
     pyinfra_reports, monkeypatch, tmp_path, capsys
 ):
-    # An installed package: no deploy files beside it, none in the working directory.
-    monkeypatch.setattr(cli, "REPO", tmp_path / "site-packages")
-    monkeypatch.chdir(tmp_path)
+    # An installed package run outside a checkout: its root is the working directory.
+    monkeypatch.setattr(cli, "REPO_ROOT", tmp_path)
     pyinfra_reports(0, HostReport("app-1", False))
     assert cli.main(["schedule", "inventories/control.py"]) == 1
     assert capsys.readouterr().err == (
