@@ -10,9 +10,9 @@ SHELL_PROGRAMS := $(wildcard ssmenv/shell/*.sh)
 
 .PHONY: demo demo-down test unit lint system-packages image bench
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt requirements-test.txt
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-test.txt
 	touch $@
 
 # Test hosts need systemd-nspawn and debootstrap; the lab talks to them with OpenSSH.

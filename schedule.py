@@ -5,10 +5,15 @@ Installs on each host of the control inventory a systemd timer and service that 
 never two at once, logging to the journal (README, "Scheduled rotation"). The settings are the
 control host's data: ``rotation_inventory`` (required), ``rotation_schedule``... (``python -m
 tasks.scheduler`` lists them).
+
+Under ``python -m ssmenv schedule`` each host also reports itself (``ssmenv.report``), so that an
+inventory with no host, which pyinfra runs and calls a success, is an error there.
 """
 
 from pyinfra import host
 
+from ssmenv import report
 from tasks.scheduler import RotationTimer, rotation_timer
 
 rotation_timer(RotationTimer.from_data(host.data))
+report.emit(host.name, differs=False)

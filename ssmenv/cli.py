@@ -5,11 +5,16 @@
     python -m ssmenv parity staging prod
     python -m ssmenv plan inventories/prod.py
     python -m ssmenv drift inventories/prod.py
+    python -m ssmenv schedule inventories/control.py
 
 Each command is one row of ``COMMANDS``: its name, one line of help, a function adding its
-arguments to its subparser, a function running it that returns the exit status, and the status
-of an error. A new command (``parity``, ``plan``, ``drift``...) is two small functions and one
-more row; ``main`` and the error handling are shared.
+arguments to its subparser, a function running it that returns the exit status, the status of an
+error, and what its ``--help`` adds. A new command (``parity``, ``plan``, ``drift``...) is two
+small functions and one more row; ``main`` and the error handling are shared.
+
+``plan``, ``drift`` and ``schedule`` run the real pyinfra CLI on a deploy file of the checkout
+(``rotate.py --dry``, ``drift.py``, ``schedule.py``), in the checkout, as a user would by hand; a
+relative inventory path is the user's, from their working directory.
 
 Exit status, for automation:
 
@@ -18,6 +23,8 @@ Exit status, for automation:
   host a rotation would change, a name in one environment only); 1 an error or bad usage (a host
   that failed or could not be reached, an invalid setting, a source that could not be read, no
   host at all), so that a cron job or CI step can alert on 2 and page on 1.
+- ``schedule``: 0 the rotation timer is in place on every host; 1 an error or bad usage (as above:
+  pyinfra exits 0 on an inventory that does not exist, so a typo would look like success).
 - ``import``, ``scan``: 0 done (nothing found); 1 refused (or something found, so CI gates on it,
   as detect-secrets and gitleaks do); 2 bad usage or an error.
 - No command or an unknown one: 2, argparse's usage status.
@@ -30,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -37,10 +45,10 @@ from pathlib import Path
 from typing import NoReturn
 
 from ssmenv import dotenv_import, parity, report, scan
+from ssmenv.config import REPO_ROOT
 from ssmenv.errors import SsmEnvError
 
 PROG = "python -m ssmenv"
-REPO = Path(__file__).resolve().parent.parent
 DESCRIPTION = "Configuration from AWS SSM into systemd env files: the toolkit's commands."
 
 
@@ -54,6 +62,7 @@ class Command:
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
     error: int = 2
+    epilog: str | None = None
 
 
 class UsageError(Exception):
@@ -216,30 +225,74 @@ def scan_run(args: argparse.Namespace) -> int:
     return 1 if report.findings else 0
 
 
-def _pyinfra_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("inventory", help="a pyinfra inventory, e.g. inventories/prod.py")
-    parser.add_argument("pyinfra_args", nargs=argparse.REMAINDER,
-                        help="more pyinfra arguments (--limit, --data...)")  # fmt: skip
+def _pyinfra_arguments(example: str) -> Callable[[argparse.ArgumentParser], None]:
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("inventory", help=f"a pyinfra inventory, e.g. {example}")
+        parser.add_argument("pyinfra_args", nargs=argparse.REMAINDER,
+                            help="more pyinfra arguments (--limit, --data...)")  # fmt: skip
+
+    return add_arguments
+
+
+def _is_path(inventory: str) -> bool:
+    """Whether pyinfra would read ``inventory`` as a file: not a host list (``a,b``), a connector
+    (``@local``), a host name or a ``module.attribute``."""
+    if Path(inventory).exists():
+        return True
+    return not ("," in inventory or "@" in inventory) and (
+        inventory.endswith(".py") or os.sep in inventory
+    )
+
+
+def _inventory(inventory: str, checkout: Path) -> str:
+    """``inventory`` as pyinfra, run in ``checkout``, must be given it to read the file the user
+    means, from the user's working directory: relative to the checkout when inside it (pyinfra's
+    output reads as typed there), else absolute. Anything else goes as it is."""
+    if not _is_path(inventory):
+        return inventory
+    path = Path(os.path.abspath(inventory))
+    return os.path.relpath(path, checkout) if path.is_relative_to(checkout) else str(path)
+
+
+def _checkout(deploy_file: str) -> Path:
+    """The checkout holding ``deploy_file`` (and the tasks, group data and app it deploys): the
+    one this package runs from, or, for a package installed with pip, the working directory."""
+    if not (REPO_ROOT / deploy_file).is_file():
+        raise SsmEnvError(
+            f"no {deploy_file} in {REPO_ROOT}: run this in a checkout of the deploy repository"
+        )
+    return REPO_ROOT
+
+
+def _pyinfra_reports(
+    args: argparse.Namespace, deploy_file: str, *extra: str
+) -> list[report.HostReport]:
+    """Run the real pyinfra CLI on ``deploy_file`` in the checkout and return the hosts' reports
+    (``ssmenv.report``); a failed run, or one where no host reported, is an error."""
+    checkout = _checkout(deploy_file)
+    pyinfra = Path(sys.executable).with_name("pyinfra")
+    inventory = _inventory(args.inventory, checkout)
+    command = [str(pyinfra), inventory, deploy_file, *extra, *args.pyinfra_args]
+    status, reports = report.run(command, cwd=checkout)
+    if status != 0:
+        # A host that failed or could not be reached, an invalid setting: its report is
+        # missing or cannot be trusted, and pyinfra has said why above.
+        raise SsmEnvError(f"pyinfra exited with status {status}")
+    if not reports:
+        # pyinfra runs on no host, and succeeds, for an inventory path that does not exist.
+        if _is_path(args.inventory) and not Path(args.inventory).exists():
+            raise SsmEnvError(f"no host reported: no inventory file {args.inventory}")
+        raise SsmEnvError(f"no host reported: none in {args.inventory}, or none left by --limit")
+    return reports
 
 
 def _run_pyinfra(deploy_file: str, *extra: str) -> Callable[[argparse.Namespace], int]:
-    """A command that runs the real pyinfra CLI on one of the repository's deploy files, and
-    exits as ``diff`` does from the hosts' reports (``ssmenv.report``): pyinfra's own status says
-    only whether every host could be read, not whether any differs."""
+    """A command that runs the real pyinfra CLI on one of the checkout's deploy files, and exits
+    as ``diff`` does from the hosts' reports (``ssmenv.report``): pyinfra's own status says only
+    whether every host could be read, not whether any differs."""
 
     def run(args: argparse.Namespace) -> int:
-        pyinfra = Path(sys.executable).with_name("pyinfra")
-        command = [str(pyinfra), args.inventory, deploy_file, *extra, *args.pyinfra_args]
-        status, reports = report.run(command, cwd=REPO)
-        if status != 0:
-            # A host that failed or could not be reached, an invalid setting: its report is
-            # missing or cannot be trusted, and pyinfra has said why above.
-            raise SsmEnvError(f"pyinfra exited with status {status}")
-        if not reports:
-            # pyinfra runs on no host, and succeeds, for an inventory path that does not exist.
-            raise SsmEnvError(
-                f"no host reported: none in {args.inventory}, or none left by --limit"
-            )
+        reports = _pyinfra_reports(args, deploy_file, *extra)
         differ = [r.host for r in reports if r.differs]
         if not differ:
             print(f"{args.command}: no host differs ({len(reports)} hosts)")
@@ -250,27 +303,56 @@ def _run_pyinfra(deploy_file: str, *extra: str) -> Callable[[argparse.Namespace]
     return run
 
 
+def schedule_run(args: argparse.Namespace) -> int:
+    # -y: pyinfra applies without asking, as the timer's own runs do.
+    reports = _pyinfra_reports(args, "schedule.py", "-y")
+    hosts = ", ".join(r.host for r in reports)
+    print(f"schedule: the rotation timer is in place on {len(reports)} hosts: {hosts}")
+    return report.CLEAN
+
+
+def _runs(deploy_file: str, statuses: str) -> str:
+    return (
+        f"Runs `pyinfra INVENTORY {deploy_file} [PYINFRA_ARGS]` in the checkout. Exit status: "
+        f"{statuses}; 1 an error (a host that failed or could not be reached, an invalid "
+        "setting, an inventory that does not exist or has no host)."
+    )
+
+
 COMMANDS: tuple[Command, ...] = (
     Command("import", "put a .env file's variables into SSM (or a JSON secret)",
-            import_arguments, import_run),
+            import_arguments, import_run, 2,
+            "Exit status: 0 imported (or nothing to do, or a dry run), 1 refused, nothing "
+            "written, 2 an error or bad usage."),
     Command("scan", "find hardcoded secrets and .env files that git keeps",
-            scan_arguments, scan_run),
+            scan_arguments, scan_run, 2,
+            "Exit status: 0 nothing found, 1 something found, 2 an error or bad usage."),
     Command("parity", "names present in one environment's configuration and not the other's",
-            parity.add_arguments, parity.run, report.ERROR),
+            parity.add_arguments, parity.run, report.ERROR,
+            "Exit status: 0 the same names, 2 a name in one only, 1 an error."),
     Command("plan", "per host, the variables a rotation would change and the restarts, no values",
             # -y: no prompt when a host fails to connect (from cron, stdin is not a terminal).
-            _pyinfra_arguments, _run_pyinfra("rotate.py", "--dry", "-y"), report.ERROR),
+            _pyinfra_arguments("inventories/prod.py"), _run_pyinfra("rotate.py", "--dry", "-y"),
+            report.ERROR, _runs("rotate.py --dry -y", "0 no host would change, 2 some would")),
     Command("drift", "per host, the variables whose deployed value is not the current one",
-            _pyinfra_arguments, _run_pyinfra("drift.py", "-y"), report.ERROR),
+            _pyinfra_arguments("inventories/prod.py"), _run_pyinfra("drift.py", "-y"),
+            report.ERROR, _runs("drift.py -y", "0 no host differs, 2 some do")),
+    Command("schedule", "install or update the rotation timer on each host of a control inventory",
+            _pyinfra_arguments("inventories/control.py"), schedule_run, report.ERROR,
+            _runs("schedule.py -y", "0 the timer is in place on every host")),
 )  # fmt: skip
 
 
 def build_parser(commands: Sequence[Command] = COMMANDS) -> argparse.ArgumentParser:
-    parser = ArgumentParser(prog=PROG, description=DESCRIPTION)
+    parser = ArgumentParser(
+        prog=PROG, description=DESCRIPTION, epilog=f"{PROG} COMMAND --help: a command's own help."
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in commands:
-        sub = subparsers.add_parser(command.name, help=command.help, description=command.help)
+        sub = subparsers.add_parser(
+            command.name, help=command.help, description=command.help, epilog=command.epilog
+        )
         command.add_arguments(sub)
         sub.set_defaults(run=command.run)
     return parser

@@ -33,7 +33,10 @@ from ssmenv.settings import (
 )
 from ssmenv.settings import markdown_table as settings_table
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+# The checkout this package runs from, where relative paths of host data (`app_source`) resolve;
+# for a package installed with pip, with no checkout around it, the working directory.
+_PARENT = Path(__file__).resolve().parent.parent
+REPO_ROOT = _PARENT if (_PARENT / "deploy.py").is_file() else Path.cwd()
 
 _USER = r"[a-z_][a-z0-9_-]{0,31}"
 

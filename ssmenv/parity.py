@@ -57,7 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--group-data",
         type=Path,
         default=REPO_ROOT / "group_data",
-        help="directory of group data files (default: the repository's group_data)",
+        help="directory of group data files (default: the checkout's group_data; for an "
+        "installed package, the working directory's)",
     )
 
 

@@ -1,14 +1,20 @@
-"""Rendering the env file and the unit from ``templates/`` with jinja2.
+"""Rendering from ``templates/`` with jinja2: the env file, the app's unit, the rotation units.
 
-The env template runs in an environment that refuses to print any expression that did not pass
-through one of its encoding filters, so a value can never reach the file unencoded. The result is
-parsed back with systemd's grammar and compared with what was meant before anyone installs it.
+This module owns the one jinja environment over the templates (``templates``: its loader, options
+and filters); the scheduler renders its units through it too. The env template runs in an overlay
+of it that refuses to print any expression that did not pass through one of its encoding filters,
+so a value can never reach the file unencoded. The result is parsed back with systemd's grammar
+and compared with what was meant before anyone installs it.
+
+The templates are the checkout's root ``templates/``; an installed package carries them inside
+itself (``ssmenv/templates``, mapped there by the wheel build in ``pyproject.toml``).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -16,7 +22,8 @@ import jinja2
 from ssmenv import envfile
 from ssmenv.config import REPO_ROOT, AppConfig
 
-TEMPLATES = REPO_ROOT / "templates"
+_PACKAGED = Path(__file__).with_name("templates")
+TEMPLATES = _PACKAGED if _PACKAGED.is_dir() else REPO_ROOT / "templates"
 
 
 class Encoded(str):
@@ -51,22 +58,55 @@ def _comment(text: Any) -> Encoded:
     return Encoded(one_line.rstrip("\\"))
 
 
+# Characters an ExecStart= argument may hold without quoting.
+_PLAIN_ARG = re.compile(r"[A-Za-z0-9_./:=@+,-]+")
+
+
+def unit_value(text: str) -> str:
+    """Text for a unit setting taken literally (paths, descriptions): ``%`` starts a specifier."""
+    return text.replace("%", "%%")
+
+
+def command_line(text: str) -> str:
+    """An ``ExecStart=`` command line taken literally: no ``%`` specifier, no ``$VARIABLE`` (a
+    secret's value among them) expanded into it; its words and quotes are systemd's as written."""
+    return unit_value(text).replace("$", "$$")
+
+
+def exec_arg(arg: str) -> str:
+    """One ``ExecStart=`` argument that systemd reads back as exactly ``arg``: specifiers and
+    ``$`` variables escaped, and double-quoted with C escapes unless it is plain."""
+    escaped = command_line(arg)
+    if _PLAIN_ARG.fullmatch(escaped):
+        return escaped
+    return '"' + escaped.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def _environment(finalize=None) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
-        autoescape=False,  # noqa: S701 -- not HTML; env values are encoded by filters
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,  # noqa: S701 -- not HTML; values are encoded or escaped by filters
         finalize=finalize,
     )
     env.filters.update(
-        env_name=_env_name, env_value=lambda v: Encoded(envfile.encode_value(v)), comment=_comment
+        env_name=_env_name,
+        env_value=lambda v: Encoded(envfile.encode_value(v)),
+        comment=_comment,
+        unit_value=unit_value,
+        exec_arg=exec_arg,
     )
     return env
 
 
-_env_templates = _environment(finalize=_finalize)
-_unit_templates = _environment()
+# The one environment: units render through it as they are, the env file through an overlay that
+# shares its loader and filters and adds the strict finalize (a fresh cache, so no template
+# compiled without that finalize can be handed out by it).
+templates = _environment()
+_env_templates = templates.overlay(finalize=_finalize, cache_size=50)
 
 
 def env_file(app_name: str, origin: str, variables: Mapping[str, str]) -> str:
@@ -85,12 +125,10 @@ def env_file(app_name: str, origin: str, variables: Mapping[str, str]) -> str:
 
 def unit_file(config: AppConfig) -> str:
     """The systemd unit of the app."""
-    return _unit_templates.get_template("app.service.j2").render(
+    return templates.get_template("app.service.j2").render(
         name=config.name,
         user=config.user,
         home=config.home,
         env_file=config.env_file,
-        # Literally: systemd would expand % specifiers and $VARIABLES (a secret's value among
-        # them) into the command line.
-        start=config.start.replace("%", "%%").replace("$", "$$"),
+        start=command_line(config.start),
     )

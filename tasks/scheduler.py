@@ -10,20 +10,20 @@ under ``flock -n``, logging to the journal and failing when the rotation fails. 
 from __future__ import annotations
 
 import posixpath
-import re
 from dataclasses import dataclass
 from typing import Any
 
-import jinja2
 from pyinfra import host
 from pyinfra.api import FactBase, QuoteString, StringCommand, deploy
 from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
 
-from ssmenv.config import REPO_ROOT
 from ssmenv.errors import ConfigError
 from ssmenv.facts import FILE_STATE_FUNCTION, file_state, sections
 from ssmenv.operations import atomic_file
+from ssmenv.render import exec_arg as exec_arg  # re-exported: the unit escaping lives there
+from ssmenv.render import templates
+from ssmenv.render import unit_value as unit_value
 from ssmenv.settings import REQUIRED, Line, Matching, Setting, Settings, read
 from ssmenv.settings import markdown_table as settings_table
 
@@ -76,8 +76,6 @@ ROTATION = Settings("Scheduled rotation (the control host)", (
 ))  # fmt: skip
 ROTATION_SETTINGS = ROTATION.settings
 
-# Characters an ExecStart= argument may hold without quoting.
-_PLAIN_ARG = re.compile(r"^[A-Za-z0-9_./:=@+,-]+$")
 
 
 @dataclass(frozen=True)
@@ -144,36 +142,12 @@ class RotationTimer:
         )
 
 
-# Rendering: pure functions of a RotationTimer, tested by equality and `systemd-analyze verify`.
-
-
-def unit_value(text: str) -> str:
-    """Text for a unit setting taken literally (paths, descriptions): ``%`` starts a specifier."""
-    return text.replace("%", "%%")
-
-
-def exec_arg(arg: str) -> str:
-    """One ``ExecStart=`` argument that systemd reads back as exactly ``arg``: specifiers and
-    ``$`` variables escaped, and double-quoted with C escapes unless it is plain."""
-    escaped = unit_value(arg).replace("$", "$$")
-    if _PLAIN_ARG.match(escaped):
-        return escaped
-    return '"' + escaped.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-_templates = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(REPO_ROOT / "templates"),
-    undefined=jinja2.StrictUndefined,
-    keep_trailing_newline=True,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    autoescape=False,  # noqa: S701 -- not HTML; unit values are escaped by filters
-)
-_templates.filters.update(unit_value=unit_value, exec_arg=exec_arg)
+# Rendering: pure functions of a RotationTimer, tested by equality and `systemd-analyze verify`,
+# through the templates' one environment (``ssmenv.render``, whose filters escape for systemd).
 
 
 def _render(template: str, timer: RotationTimer) -> str:
-    return _templates.get_template(template).render(
+    return templates.get_template(template).render(
         t=timer, service=timer.service, timer=timer.timer, command=timer.command()
     )
 

@@ -1,11 +1,14 @@
-"""Scheduled rotation: a lab host plays the control host, holding this checkout, its virtualenv and
-the lab key, and its systemd timer rotates the two app hosts with the real ``pyinfra`` CLI."""
+"""Scheduled rotation: a lab host plays the control host, holding this checkout, a virtualenv made
+as the README makes it (``requirements.txt`` only: the runtime pins, no test tool) and the lab key,
+and its systemd timer rotates the two app hosts with the real ``pyinfra`` CLI."""
 
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 import time
+import venv
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -83,15 +86,29 @@ def share(tmp_path_factory, inventory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def control_host(share) -> Iterator[Host]:
-    """A lab host with this checkout, the virtualenv and the Python it links to, the lab key and
-    the shared directory mounted read-only at the same paths as here."""
+def rotation_venv(tmp_path_factory) -> Path:
+    """The control host's virtualenv, made as the README says: ``pip install -r requirements.txt``
+    with this machine's Python (pip's cache makes it about 15 s after the first time)."""
+    path = tmp_path_factory.mktemp("rotation") / "venv"
+    venv.create(path, with_pip=True)
+    pip = [str(path / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
+    install = subprocess.run([*pip, "install", "--quiet", "-r", str(REPO / "requirements.txt")],
+                             capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert install.returncode == 0, install.stderr[-3000:]
+    frozen = subprocess.run([*pip, "list", "--format=freeze"], capture_output=True, text=True,
+                            check=True).stdout  # fmt: skip
+    assert "moto==" not in frozen and "pytest==" not in frozen, frozen
+    return path
+
+
+@pytest.fixture(scope="module")
+def control_host(share, rotation_venv) -> Iterator[Host]:
+    """A lab host with this checkout, the rotation virtualenv and the Python it links to, the lab
+    key and the shared directory mounted read-only at the same paths as here."""
     lab.down(CONTROL_PREFIX)  # a leftover from an interrupted run would lack the mounts
     key_dir = str(lab.key_path().parent)
     binds = [(str(REPO), str(REPO)), (sys.base_prefix, sys.base_prefix), (key_dir, key_dir),
-             (str(share), str(share))]  # fmt: skip
-    if not Path(sys.prefix).is_relative_to(REPO):
-        binds.append((sys.prefix, sys.prefix))
+             (str(share), str(share)), (str(rotation_venv), str(rotation_venv))]  # fmt: skip
     booted = lab.up(CONTROL_PREFIX, 1, CONTROL_SSH_PORT, binds=binds)
     try:
         yield Host(booted[0].name, booted[0].ssh_port, 0)
@@ -101,13 +118,13 @@ def control_host(share) -> Iterator[Host]:
 
 
 @pytest.fixture(scope="module")
-def scheduler(control_host, share, deployer, tmp_path_factory) -> Deployer:
+def scheduler(control_host, share, rotation_venv, deployer, tmp_path_factory) -> Deployer:
     """Runs ``schedule.py`` against the control host, whose data asks to rotate the app hosts."""
     data = {
         **lab.connection_data(control_host.ssh_port),
         "rotation_inventory": str(share / f"{NAME}.py"),
         "rotation_checkout": str(REPO),
-        "rotation_venv": sys.prefix,
+        "rotation_venv": str(rotation_venv),
         "rotation_environment_file": AWS_ENV_FILE,
         "rotation_randomized_delay": "0",
     }  # fmt: skip
@@ -147,6 +164,31 @@ def test_scheduling_installs_an_enabled_timer_and_changes_nothing_the_second_tim
     assert control_host.run(f"sudo systemd-analyze verify {TIMER}").strip() == ""
     assert control_host.file_state(f"/etc/systemd/system/{SERVICE}").startswith("root:root 644")
     assert "FAKE" not in control_host.run(f"systemctl cat {SERVICE} {TIMER}")
+
+
+def front_door(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """``python -m ssmenv ARGS`` from the checkout, as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "ssmenv", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+
+
+def test_python_m_ssmenv_schedule_installs_the_timer_and_refuses_a_missing_inventory(
+    deployed, scheduler, control_host
+):
+    done = front_door("schedule", str(scheduler.inventory), env=scheduler.env)
+    missing = front_door("schedule", "inventories/no-such-control.py", env=scheduler.env)
+
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.stdout.endswith(
+        f"schedule: the rotation timer is in place on 1 hosts: {control_host.name}\n"
+    )
+    timer = unit_show(control_host, TIMER, "ActiveState", "UnitFileState")
+    assert (timer["ActiveState"], timer["UnitFileState"]) == ("active", "enabled")
+    assert missing.returncode == 1, missing.stdout[-3000:]
+    assert missing.stderr.splitlines()[-1] == (
+        "ssmenv schedule: error: no host reported: no inventory file "
+        "inventories/no-such-control.py"
+    )
 
 
 def test_the_timer_rotates_every_app_host_when_it_fires(

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import jinja2
 import pytest
 
@@ -40,3 +42,20 @@ def test_unit_loads_the_env_file_without_a_dash_prefix():
 def test_a_backslash_at_the_end_of_the_origin_cannot_hide_the_first_variable():
     text = render.env_file("app", "SSM /path\\\\", {"A": "1"})
     assert envfile.parse(text) == {"A": "1"}
+
+
+def test_units_and_the_env_file_render_through_one_environment_only_the_env_file_strict():
+    assert render._env_templates.loader is render.templates.loader
+    assert render._env_templates.filters is render.templates.filters
+    assert render.templates.from_string("{{ value }}").render(value="plain") == "plain"
+    with pytest.raises(jinja2.TemplateError):
+        render._env_templates.from_string("{{ value }}").render(value="FAKE-CANARY")
+
+
+def test_the_env_template_stays_strict_whichever_environment_loaded_it_first():
+    render.templates.get_template("app.env.j2")
+    assert render._env_templates.get_template("app.env.j2").environment is render._env_templates
+
+
+def test_in_a_checkout_the_templates_are_the_roots():
+    assert render.TEMPLATES == Path(__file__).resolve().parents[2] / "templates"

@@ -1,8 +1,10 @@
-"""Per-host reports over a pipe, and the exit statuses drift, plan and parity make of them."""
+"""Per-host reports over a pipe, and the exit statuses drift, plan, schedule and parity make of
+them."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -69,7 +71,7 @@ def pyinfra_reports(monkeypatch):
     outcome: dict = {}
 
     def run(command, **kwargs):
-        outcome["command"] = command
+        outcome.update(command=command, cwd=kwargs.get("cwd"))
         return outcome["status"], outcome["reports"]
 
     monkeypatch.setattr(report, "run", run)
@@ -149,3 +151,91 @@ def test_help_still_exits_0(capsys):
         cli.main(["drift", "--help"])
     assert exited.value.code == 0
     assert "inventory" in capsys.readouterr().out
+
+
+# --- the front door's pyinfra runs ------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_schedule_runs_schedule_py_on_the_control_inventory_without_prompting(
+    pyinfra_reports, capsys
+):
+    outcome = pyinfra_reports(0, HostReport("ops-1", False))
+    assert cli.main(["schedule", "inventories/control.py", "--data", "rotation_name=x"]) == 0
+    assert outcome["command"][1:] == ["inventories/control.py", "schedule.py", "-y",
+                                      "--data", "rotation_name=x"]  # fmt: skip
+    assert outcome["cwd"] == REPO
+    assert capsys.readouterr().out == "schedule: the rotation timer is in place on 1 hosts: ops-1\n"
+
+
+@pytest.mark.parametrize("command", ["schedule", "plan", "drift"])
+def test_an_inventory_that_does_not_exist_is_an_error_in_one_line_naming_it(
+    pyinfra_reports, capsys, command
+):
+    # pyinfra warns, runs on no host and exits 0: a typo must not look like a done rotation.
+    pyinfra_reports(0)
+    assert cli.main([command, "inventories/typo.py"]) == 1
+    assert capsys.readouterr().err == (
+        f"ssmenv {command}: error: no host reported: no inventory file inventories/typo.py\n"
+    )
+
+
+def test_schedule_on_an_inventory_without_hosts_is_an_error(pyinfra_reports, capsys, tmp_path):
+    empty = tmp_path / "control.py"
+    empty.write_text("control = []\n")
+    pyinfra_reports(0)
+    assert cli.main(["schedule", str(empty)]) == 1
+    assert capsys.readouterr().err == (
+        f"ssmenv schedule: error: no host reported: none in {empty}, or none left by --limit\n"
+    )
+
+
+def test_a_relative_inventory_is_read_from_the_users_working_directory(
+    pyinfra_reports, monkeypatch, tmp_path
+):
+    (tmp_path / "mine.py").write_text("hosts = ['app-1']\n")
+    monkeypatch.chdir(tmp_path)
+    outcome = pyinfra_reports(0, HostReport("app-1", False))
+    assert cli.main(["drift", "mine.py"]) == 0
+    assert outcome["command"][1:3] == [str(tmp_path / "mine.py"), "drift.py"]
+    assert outcome["cwd"] == REPO  # where drift.py, tasks/ and group_data/ are
+
+
+def test_a_relative_inventory_missing_from_the_working_directory_is_not_the_checkouts(
+    pyinfra_reports, monkeypatch, tmp_path, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    outcome = pyinfra_reports(0)
+    assert cli.main(["plan", "inventories/prod.py"]) == 1
+    assert outcome["command"][1] == str(tmp_path / "inventories" / "prod.py")
+    assert "no inventory file inventories/prod.py" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("inventory", ["@local", "app-1.example.internal,app-2.example.internal"])
+def test_host_lists_and_connectors_go_to_pyinfra_as_they_are(pyinfra_reports, inventory):
+    outcome = pyinfra_reports(0, HostReport("app-1", False))
+    cli.main(["drift", inventory])
+    assert outcome["command"][1] == inventory
+
+
+def test_outside_a_checkout_the_pyinfra_commands_say_they_need_one(
+    pyinfra_reports, monkeypatch, tmp_path, capsys
+):
+    # An installed package run outside a checkout: its root is the working directory.
+    monkeypatch.setattr(cli, "REPO_ROOT", tmp_path)
+    pyinfra_reports(0, HostReport("app-1", False))
+    assert cli.main(["schedule", "inventories/control.py"]) == 1
+    assert capsys.readouterr().err == (
+        f"ssmenv schedule: error: no schedule.py in {tmp_path}: run this in a checkout of the "
+        "deploy repository\n"
+    )
+
+
+def test_every_command_is_listed_and_its_help_tells_its_exit_statuses(capsys):
+    top = cli.build_parser().format_help()
+    for command in cli.COMMANDS:
+        assert f"    {command.name} " in top
+        with pytest.raises(SystemExit):
+            cli.main([command.name, "--help"])
+        assert "Exit status: 0 " in capsys.readouterr().out.replace("\n", " ")
