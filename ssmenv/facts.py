@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyinfra.api import FactBase, QuoteString, StringCommand
 from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS, pop_global_arguments
@@ -13,6 +13,9 @@ from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.host import Host
 
 from ssmenv.activation import Pending
+
+if TYPE_CHECKING:
+    from ssmenv.rotation import RotationTimer
 
 # The shell side of ``file_state``, defined first in the facts' scripts: for a file that exists,
 # its owner, group and mode, then its digest.
@@ -252,3 +255,62 @@ def quiet_fact(host: Host, fact: type[FactBase], **kwargs: Any) -> Any:
             f"{host.name}: could not read {fact.__name__}: {' '.join(output.stderr_lines)[:500]}"
         )
     return instance.process(output.stdout_lines)
+
+
+# What a scheduled rotation's control host has, read in one command before anything is installed.
+
+_ROTATION_STATE_SCRIPT = FILE_STATE_FUNCTION + r"""
+pyinfra=$1 checkout=$2 inventory=$3 env_file=$4 user=$5 schedule=$6
+service=$7 timer=$8
+shift 8
+echo --problems--
+[ -x "$pyinfra" ] || echo "rotation_venv: no executable $pyinfra"
+[ -f "$checkout/rotate.py" ] || echo "rotation_checkout: no $checkout/rotate.py"
+[ -f "$inventory" ] || echo "rotation_inventory: no file $inventory"
+[ -z "$env_file" ] || [ -f "$env_file" ] || echo "rotation_environment_file: no file $env_file"
+getent passwd "$user" > /dev/null || echo "rotation_user: no user $user"
+systemd-analyze calendar -- "$schedule" > /dev/null 2>&1 ||
+  echo "rotation_schedule: systemd cannot read '$schedule' (systemd-analyze calendar)"
+while [ $# -gt 1 ]; do
+  systemd-analyze timespan -- "$2" > /dev/null 2>&1 ||
+    echo "$1: systemd cannot read '$2' as a time span (systemd-analyze timespan)"
+  shift 2
+done
+echo --service--; file_state "$service"
+echo --timer--; file_state "$timer"
+true
+"""
+
+
+class RotationHostState(FactBase):
+    """
+    What stands in the way of a rotation timer on the control host, and its unit files now.
+
+    .. code:: python
+
+        {
+            "problems": ["rotation_venv: no executable /opt/ssmenv/.venv/bin/pyinfra"],
+            "service": FileInfo(user="root", group="root", mode="644", sha256="9f86d0..."),
+            "timer": None,
+        }
+    """
+
+    def command(self, timer: RotationTimer) -> StringCommand:
+        args = [
+            timer.pyinfra, timer.checkout, timer.inventory, timer.environment_file or "",
+            timer.user, timer.schedule, timer.service_path, timer.timer_path,
+            "rotation_randomized_delay", timer.randomized_delay,
+            "rotation_timeout", timer.timeout,
+        ]  # fmt: skip
+        return StringCommand(
+            "sh -c", QuoteString(_ROTATION_STATE_SCRIPT), "ssmenv-rotation-state",
+            *(QuoteString(a) for a in args),
+        )  # fmt: skip
+
+    def process(self, output: list[str]) -> dict[str, Any]:
+        found = sections(output)
+        return {
+            "problems": found.get("problems", []),
+            "service": file_state(found.get("service", [])),
+            "timer": file_state(found.get("timer", [])),
+        }

@@ -21,6 +21,7 @@ import jinja2
 
 from ssmenv import envfile
 from ssmenv.config import REPO_ROOT, AppConfig
+from ssmenv.rotation import RotationTimer
 
 _PACKAGED = Path(__file__).with_name("templates")
 TEMPLATES = _PACKAGED if _PACKAGED.is_dir() else REPO_ROOT / "templates"
@@ -132,3 +133,23 @@ def unit_file(config: AppConfig) -> str:
         env_file=config.env_file,
         start=command_line(config.start),
     )
+
+
+# The scheduled rotation's units: pure functions of a RotationTimer, tested by equality and
+# `systemd-analyze verify`.
+
+
+def _render_rotation(template: str, timer: RotationTimer) -> str:
+    return templates.get_template(template).render(
+        t=timer, service=timer.service, timer=timer.timer, command=timer.command()
+    )
+
+
+def rotation_service_unit(timer: RotationTimer) -> str:
+    """``ssmenv-rotate-<name>.service``: one rotation run, under the lock."""
+    return _render_rotation("rotation.service.j2", timer)
+
+
+def rotation_timer_unit(timer: RotationTimer) -> str:
+    """``ssmenv-rotate-<name>.timer``: when the service runs."""
+    return _render_rotation("rotation.timer.j2", timer)

@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from ssmenv import rotation as scheduler
 from ssmenv.errors import ConfigError
-from ssmenv.facts import FileInfo
-from tasks import scheduler
-from tasks.scheduler import RotationHostState, RotationTimer, exec_arg, service_unit, timer_unit
+from ssmenv.facts import FileInfo, RotationHostState
+from ssmenv.render import exec_arg
+from ssmenv.render import rotation_service_unit as service_unit
+from ssmenv.render import rotation_timer_unit as timer_unit
+from ssmenv.rotation import RotationTimer
 
 PROD = {"rotation_inventory": "inventories/prod.py"}
 
@@ -204,5 +207,5 @@ def test_the_host_check_reads_the_unit_files_state():
 def test_readme_lists_every_rotation_setting():
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     assert scheduler.markdown_table() in readme, (
-        "README's rotation settings table is stale: python -m tasks.scheduler"
+        "README's rotation settings table is stale: python -m ssmenv.rotation"
     )
