@@ -1,0 +1,36 @@
+"""What a runtime is: the packages, start command and dependency install of one kind of app."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """One kind of app.
+
+    + name: the ``app_runtime`` setting's value
+    + packages: the Debian packages it needs at run time, unless ``app_packages`` says
+    + start: the default ``ExecStart=``, run in ``/opt/<app>/current``; ``{home}`` is
+      ``/opt/<app>``
+    + install: the shell command that installs a release's dependencies in its directory, given
+      the app's source (``None``: nothing to install)
+    + packages_for: more packages a given source needs (a lockfile's tool)
+    + help: one sentence for the README
+    """
+
+    name: str
+    packages: tuple[str, ...]
+    start: str
+    help: str
+    install: Callable[[Path], str | None] = field(default=lambda source: None, repr=False)
+    packages_for: Callable[[Path], tuple[str, ...]] = field(
+        default=lambda source: (), repr=False
+    )
+
+    def start_command(self, home: str) -> str:
+        return self.start.format(home=home)
+
+
