@@ -1,30 +1,32 @@
 """Rotate configuration: ``pyinfra inventories/prod.py rotate.py`` (add ``--dry`` for a plan).
 
 Refreshes only the environment: fetch and check every variable, compare with what each host has
-(its manifest), and rewrite and restart only the hosts whose values changed, health-gated and
+(its manifest), and rewrite and restart only the apps whose values changed, health-gated and
 rolling like a deploy. Prints per host which variables change, with their old and new versions,
-never values. Nothing else (packages, release, unit) is touched.
+never values. Nothing else (packages, release, unit) is touched. A host with several apps
+(``apps``) is compared app by app: a changed value restarts its app only.
 
-Under ``python -m ssmenv plan`` (``--dry``) each host also reports whether the rotation would
-change it and the variables whose values differ (``ssmenv.report``), from which the command's
-exit status is made: 0 no host would change, 2 some would, 1 an error.
+Under ``python -m ssmenv plan`` (``--dry``) each app of each host also reports whether the
+rotation would change it and the variables whose values differ (``ssmenv.report``), from which the
+command's exit status is made: 0 no host would change, 2 some would, 1 an error.
 """
 
 from pyinfra import host
 
-from ssmenv import manifest, report
-from ssmenv.config import AppConfig
+from ssmenv import apps, manifest, report
 from tasks import environment, service
 from tasks.state import read_host_state
 
-config = AppConfig.from_data(host.data)
-variables = environment.resolve(config)
-state = read_host_state(config)
+found = apps.read(host.data)
+variables = {config.name: environment.resolve(config) for config in found.configs}
 
-env = environment.app_environment(config, variables, state)
-report.emit(host.name, differs=bool(env.files), names=manifest.differing(env.differences))
-if env.files or state.pending:
-    # A changed value, or an activation a run left unfinished: finish it or roll it back.
-    service.app_service(config, state, env=env, only_env=True)
-else:
-    host.log(f"{config.env_file}: no value changed")
+for config in apps.each(host, found):
+    state = read_host_state(config)
+    env = environment.app_environment(config, variables[config.name], state)
+    names = manifest.differing(env.differences)
+    report.emit(host.name, differs=bool(env.files), names=names, app=config.name)
+    if env.files or state.pending:
+        # A changed value, or an activation a run left unfinished: finish it or roll it back.
+        service.app_service(config, state, env=env, only_env=True)
+    else:
+        host.log(f"{config.env_file}: no value changed")

@@ -40,11 +40,21 @@ def up() -> None:
         print(f"\n{name} (http://127.0.0.1:{app_port}):")
         for key in ("DATABASE_URL", "API_KEY", "SESSION_SECRET", "LOG_LEVEL", "PORT"):
             print(f"  {key:<15} {served.get(key, 'MISSING')}")
+    print("\nThe app's processes on each host (its Procfile: web and worker):")
+    for name, ssh_port, _app_port in DEMO_HOSTS:
+        units = subprocess.run(
+            [*hosts.ssh_args(ssh_port), "systemctl list-units --plain --no-legend "
+             "'example-app*'"], capture_output=True, text=True, timeout=30,
+        ).stdout  # fmt: skip
+        for line in units.splitlines():
+            unit, _load, active, sub = [*line.split(), "", "", "", ""][:4]
+            print(f"  {name}: {unit:<28} {active} ({sub})")
     key = hosts.key_path()
     print(f"""
-Both apps are running. Look around:
+Both hosts run the app's web and worker. Look around:
   ssh -i {key} -p 2201 {hosts.USER}@127.0.0.1
-      systemctl status example-app; journalctl -u example-app; sudo cat /etc/example-app.env
+      systemctl status example-app.target; journalctl -u example-app-worker
+      sudo cat /etc/example-app.env
   curl http://127.0.0.1:3001/fingerprints
   eval "$(.venv/bin/python -m lab.aws env)"        # point boto3 / aws at the SSM stand-in
   .venv/bin/pyinfra inventories/local.py deploy.py # redeploy: nothing changes, nothing restarts

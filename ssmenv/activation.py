@@ -83,7 +83,8 @@ class FileWrite:
     back: str | None = field(default=_SAME)  # type: ignore[assignment]
     unit: bool = False  # a systemd unit: verified before it goes live, daemon-reload after
     secret: bool = False  # holds secret values (the env file)
-    transient: bool = False  # its previous version is removed once the service is healthy
+    transient: bool = False  # its previous version is removed once the units are healthy
+    remove: bool = False  # the file goes at the switch (a unit no process needs any more)
 
     def __post_init__(self) -> None:
         if self.back is _SAME:
@@ -94,9 +95,13 @@ class FileWrite:
         return len((self.content or "").encode())
 
     def line(self) -> str:
-        flags = [name for name in ("unit", "secret", "transient") if getattr(self, name)]
-        words = ",".join("verify" if f == "unit" else f for f in flags) or "-"
-        if self.content is None:
+        flags = [name for name in ("unit", "secret", "transient", "remove") if getattr(self, name)]
+        # A unit is verified when it is written; one that goes needs no verification.
+        words = ",".join("verify" if f == "unit" else f for f in flags
+                         if not (f == "unit" and self.content is None)) or "-"  # fmt: skip
+        if self.remove:
+            size, digest, expect = "-", "-", self.expect or "absent"
+        elif self.content is None:
             size, digest, expect = "-", "-", "-"
         else:
             size, digest, expect = str(self.size), sha256(self.content), self.expect or "absent"
@@ -123,11 +128,27 @@ class LinkSwitch:
 
 
 @dataclass(frozen=True)
-class Health:
-    port: int
-    path: str
-    timeout: int
-    settle: int
+class Unit:
+    """A unit an activation runs, and how to tell it is healthy: ``path`` answering 2xx on
+    ``port`` within ``timeout`` seconds of its start, then ``settle`` seconds as the same process;
+    ``port`` 0 or no ``path``: active is healthy. A target is started and has no health of its
+    own."""
+
+    name: str
+    port: int = 0
+    path: str = ""
+    timeout: int = 30
+    settle: int = 0
+
+    def line(self, kind: str) -> str:
+        return f"{kind} {self.name} {self.port} {self.timeout} {self.settle} {self.path}".rstrip()
+
+    @classmethod
+    def parse(cls, words: str) -> Unit | None:
+        parts = words.split(" ")
+        if len(parts) < 4 or not all(p.isdigit() for p in parts[1:4]):
+            return None
+        return cls(parts[0], int(parts[1]), " ".join(parts[4:]), int(parts[2]), int(parts[3]))
 
 
 @dataclass(frozen=True)
@@ -138,6 +159,7 @@ class Pending:
     files: Mapping[str, str | None]  # path -> sha256 to go back to (None: remove)
     link: tuple[str, str | None] | None = None  # (path, target to go back to)
     previous: bool = False  # there is a version to go back to
+    back: tuple[Unit, ...] = ()  # the units the version to go back to runs
 
     @classmethod
     def parse(cls, text: str | None, digest: str | None) -> Pending | None:
@@ -147,6 +169,7 @@ class Pending:
         files: dict[str, str | None] = {}
         link = None
         previous = False
+        units: list[Unit] = []
         for line in text.splitlines():
             kind, _, rest = line.partition(" ")
             back, _, path = rest.partition(" ")
@@ -156,7 +179,9 @@ class Pending:
                 link = (path, None if back == "-" else back)
             elif kind == "previous":
                 previous = True
-        return cls(digest, files, link, previous)
+            elif kind == "back" and (unit := Unit.parse(rest)):
+                units.append(unit)
+        return cls(digest, files, link, previous, tuple(units))
 
 
 @dataclass(frozen=True)
@@ -164,10 +189,11 @@ class Activation:
     """What one host switches to, what it goes back to, and how to tell it worked."""
 
     app: str
-    service: str
+    units: tuple[Unit, ...]  # what runs after the switch
     files: tuple[FileWrite, ...] = ()
     link: LinkSwitch | None = None
-    health: Health | None = None
+    stop: tuple[str, ...] = ()  # units stopped at the switch: no process of the new version
+    back: tuple[Unit, ...] = ()  # what runs after a rollback: the previous version's units
     previous: bool = True  # there is a version to go back to; False: a first deploy
     pending: Pending | None = None
     lock_wait: int = LOCK_WAIT
@@ -204,8 +230,9 @@ class Activation:
                 link = LinkSwitch(path, current_link or back or "", current_link, back=back)
             else:
                 link = replace(link, back=back)
+        back = pending.back or fields.get("back", ())
         return cls(files=tuple(merged), link=link, pending=pending,
-                   **{**fields, "previous": pending.previous})  # fmt: skip
+                   **{**fields, "previous": pending.previous, "back": back})  # fmt: skip
 
     @property
     def reload(self) -> bool:
@@ -216,22 +243,28 @@ class Activation:
         """Seconds the whole activation can take at most: the lock, verifying the unit, then the
         new version's restart and health check and, failing those, the old one's. A margin covers
         the steps that do not wait (renames, daemon-reload, the journal)."""
-        health = self.health or Health(0, "", 30, 0)
-        attempt = health.timeout + health.settle + 10  # a probe may overrun the deadline by 5 s
-        return self.lock_wait + VERIFY_TIMEOUT + 2 * attempt + 30
+        def attempt(units: Sequence[Unit]) -> int:
+            # Units start together and are checked in turn: a probe may overrun by 5 s each.
+            if not units:
+                return 0
+            return max(u.timeout for u in units) + max(u.settle for u in units) + 5 * len(units)
+
+        stopping = 90 * len(self.stop)  # systemd's default stop timeout, each
+        return (self.lock_wait + VERIFY_TIMEOUT + stopping + attempt(self.units)
+                + 90 * len(self.units) + attempt(self.back) + 30)  # fmt: skip
 
     def plan(self) -> list[str]:
         """The plan's lines, as ``activate.sh``'s ``read_plan`` reads them."""
-        health = self.health or Health(0, "", 30, 0)
         lines = [
             "ssmenv-activation 1",
             f"app {self.app}",
-            f"service {self.service}",
             f"lock-wait {self.lock_wait}",
             f"reload {int(self.reload)}",
             f"previous {int(self.previous)}",
             f"marker {self.pending.digest if self.pending else 'absent'}",
-            f"health {health.port} {health.timeout} {health.settle} {health.path}".rstrip(),
+            *(u.line("unit") for u in self.units),
+            *(u.line("back") for u in self.back),
+            *(f"stop {name}" for name in self.stop),
             *(f.line() for f in self.files),
         ]
         if self.link:

@@ -292,13 +292,9 @@ def _run_pyinfra(deploy_file: str, *extra: str) -> Callable[[argparse.Namespace]
     whether every host could be read, not whether any differs."""
 
     def run(args: argparse.Namespace) -> int:
-        reports = _pyinfra_reports(args, deploy_file, *extra)
-        differ = [r.host for r in reports if r.differs]
-        if not differ:
-            print(f"{args.command}: no host differs ({len(reports)} hosts)")
-            return report.CLEAN
-        print(f"{args.command}: {len(differ)} of {len(reports)} hosts differ: {', '.join(differ)}")
-        return report.DIFFERS
+        status, line = report.summary(args.command, _pyinfra_reports(args, deploy_file, *extra))
+        print(line)
+        return status
 
     return run
 

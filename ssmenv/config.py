@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ssmenv import activation, journald, rollout, sources
+from ssmenv import processes as proc
 from ssmenv.contract import Contract
 from ssmenv.runtimes import RUNTIMES, Runtime
 from ssmenv.settings import (
@@ -39,6 +40,9 @@ _PARENT = Path(__file__).resolve().parent.parent
 REPO_ROOT = _PARENT if (_PARENT / "deploy.py").is_file() else Path.cwd()
 
 _USER = r"[a-z_][a-z0-9_-]{0,31}"
+#: An app's name: it names the unit, the user, files and directories.
+NAME = Matching(r"[a-z][a-z0-9-]{0,30}", "lowercase letters, digits and dashes, starting with a "
+                "letter, at most 31")  # fmt: skip
 
 
 def _not_root(user: str) -> str:
@@ -57,10 +61,8 @@ def _source_directory(text: str) -> Path:
 
 
 APP = Settings("The app", (
-    Setting("app_name", Matching(r"[a-z][a-z0-9-]{0,30}", "lowercase letters, digits and dashes, "
-                                 "starting with a letter, at most 31"),
-            "example-app", "Name of the app: the unit, the env file `/etc/<app_name>.env`, "
-            "`/opt/<app_name>`."),
+    Setting("app_name", NAME, "example-app", "Name of the app: the unit, the env file "
+            "`/etc/<app_name>.env`, `/opt/<app_name>`."),
     Setting("app_user", Matching(_USER, "a user name (lowercase letters, digits, _ and -)"), None,
             "System user (and group) the service runs as, never root; default: `app_name`.",
             parse=_not_root),
@@ -72,9 +74,9 @@ APP = Settings("The app", (
             "content, so any change makes a new release."),
     Setting("app_runtime", Literal[tuple(RUNTIMES)], "node", " ".join(
         f"`{r.name}`: {r.help}" for r in RUNTIMES.values()), parse=RUNTIMES.__getitem__),
-    Setting("app_start", Line, None, "The command systemd runs (`ExecStart=`), in "
-            "`/opt/<app_name>/current`; `%` and `$` are taken literally (a variable's value never "
-            "lands on a command line, where `ps` shows it). Default: "
+    Setting("app_start", Line, None, "Without a Procfile: the command systemd runs "
+            "(`ExecStart=`), in `/opt/<app_name>/current`; `%` and `$` are taken literally (a "
+            "variable's value never lands on a command line, where `ps` shows it). Default: "
             + "; ".join(f"`{r.start.format(home='/opt/<app_name>')}` ({r.name})"
                         for r in RUNTIMES.values()) + "."),
     Setting("app_port", Port, 3000, "Port the app listens on; given to it as `PORT`."),
@@ -105,6 +107,21 @@ VARIABLES = Settings("Variables", (
             "credential); a rollback during the activation works either way."),
 ))  # fmt: skip
 
+#: Which apps a host runs (read by ``ssmenv.apps``, which layers each app's settings over the
+#: host's data and checks that the apps of a host can live side by side).
+HOST_APPS = Settings("Apps on a host", (
+    Setting("apps", Json(dict[StrictStr, Any]), None, shown_type="map of app name to settings",
+            help="Several apps on the host: app name to that app's own settings, layered over "
+            "the host's data, which stays the default for every app (`{\"example-py\": "
+            "{\"app_runtime\": \"python\", \"app_port\": 3001}}`). Any key of this table but "
+            "`app_name` (the name is the key), `apps`, `app` and the journald ones (one journald "
+            "per host); an app's key replaces the host's whole, and `--data` still wins over both. "
+            "The apps' ports and users must differ. Default: one app, from the host's data."),
+    Setting("app", NAME, None, "Narrows a run to one app, by name: `--data app=example-py`. "
+            "Hosts without it deploy nothing; a name no host of the inventory has stops the run, "
+            "naming the apps each host has."),
+))  # fmt: skip
+
 # --- The configuration sources: declared by each source (ssmenv.sources), which also checks them
 # (sources.read, in from_data); listed here for the README's table only.
 SOURCES = sources.settings()
@@ -112,7 +129,8 @@ SOURCES = sources.settings()
 
 #: Every group of settings, in the README's order.
 GROUPS: tuple[Settings, ...] = (
-    APP, activation.SETTINGS, rollout.SETTINGS, journald.SETTINGS, SOURCES, VARIABLES,
+    APP, HOST_APPS, proc.SETTINGS, activation.SETTINGS, rollout.SETTINGS, journald.SETTINGS,
+    SOURCES, VARIABLES,
 )  # fmt: skip
 SETTINGS: tuple[Setting, ...] = tuple(s for group in GROUPS for s in group)
 DEFAULTS = {s.key: s.default for s in SETTINGS}
@@ -144,14 +162,27 @@ class AppConfig:
     rollout_batch: int = 1
     journald_max_retention: str = "1month"
     env_keep_previous: bool = True
+    # What runs on this host: the Procfile's processes placed here, or the one web process.
+    processes: tuple[proc.Process, ...] = ()
 
     @property
     def env_file(self) -> str:
         return f"/etc/{self.name}.env"
 
     @property
-    def unit_file(self) -> str:
-        return f"/etc/systemd/system/{self.name}.service"
+    def target(self) -> str | None:
+        """``<app>.target``, which every process's unit is part of; ``None`` without a
+        Procfile (the app's one unit, ``<app>.service``, stands alone as it always has)."""
+        if not self.processes or self.processes[0].legacy:
+            return None
+        return f"{self.name}.target"
+
+    @property
+    def units(self) -> tuple[str, ...]:
+        """Every unit the app runs on this host: its processes' (instances included), then its
+        target."""
+        units = tuple(u for p in self.processes for u in p.units(self.name))
+        return units + ((self.target,) if self.target else ())
 
     @property
     def home(self) -> str:
@@ -160,7 +191,17 @@ class AppConfig:
     @classmethod
     def from_data(cls, data: Any) -> AppConfig:
         """Read and check every setting from pyinfra host data; report all problems at once."""
-        values, problems = collect(data, [group for group in GROUPS if group is not SOURCES])
+        config, problems = cls.collect(data)
+        refuse(problems)
+        assert config is not None
+        return config
+
+    @classmethod
+    def collect(cls, data: Any) -> tuple[AppConfig | None, list[str]]:
+        """The app ``data`` describes, or ``None`` and every problem found (one ``key: why``
+        line each, never a value)."""
+        groups = [group for group in GROUPS if group not in (SOURCES, HOST_APPS)]
+        values, problems = collect(data, groups)
 
         def fail(key: str, why: str) -> None:
             problems.append(f"{key}: {why}")
@@ -174,11 +215,26 @@ class AppConfig:
             contract, why = Contract.parse(values["env_contract"], values["env_required"])
             for problem in why:
                 fail("env_contract", problem)
-        refuse(problems)
-        name = values["app_name"]
-        runtime: Runtime = values["app_runtime"]
+        name = values.get("app_name", "example-app")
         home = f"/opt/{name}"
-        return cls(
+        runtime: Runtime | None = values.get("app_runtime")
+        found: tuple[proc.Process, ...] = ()
+        if runtime is not None and values.get("app_source") and "app_port" in values:
+            start = values["app_start"] or runtime.start_command(home)
+            try:
+                procfile = proc.read_procfile(values["app_source"])
+                if procfile is not None and values["app_start"] is not None:
+                    raise ValueError("app_start: the app's Procfile says how each process starts")
+                found = proc.processes(
+                    procfile=procfile,
+                    placement=values["app_processes"], start=start, port=values["app_port"],
+                    health_path=values.get("health_path", ""), home=home,
+                )  # fmt: skip
+            except ValueError as e:
+                problems.append(str(e) if str(e).startswith("app_") else f"app_source: {e}")
+        if problems or runtime is None:
+            return None, problems
+        config = cls(
             name=name,
             user=values["app_user"] or name,
             source=values["app_source"],
@@ -199,7 +255,9 @@ class AppConfig:
             env_keep_previous=values["env_keep_previous"],
             contract=contract,
             sources=specs,
+            processes=found,
         )
+        return config, []
 
     @property
     def sources_summary(self) -> str:

@@ -75,25 +75,46 @@ class FileState(FactBase):
         return file_state(output)
 
 
-# One shell script, paths and names as positional arguments ($1..$10, then the packages), so
-# nothing is interpolated into its text. Each section starts with a marker line. An activation
-# under way holds the app's lock: the read waits for it (at most `wait` seconds), so a plan is
-# never made from a host half-way through one. The release section is there only when a release
-# is asked about (a deploy; a rotation or a drift report has none to ask about).
+# One shell script, paths and names as positional arguments, so nothing is interpolated into its
+# text. Each section starts with a marker line. An activation under way holds the app's lock: the
+# read waits for it (at most `wait` seconds), so a plan is never made from a host half-way through
+# one. The release section is there only when a release is asked about (a deploy; a rotation or a
+# drift report has none to ask about).
 _HOST_STATE_SCRIPT = FILE_STATE_FUNCTION + r"""
-service=$1 user=$2 home=$3 release=$4 unit=$5 env=$6 journald=$7
-pending=$8 lock=$9 wait=${10}
-shift 10
+app=$1 user=$2 home=$3 release=$4 env=$5 journald=$6 pending=$7 lock=$8 wait=$9
+shift 9
+packages=''
+while [ $# -gt 0 ] && [ "$1" != -- ]; do packages="$packages $1"; shift; done
+[ $# -eq 0 ] || shift
 if [ -d "${lock%/*}" ] && [ ! -L "$lock" ]; then flock -s -w "$wait" "$lock" true; fi
+set -f
 echo --systemd--; systemctl --version | head -n 1
-echo --packages--; dpkg-query -W -f='${Package} ${db:Status-Status}\n' "$@" 2>/dev/null
+echo --packages--
+[ -z "$packages" ] || dpkg-query -W -f='${Package} ${db:Status-Status}\n' $packages 2>/dev/null
 echo --user--; getent passwd "$user" | cut -d: -f1,4,6,7
 echo --group--; getent group "$user" | cut -d: -f1,3
 echo --dirs--; stat -c '%U %G %a %F %n' "$home" "$home/releases" 2>/dev/null
 if [ -n "$release" ]; then echo --release--; if [ -d "$release" ]; then echo present; fi; fi
 echo --current--; readlink "$home/current"
-echo --unit--; file_state "$unit"
-echo --service--; systemctl show "$service" -p LoadState -p ActiveState -p UnitFileState
+# The app's units: <app>.service (the one unit of an app without a Procfile, whoever wrote it),
+# and those of its processes and its target, which say whose they are.
+units="$*"
+set +f
+for f in "/etc/systemd/system/$app.service" "/etc/systemd/system/$app.target" \
+    "/etc/systemd/system/$app"-*.service; do
+  [ -f "$f" ] || continue
+  name=${f##*/}
+  [ "$name" = "$app.service" ] || grep -qx "X-Ssmenv-App=$app" "$f" || continue
+  echo "--unit-file $name--"; file_state "$f"
+  case $name in
+    *@.service) units="$units $(systemctl list-units --all --plain --no-legend --full \
+      "${name%@.service}@*.service" | cut -d' ' -f1)" ;;
+    *) units="$units $name" ;;
+  esac
+done
+set -f
+echo --services--; systemctl show -p Id -p ActiveState -p UnitFileState -- $units
+set +f
 echo --pending-file--; file_state "$pending"
 echo --pending--; cat "$pending" 2>/dev/null
 echo --journald--; file_state "$journald"
@@ -123,9 +144,11 @@ class HostState:
     release_present: bool | None
     #: Where ``current`` points: ``/opt/a/releases/1a2b3c``.
     current: str | None
-    unit_file: FileInfo | None
-    #: ``systemctl show``: ``LoadState``, ``ActiveState``, ``UnitFileState``.
-    service: Mapping[str, str]
+    #: The app's unit files, by name: ``{"example-app.service": FileInfo(...)}``.
+    unit_files: Mapping[str, FileInfo]
+    #: The app's units (those asked about, those of its unit files, a template's instances) and
+    #: their ``ActiveState`` and ``UnitFileState``: ``{"example-app.service": {...}}``.
+    services: Mapping[str, Mapping[str, str]]
     #: An activation committed files but never saw the app healthy: what it replaced.
     pending: Pending | None
     #: journald's drop-in.
@@ -137,20 +160,28 @@ class HostState:
     key: str | None = field(repr=False)
     env_file: FileInfo | None
 
-    @property
-    def running(self) -> bool:
-        return self.service.get("ActiveState") == "active"
+    def running(self, unit: str) -> bool:
+        return self.services.get(unit, {}).get("ActiveState") == "active"
+
+    def enabled(self, unit: str) -> bool:
+        return self.services.get(unit, {}).get("UnitFileState") in ("enabled", "static")
 
     @property
-    def enabled(self) -> bool:
-        return self.service.get("UnitFileState") == "enabled"
+    def active_units(self) -> tuple[str, ...]:
+        """The app's units that run or would start at boot, in name order."""
+        return tuple(sorted(
+            unit for unit, s in self.services.items()
+            if s.get("ActiveState") in ("active", "activating", "reloading")
+            or s.get("UnitFileState") == "enabled"
+        ))  # fmt: skip
 
 
 class AppHostState(FactBase):
     """
     Everything a deploy compares for one app, read in one command: the host's systemd version,
     the runtime packages, the app's user and group, its directories, release and ``current``
-    link, the unit, the service, journald's drop-in, and the env file with its manifest and
+    link, its unit files and units (``units``: those it wants, plus those the host has),
+    journald's drop-in, and the env file with its manifest and
     fingerprint key; a ``HostState``.
 
     .. code:: python
@@ -163,8 +194,9 @@ class AppHostState(FactBase):
             dirs={"/opt/example-app": "root root 755 directory", ...},
             release_present=True,
             current="/opt/example-app/releases/1a2b3c",
-            unit_file=FileInfo(user="root", group="root", mode="644", sha256="..."),
-            service={"LoadState": "loaded", "ActiveState": "active", "UnitFileState": "enabled"},
+            unit_files={"example-app.service": FileInfo(user="root", ..., sha256="...")},
+            services={"example-app.service": {"Id": "example-app.service",
+                                              "ActiveState": "active", "UnitFileState": "enabled"}},
             pending=None,
             journald=FileInfo(...),
             manifest_file=FileInfo(...),
@@ -180,20 +212,20 @@ class AppHostState(FactBase):
 
     def command(
         self,
-        service: str,
+        app: str,
         user: str,
         home: str,
         release: str,
-        unit_file: str,
         env_file: str,
         journald: str,
         pending: str,
         lock: str,
         lock_wait: int,
         packages: list[str],
+        units: list[str],
     ) -> StringCommand:
-        args = [service, user, home, release, unit_file, env_file, journald, pending, lock,
-                str(lock_wait), *packages]  # fmt: skip
+        args = [app, user, home, release, env_file, journald, pending, lock, str(lock_wait),
+                *packages, "--", *units]  # fmt: skip
         return StringCommand(
             "sh -c", QuoteString(_HOST_STATE_SCRIPT), "ssmenv-state",
             *(QuoteString(a) for a in args),
@@ -221,8 +253,12 @@ class AppHostState(FactBase):
             dirs=dirs,
             release_present=one("release") == "present" if "release" in found else None,
             current=one("current"),
-            unit_file=file_state(found.get("unit", [])),
-            service=dict(line.split("=", 1) for line in found.get("service", []) if "=" in line),
+            unit_files={
+                name.removeprefix("unit-file "): info
+                for name, lines in found.items()
+                if name.startswith("unit-file ") and (info := file_state(lines))
+            },
+            services=_services(found.get("services", [])),
             pending=_pending(found),
             journald=file_state(found.get("journald", [])),
             manifest_file=file_state(found.get("manifest-file", [])),
@@ -230,6 +266,21 @@ class AppHostState(FactBase):
             key=one("key"),
             env_file=file_state(found.get("env", [])),
         )
+
+
+def _services(lines: list[str]) -> dict[str, dict[str, str]]:
+    """``systemctl show -p Id ...`` of several units: blocks of ``Key=value``, ``Id`` first."""
+    services: dict[str, dict[str, str]] = {}
+    current: dict[str, str] = {}
+    for line in [*lines, ""]:
+        if "=" in line:
+            key, value = line.split("=", 1)
+            current[key] = value
+        elif current:
+            if current.get("Id"):
+                services[current["Id"]] = current
+            current = {}
+    return services
 
 
 def _pending(found: dict[str, list[str]]) -> Pending | None:

@@ -164,7 +164,7 @@ def _activate_host(state, op_hash: str, host, plan: Activation) -> Outcome:
         return Outcome(False, summary)
     answer = said(output.stdout_lines, output.stderr_lines, plan.secrets)
     if ok:
-        host.log(answer.last or f"{plan.service} is healthy", logger.info)
+        host.log(answer.last or f"{plan.app} is healthy", logger.info)
         return Outcome(True, answer.last)
     for line in answer.lines:
         host.log_styled(line, fg="red", log_func=logger.error)
@@ -196,7 +196,7 @@ def activation(plan: Activation, batch: int = 1):
 
     .. code:: python
 
-        plan = Activation(app="my-app", service="my-app.service", files=(...), ...)
+        plan = Activation(app="my-app", units=(Unit("my-app.service", 3000, "/healthz"),), ...)
         Rollout.enlist(host.state, host, "my-app", plan)
         activation(name="Activate my-app (rolling, health-gated)", plan=plan, batch=1)
     """

@@ -124,15 +124,37 @@ def env_file(app_name: str, origin: str, variables: Mapping[str, str]) -> str:
     return text
 
 
+def unit_files(config: AppConfig) -> dict[str, str]:
+    """The app's unit files on this host, by name: one per process (a template for a process
+    that runs several times), and the target they are part of, if the app has a Procfile."""
+    files = {}
+    target = config.target
+    for process in config.processes:
+        template = process.instances is not None
+        label = f"{config.name} {process.name}" if not process.legacy else config.name
+        syslog = config.name if process.legacy else f"{config.name}-{process.name}"
+        files[process.unit_file(config.name)] = templates.get_template("app.service.j2").render(
+            unit=process.unit_file(config.name),
+            description=label + (" %i" if template else ""),
+            syslog=syslog + ("-%i" if template else ""),
+            target=target,
+            name=config.name,
+            user=config.user,
+            home=config.home,
+            env_file=config.env_file,
+            port=process.port,
+            start=command_line(process.command),
+        )
+    if target:
+        files[target] = templates.get_template("app.target.j2").render(
+            target=target, name=config.name
+        )
+    return files
+
+
 def unit_file(config: AppConfig) -> str:
-    """The systemd unit of the app."""
-    return templates.get_template("app.service.j2").render(
-        name=config.name,
-        user=config.user,
-        home=config.home,
-        env_file=config.env_file,
-        start=command_line(config.start),
-    )
+    """The unit of the app's first process (its only one without a Procfile)."""
+    return next(iter(unit_files(config).values()))
 
 
 # The scheduled rotation's units: pure functions of a RotationTimer, tested by equality and

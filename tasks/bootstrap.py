@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server
 
@@ -20,11 +22,17 @@ def runtime_packages(config: AppConfig) -> list[str]:
 
 
 @deploy("Bootstrap app host")
-def app_host(config: AppConfig, state: HostState) -> None:
+def app_host(config: AppConfig, state: HostState, others: Sequence[AppConfig] = ()) -> None:
     """Runtime packages, the app's system group and user, its directories and journald's
-    retention; only what ``state`` (``AppHostState``) shows missing or different."""
+    retention; only what ``state`` (``AppHostState``) shows missing or different.
+
+    ``others``: the apps bootstrapped before this one on the host in this run. The packages they
+    install are theirs to install, and journald's drop-in, one per host, is the first app's to
+    write (every app of a host has the host's journald settings), so nothing is done twice.
+    """
     packages = runtime_packages(config)
-    missing = [p for p in packages if state.packages.get(p) != "installed"]
+    theirs = {p for other in others for p in runtime_packages(other)}
+    missing = [p for p in packages if state.packages.get(p) != "installed" and p not in theirs]
     if missing:
         apt.packages(
             name=f"Install runtime packages: {', '.join(missing)}",
@@ -56,6 +64,8 @@ def app_host(config: AppConfig, state: HostState) -> None:
                 mode="0755",
                 present=True,
             )
+    if others:
+        return
     retention = atomic_file(
         name=f"Journald retention {JOURNALD_DROPIN}",
         path=JOURNALD_DROPIN,

@@ -16,6 +16,9 @@ from ssmenv.facts import HostState
 from ssmenv.operations import atomic_file
 from ssmenv.variables import Variable, compose
 
+#: Variables the toolkit gives each unit itself (``Environment=`` in the unit), not the env file.
+PER_UNIT = frozenset({"PORT"})
+
 
 def resolve(config: AppConfig) -> dict[str, Variable]:
     """Fetch (each source once per run, shared by all hosts) and check the app's variables:
@@ -28,6 +31,12 @@ def resolve(config: AppConfig) -> dict[str, Variable]:
     for note in composition.notes:  # e.g. variables the contract does not list: not fatal
         sources.warn_once(note)
     return composition.check(f"{config.name} ({config.sources_summary})")
+
+
+def in_env_file(variables: dict[str, Variable]) -> dict[str, Variable]:
+    """The variables the env file carries (and its manifest records): all but those each unit is
+    given itself (``PORT``, only to the processes that listen; every process reads the file)."""
+    return {name: v for name, v in variables.items() if name not in PER_UNIT}
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,7 @@ def app_environment(
     """
     env_file = config.env_file
     manifest_file, key_file = f"{env_file}.manifest", f"{env_file}.key"
+    variables = in_env_file(variables)
 
     values = {name: v.value for name, v in variables.items()}
     refused = envfile.problems(values, systemd_version=state.systemd)

@@ -1,4 +1,5 @@
-"""Service: the systemd unit, restarted only when something it runs changed, then health-checked."""
+"""Service: the app's units, one per process, restarted only when something they run changed,
+then health-checked, all together."""
 
 from __future__ import annotations
 
@@ -6,12 +7,40 @@ from pyinfra import host
 from pyinfra.api import deploy
 
 from ssmenv import render
-from ssmenv.activation import Activation, FileWrite, Health, LinkSwitch, sha256
+from ssmenv.activation import Activation, FileWrite, LinkSwitch, Unit, sha256
 from ssmenv.config import AppConfig
 from ssmenv.facts import HostState
 from ssmenv.operations import activation
 from ssmenv.rollout import Rollout
 from tasks.environment import EnvPlan
+
+UNIT_DIR = "/etc/systemd/system"
+
+
+def unit_file_of(unit: str) -> str:
+    """The file a unit is loaded from: a template instance's is the template's."""
+    name, at, _ = unit.partition("@")
+    return f"{name}@.service" if at else unit
+
+
+def unit_checks(config: AppConfig, units: tuple[str, ...]) -> tuple[Unit, ...]:
+    """``units`` with their health checks: a listening process's port and path, the settings'
+    timeout and settle time; a unit no process of ``config`` knows (one the host ran before) is
+    healthy when active."""
+    known: dict[str, Unit] = {}
+    for process in config.processes:
+        for unit in process.units(config.name):
+            known[unit] = Unit(unit, process.port or 0, process.health_path,
+                               config.health_timeout, config.health_settle)  # fmt: skip
+    # Before the app had a Procfile its one unit was <app>.service: its web process.
+    web = next((p for p in config.processes if p.name == "web"), None)
+    if web is not None and web.port:
+        known.setdefault(f"{config.name}.service", Unit(
+            f"{config.name}.service", web.port, web.health_path, config.health_timeout,
+            config.health_settle))  # fmt: skip
+    return tuple(
+        known.get(u, Unit(u, 0, "", config.health_timeout, config.health_settle)) for u in units
+    )
 
 
 @deploy("App service")
@@ -22,34 +51,54 @@ def app_service(
     release: LinkSwitch | None = None,
     only_env: bool = False,
 ) -> None:
-    """Activate what changed (env file, release switch, unit) with one health-gated restart,
-    in turn with the other hosts, rolling back on failure; or just start and enable a service
-    that is down, or finish an activation a run left unfinished. ``state`` is the host's
-    ``AppHostState``; nothing changed means no operation. ``only_env`` (rotation) leaves the unit
-    as it is."""
-    unit = render.unit_file(config)
-    unit_state = state.unit_file
-    unit_write = FileWrite(
-        config.unit_file, unit, mode="0644", expect=unit_state and unit_state.sha256,
-        # The old unit stays if systemd finds anything wrong with the new one.
-        unit=True,
-    )  # fmt: skip
+    """Activate what changed (env file, release switch, units) with one health-gated restart of
+    the app's units, in turn with the other hosts, rolling back on failure; or just start and
+    enable units that are down, stop those no process needs any more, or finish an activation a
+    run left unfinished. ``state`` is the host's ``HostState``; nothing changed means no
+    operation. ``only_env`` (rotation) leaves the units' files as they are."""
+    wanted = render.unit_files(config)
     files = list(env.files if env else ())
-    if not only_env and (unit_state is None or unit_state.sha256 != sha256(unit)):
-        files.append(unit_write)
-    service = f"{config.name}.service"
-    running, enabled, pending = state.running, state.enabled, state.pending
-    if not files and release is None and running and enabled and pending is None:
+    writes = {
+        name: FileWrite(
+            f"{UNIT_DIR}/{name}", content, mode="0644",
+            expect=state.unit_files[name].sha256 if name in state.unit_files else None,
+            # A unit stays as it was if systemd finds anything wrong with the new one.
+            unit=True,
+        )
+        for name, content in wanted.items()
+    }  # fmt: skip
+    if not only_env:
+        for name, write in writes.items():
+            have = state.unit_files.get(name)
+            if have is None or have.sha256 != sha256(write.content or ""):
+                files.append(write)
+        for name, have in sorted(state.unit_files.items()):
+            if name not in wanted:
+                files.append(FileWrite(f"{UNIT_DIR}/{name}", mode="0644", expect=have.sha256,
+                                       unit=True, remove=True))  # fmt: skip
+    before = state.active_units
+    # A rotation restarts what the host runs (its units' files are left as they are); a deploy
+    # runs what the settings place here.
+    units = (before or config.units) if only_env else config.units
+    stop = tuple(u for u in before if u not in units)
+    down = [u for u in units if not (state.running(u) and state.enabled(u))]
+    pending = state.pending
+    if not files and release is None and not down and not stop and pending is None:
         return
     reasons = [name for name, why in (
         ("env file", env and any(f.path == config.env_file for f in env.files)),
         ("release", release),
-        ("unit", any(f.path == config.unit_file for f in files)),
-        ("not running", not running), ("unfinished activation", pending),
+        ("units", any(f.unit for f in files)),
+        ("not running: " + ", ".join(down), down),
+        ("stopping " + ", ".join(stop), stop),
+        ("unfinished activation", pending),
     ) if why]  # fmt: skip
-    host.log(f"{service}: restart ({', '.join(reasons)}), then health check")
+    host.log(f"{config.name}: restart ({', '.join(reasons)}), then health check")
 
-    known = {f.path: f for f in (*(env.known if env else ()), unit_write)}
+    # What runs after a rollback: what runs now (or, were it all down, the units whose files the
+    # host has); a first deploy has no version to go back to: on failure, its units are stopped.
+    back = before or tuple(u for u in units if unit_file_of(u) in state.unit_files)
+    known = {f.path: f for f in (*(env.known if env else ()), *writes.values())}
     plan = Activation.resuming(
         pending,
         files,
@@ -57,13 +106,12 @@ def app_service(
         state.current,
         known,
         app=config.name,
-        service=service,
-        health=Health(config.port, config.health_path, config.health_timeout,
-                      config.health_settle),
-        # A first deploy has no version to go back to: on failure, the service is stopped.
-        previous=unit_state is not None and state.env_file is not None,
+        units=unit_checks(config, units),
+        stop=stop,
+        back=unit_checks(config, back),
+        previous=bool(state.unit_files) and state.env_file is not None,
         secrets=env.secrets if env else (),
-    )  # fmt: skip
+    )
     # Known before the run, so hosts take their turns in inventory order whatever order
     # pyinfra's pool starts them in.
     Rollout.enlist(host.state, host, config.name, plan)

@@ -24,15 +24,15 @@ def read_host_state(config: AppConfig, release: str | None = None) -> HostState:
     return quiet_fact(
         host,
         AppHostState,
-        service=f"{config.name}.service",
+        app=config.name,
         user=config.user,
         home=config.home,
         release=release or "",
-        unit_file=config.unit_file,
         env_file=config.env_file,
         journald=JOURNALD_DROPIN,
         pending=pending_marker(config.name),
         lock=lock_path(config.name),
         lock_wait=LOCK_WAIT,
         packages=runtime_packages(config),
+        units=list(config.units),
     )

@@ -1,14 +1,15 @@
 # shellcheck shell=bash
-# The activation of one app on one host (ssmenv.rollout): switch its files (env file, unit,
-# manifest...) and its release together, restart the service, keep the change only if the service
-# becomes healthy, and put back what was there otherwise.
+# The activation of one app on one host (ssmenv.rollout): switch its files (env file, units,
+# manifest...) and its release together, restart its units (one per process, or instance), keep
+# the change only if every one becomes healthy, and put back what was there otherwise, restarting
+# the units the previous version ran.
 #
 # Runs as root after lib.sh, reading its plan and then the files' contents from stdin (read_plan),
 # so neither a value nor a digest is ever on a command line (ps, sudo's lines in the journal).
 # Exit status:
 #   0  healthy
 #   1  rolled back: the new version failed, the previous one is back and healthy
-#   2  broken: the previous version is not healthy either, a first deploy failed (the service is
+#   2  broken: the previous version is not healthy either, a first deploy failed (its units are
 #      stopped), or something could not be put back (the marker stays for the next run)
 #   3  refused, nothing changed: a file did not arrive whole or failed verification, or there is
 #      no way back to what an unfinished activation replaced
@@ -21,44 +22,60 @@
 readonly HEALTHY=0 ROLLED_BACK=1 BROKEN=2 REFUSED=3 STALE=76
 
 # The plan (read_plan).
-APP='' SERVICE='' LOCK_WAIT=60 PORT=0 TIMEOUT=30 SETTLE=0 HEALTH_PATH='' RELOAD=0 PREVIOUS=0
-MARKER_EXPECT=absent
+APP='' LOCK_WAIT=60 RELOAD=0 PREVIOUS=0 MARKER_EXPECT=absent
+# Units to run after the switch (U_), after a rollback (B_), and to stop at the switch (S_NAME).
+U_NAME=() U_PORT=() U_TIMEOUT=() U_SETTLE=() U_PATH=()
+B_NAME=() B_PORT=() B_TIMEOUT=() B_SETTLE=() B_PATH=()
+S_NAME=()
 F_PATH=() F_SIZE=() F_SHA=() F_EXPECT=() F_BACK=() F_OWNER=() F_MODE=() F_FLAGS=()
 L_PATH='' L_TARGET='' L_EXPECT='' L_BACK=''
 # This run: staged temp files, the marker, whether anything live changed yet, the invocations of
 # the service it started, and the service's properties as last read (props).
-F_TEMP=() MARKER='' TOUCHED=0 LOCKED=0 INVOCATIONS=()
+F_TEMP=() MARKER='' TOUCHED=0 LOCKED=0 FAILED=''
+# Per unit started: its first invocation and restart count; every invocation started, "unit id".
+declare -A FIRST=() RESTARTS=() END=()
+INVOKED=()
 P_ActiveState='' P_SubState='' P_InvocationID='' P_NRestarts='' P_Result='' P_ExecMainStatus=''
 
 number() { [[ $1 =~ ^[0-9]{1,9}$ ]]; }
 
 # read_plan: the plan from stdin, a line each, up to "end":
 #   ssmenv-activation 1
-#   app NAME · service UNIT · lock-wait SECONDS · reload 0|1 · previous 0|1 · marker DIGEST
-#   health PORT TIMEOUT SETTLE PATH          PATH empty: no HTTP check, active is healthy
+#   app NAME · lock-wait SECONDS · reload 0|1 · previous 0|1 · marker DIGEST
+#   unit NAME PORT TIMEOUT SETTLE PATH       a unit to run after the switch (at least one)
+#   back NAME PORT TIMEOUT SETTLE PATH       a unit to run after a rollback
+#   stop NAME                                a unit to stop (and disable) at the switch
 #   file SIZE SHA256 EXPECT BACK OWNER:GROUP MODE FLAGS PATH
 #   link EXPECT BACK TARGET PATH             EXPECT, BACK: a target, or - for none
+# A unit's health: PORT 0 or an empty PATH: active (and still the same process after SETTLE) is
+# healthy; otherwise PATH must answer 2xx on PORT, within TIMEOUT of the start. A target is
+# started, never restarted (that would restart its units again), and has no health of its own.
 # EXPECT is what the run read (compare-and-swap); BACK what a rollback restores. "previous 0":
 # there is no version to go back to (a first deploy). A file with SIZE - changes nothing (its
 # content is not in the plan) and only says what to go back to; EXPECT - is not compared. FLAGS
 # are - or words joined by commas: verify (systemd-analyze checks the unit), secret (its values
-# mask what the host says back), transient (its previous version goes once the service is healthy).
+# mask what the host says back), transient (its previous version goes once the units are
+# healthy), remove (the file goes at the switch: SIZE -, its EXPECT compared).
 read_plan() {
   local word a b c d e f g h
   IFS= read -r word && [ "$word" = "ssmenv-activation 1" ] || return 1
   while IFS=' ' read -r word a b c d e f g h; do
     case $word in
       app) is_name "$a" && [ -z "$b" ] && APP=$a || return 1 ;;
-      service) [[ $a =~ ^[a-z][a-z0-9@._-]*\.service$ && -z $b ]] && SERVICE=$a || return 1 ;;
+      unit | back)
+        is_unit "$a" && number "$b" && number "$c" && number "$d" &&
+          [[ -z $e || $e =~ ^/[!-~]*$ ]] && [ -z "$f" ] || return 1
+        if [ "$word" = unit ]; then
+          U_NAME+=("$a") U_PORT+=("$b") U_TIMEOUT+=("$c") U_SETTLE+=("$d") U_PATH+=("$e")
+        else
+          B_NAME+=("$a") B_PORT+=("$b") B_TIMEOUT+=("$c") B_SETTLE+=("$d") B_PATH+=("$e")
+        fi
+        ;;
+      stop) is_unit "$a" && [ -z "$b" ] && S_NAME+=("$a") || return 1 ;;
       lock-wait) number "$a" && LOCK_WAIT=$a || return 1 ;;
       reload) [[ $a =~ ^[01]$ ]] && RELOAD=$a || return 1 ;;
       previous) [[ $a =~ ^[01]$ ]] && PREVIOUS=$a || return 1 ;;
       marker) is_digest "$a" && MARKER_EXPECT=$a || return 1 ;;
-      health)
-        number "$a" && number "$b" && number "$c" && [[ -z $d || $d =~ ^/[!-~]*$ ]] &&
-          [ -z "$e" ] || return 1
-        PORT=$a TIMEOUT=$b SETTLE=$c HEALTH_PATH=$d
-        ;;
       file)
         { [ "$a$b" = -- ] || { number "$a" && [[ $b =~ ^[0-9a-f]{64}$ ]]; }; } &&
           { [ "$c" = - ] || is_digest "$c"; } && is_digest "$d" &&
@@ -72,7 +89,7 @@ read_plan() {
           is_path "$c" && is_path "$d" && [ -z "$e" ] || return 1
         L_EXPECT=$a L_BACK=$b L_TARGET=$c L_PATH=$d
         ;;
-      end) [ -n "$APP" ] && [ -n "$SERVICE" ]; return ;;
+      end) [ -n "$APP" ] && [ "${#U_NAME[@]}" -gt 0 ]; return ;;
       *) return 1 ;;
     esac
   done
@@ -80,6 +97,16 @@ read_plan() {
 }
 
 has_flag() { [[ ,${F_FLAGS[$1]}, == *",$2,"* ]]; }
+
+is_unit() { [[ $1 =~ ^[a-z][a-z0-9@._-]{0,120}\.(service|target)$ ]]; }
+
+# in_set NAME UNIT...: NAME is one of the UNITs.
+in_set() {
+  local name=$1 unit
+  shift
+  for unit in "$@"; do [ "$unit" != "$name" ] || return 0; done
+  return 1
+}
 
 stale() { say "$1 changed since this run read the host (another deploy?): rerun"; }
 
@@ -179,6 +206,10 @@ begin() {
   {
     printf 'activation %s\n' "$$"
     [ "$PREVIOUS" = 1 ] && echo previous
+    for i in "${!B_NAME[@]}"; do
+      printf 'back %s %s %s %s %s\n' "${B_NAME[i]}" "${B_PORT[i]}" "${B_TIMEOUT[i]}" \
+        "${B_SETTLE[i]}" "${B_PATH[i]}"
+    done
     for i in "${!F_PATH[@]}"; do printf 'file %s %s\n' "${F_BACK[i]}" "${F_PATH[i]}"; done
     if [ -n "$L_PATH" ]; then printf 'link %s %s\n' "$L_BACK" "$L_PATH"; fi
   } > "$temp" && sync -- "$temp" && mv -fT -- "$temp" "$MARKER" && sync -- "$STATE_DIR"
@@ -195,8 +226,18 @@ sync_dirs() {
 commit() {
   local i path now
   for i in "${!F_PATH[@]}"; do
-    [ -n "${F_TEMP[i]}" ] || continue
     path=${F_PATH[i]}
+    if has_flag "$i" remove; then
+      now=$(digest "$path") || return 1
+      [ "$now" != absent ] || continue
+      if [ "$now" = "${F_BACK[i]}" ]; then
+        ln -fT -- "$path" "$path.previous" || { say "could not keep $path as $path.previous"; return 1; }
+      fi
+      TOUCHED=1
+      rm -f -- "$path" || { say "could not remove $path"; return 1; }
+      continue
+    fi
+    [ -n "${F_TEMP[i]}" ] || continue
     now=$(digest "$path") || return 1
     if [ "$now" != absent ] && [ "$now" = "${F_BACK[i]}" ]; then
       ln -fT -- "$path" "$path.previous" || { say "could not keep $path as $path.previous"; return 1; }
@@ -235,7 +276,7 @@ restore() {
   return "$status"
 }
 
-# props: the service's state, as systemd has it now, into the P_* variables.
+# props UNIT: the unit's state, as systemd has it now, into the P_* variables.
 props() {
   local key value
   P_ActiveState='' P_SubState='' P_InvocationID='' P_NRestarts='' P_Result='' P_ExecMainStatus=''
@@ -245,82 +286,125 @@ props() {
         printf -v "P_$key" '%s' "$value" ;;
     esac
   done < <(systemctl show -p ActiveState -p SubState -p InvocationID -p NRestarts -p Result \
-    -p ExecMainStatus -- "$SERVICE")
+    -p ExecMainStatus -- "$1")
 }
 
-# probe END: the health path answers 2xx, within what is left until END (at most 5 s a probe, so
-# a port that accepts and never answers costs a few seconds, not the deploy).
+# probe PORT PATH END: PATH answers 2xx on PORT, within what is left until END (at most 5 s a
+# probe, so a port that accepts and never answers costs a few seconds, not the deploy); true at
+# once for a unit that does not listen.
 probe() {
-  [ -n "$HEALTH_PATH" ] || return 0
-  local left=$(($1 - SECONDS))
+  [ "$1" != 0 ] && [ -n "$2" ] || return 0
+  local left=$(($3 - SECONDS))
   if [ "$left" -lt 1 ]; then left=1; elif [ "$left" -gt 5 ]; then left=5; fi
   # shellcheck disable=SC2016  # the inner program's variables are its own
   timeout -k 1 "$left" bash -c '
     exec 3<> "/dev/tcp/127.0.0.1/$1" &&
       printf "GET %s HTTP/1.0\r\nHost: localhost\r\nConnection: close\r\n\r\n" "$2" >&3 &&
       IFS= read -r status <&3 && [[ $status =~ ^HTTP/1\.[01]\ 2[0-9][0-9] ]]' \
-    probe "$PORT" "$HEALTH_PATH" 2> /dev/null
+    probe "$1" "$2" 2> /dev/null
 }
 
-# healthy END FIRST RESTARTS: 0 once the service is active, answers its health path and then stays
-# up SETTLE seconds, still invocation FIRST; 1 as soon as it exits or restarts (a crash loop is
-# never waited out), or at END.
-healthy() {
-  local end=$1 first=$2 restarts=$3
-  while :; do
-    props
-    if [[ $P_ActiveState =~ ^(failed|inactive)$ || $P_SubState == auto-restart ||
-      $P_InvocationID != "$first" || $P_NRestarts != "$restarts" ]]; then
-      say "$SERVICE exited (status $P_ExecMainStatus): not waiting any longer for it"
-      return 1
-    fi
-    if [ "$P_ActiveState" = active ] && probe "$end"; then
-      sleep "$SETTLE"
-      props
-      # Still the same process, still active: it did not crash right after answering.
-      if [ "$P_ActiveState" = active ] && [ "$P_InvocationID" = "$first" ] &&
-        [ "$P_NRestarts" = "$restarts" ]; then
-        return 0
+# gone UNIT: after props, whether UNIT exited or restarted since it was started (a crash loop is
+# never waited out); the invocation it is on now is kept for the report.
+gone() {
+  if [[ $P_ActiveState =~ ^(failed|inactive)$ || $P_SubState == auto-restart ||
+    $P_InvocationID != "${FIRST[$1]}" || $P_NRestarts != "${RESTARTS[$1]}" ]]; then
+    [ -z "$P_InvocationID" ] || INVOKED+=("$1 $P_InvocationID")
+    return 0
+  fi
+  return 1
+}
+
+# up SET: start every unit of SET (U: after the switch, B: after a rollback) afresh, then wait
+# until each is healthy: active and answering its health path within its timeout, then all still
+# the same processes after the longest settle time. Each unit's failed state and start counter
+# are cleared first, so neither an earlier crash loop nor the start limit it ran into can refuse
+# the start. On failure FAILED names the unit.
+up() {
+  local -n names=${1}_NAME ports=${1}_PORT timeouts=${1}_TIMEOUT settles=${1}_SETTLE paths=${1}_PATH
+  local i unit settle=0 waiting=() still
+  FAILED=''
+  for i in "${!names[@]}"; do
+    unit=${names[i]}
+    systemctl reset-failed -- "$unit" 2> /dev/null
+    systemctl enable --quiet -- "$unit" 2> /dev/null
+    END[$unit]=$((SECONDS + timeouts[i]))
+    if [[ $unit == *.target ]]; then
+      if ! timeout -k 5 "${timeouts[i]}" systemctl start -- "$unit"; then
+        FAILED=$unit
+        say "could not start $unit"
+        return 1
       fi
-      say "$SERVICE did not stay up for $SETTLE s after its health check passed"
+      continue
+    fi
+    if ! timeout -k 5 "${timeouts[i]}" systemctl restart -- "$unit"; then
+      props "$unit"
+      [ -z "$P_InvocationID" ] || INVOKED+=("$unit $P_InvocationID")
+      FAILED=$unit
       return 1
     fi
-    if [ "$SECONDS" -ge "$end" ]; then
-      say "$SERVICE was not healthy within $TIMEOUT s"
+    props "$unit"
+    FIRST[$unit]=$P_InvocationID RESTARTS[$unit]=$P_NRestarts
+    INVOKED+=("$unit $P_InvocationID")
+    waiting+=("$i")
+    if [ "${settles[i]}" -gt "$settle" ]; then settle=${settles[i]}; fi
+  done
+  while [ "${#waiting[@]}" -gt 0 ]; do
+    still=()
+    for i in "${waiting[@]}"; do
+      unit=${names[i]}
+      props "$unit"
+      if gone "$unit"; then
+        FAILED=$unit
+        say "$unit exited (status $P_ExecMainStatus): not waiting any longer for it"
+        return 1
+      fi
+      if [ "$P_ActiveState" = active ] && probe "${ports[i]}" "${paths[i]}" "${END[$unit]}"; then
+        continue
+      fi
+      if [ "$SECONDS" -ge "${END[$unit]}" ]; then
+        FAILED=$unit
+        say "$unit was not healthy within ${timeouts[i]} s"
+        return 1
+      fi
+      still+=("$i")
+    done
+    waiting=(${still[@]+"${still[@]}"})
+    if [ "${#waiting[@]}" -gt 0 ]; then sleep 0.2; fi
+  done
+  sleep "$settle"
+  for i in "${!names[@]}"; do
+    unit=${names[i]}
+    [[ $unit != *.target ]] || continue
+    props "$unit"
+    # Still the same process, still active: it did not crash right after answering.
+    if gone "$unit" || [ "$P_ActiveState" != active ]; then
+      FAILED=$unit
+      say "$unit did not stay up for $settle s after its health check passed"
       return 1
     fi
-    sleep 0.2
   done
 }
 
-# up: restart the service afresh and wait until it is healthy, all within TIMEOUT (then SETTLE).
-# Its failed state and start counter are cleared first, so neither an earlier crash loop nor the
-# start limit it ran into can refuse the start.
-up() {
-  local end=$((SECONDS + TIMEOUT)) first restarts status
-  systemctl reset-failed -- "$SERVICE" 2> /dev/null
-  if ! timeout -k 5 "$TIMEOUT" systemctl restart -- "$SERVICE"; then
-    props
-    INVOCATIONS+=("$P_InvocationID")
-    return 1
-  fi
-  props
-  first=$P_InvocationID restarts=$P_NRestarts
-  INVOCATIONS+=("$first")
-  healthy "$end" "$first" "$restarts"
-  status=$?
-  [ "$P_InvocationID" = "$first" ] || INVOCATIONS+=("$P_InvocationID")
-  return "$status"
+# halt UNIT...: stop and disable each, within a deadline.
+halt() {
+  local unit
+  for unit in "$@"; do
+    timeout -k 5 90 systemctl disable --now --quiet -- "$unit" 2> /dev/null ||
+      timeout -k 5 90 systemctl stop -- "$unit" 2> /dev/null
+  done
 }
 
-# report: why the service is not healthy, and what the invocations this run started logged:
-# never lines of an earlier one. Each journal line is marked "  | ".
+# report UNIT: why the unit is not healthy, and what the invocations of it this run started
+# logged: never lines of an earlier one. Each journal line is marked "  | ".
 report() {
-  local id matches=()
-  props
-  say "$SERVICE did not become healthy: $P_ActiveState/$P_SubState ($P_Result, exit status" \
+  local entry id matches=()
+  props "$1"
+  say "$1 did not become healthy: $P_ActiveState/$P_SubState ($P_Result, exit status" \
     "$P_ExecMainStatus), $P_NRestarts restarts; what it logged:"
-  for id in "${INVOCATIONS[@]}"; do
+  for entry in ${INVOKED[@]+"${INVOKED[@]}"}; do
+    [ "${entry%% *}" = "$1" ] || continue
+    id=${entry#* }
     [[ $id =~ ^[0-9a-f]{32}$ ]] && matches+=("_SYSTEMD_INVOCATION_ID=$id" + "INVOCATION_ID=$id" +)
   done
   [ "${#matches[@]}" -gt 0 ] || return 0
@@ -350,22 +434,28 @@ finish() {
   rm -f -- "$MARKER"
   sync_dirs
   sync -- "$STATE_DIR"
-  say "$SERVICE is healthy"
+  say "$APP is healthy: ${U_NAME[*]}"
   exit "$HEALTHY"
 }
 
-# roll_back: everything as BACK says, then the previous version restarted and checked. Exits.
+# roll_back: everything as BACK says, then the previous version's units restarted and checked.
+# Exits.
 roll_back() {
+  local unit new=()
   if [ "$TOUCHED" = 0 ] && [ "$MARKER_EXPECT" = absent ]; then
     rm -f -- "$MARKER"
     exit "$REFUSED"
   fi
+  # The new version's units the previous one did not run: stopped before their files go.
+  for unit in "${U_NAME[@]}"; do
+    in_set "$unit" ${B_NAME[@]+"${B_NAME[@]}"} || new+=("$unit")
+  done
+  halt ${new[@]+"${new[@]}"}
   if [ "$PREVIOUS" = 0 ]; then
-    timeout -k 5 "$TIMEOUT" systemctl disable --now --quiet -- "$SERVICE" 2> /dev/null
     restore
     if [ "$RELOAD" = 1 ]; then systemctl daemon-reload; fi
     rm -f -- "$MARKER"
-    say "first deploy: nothing to roll back to; $SERVICE is stopped"
+    say "first deploy: nothing to roll back to; ${U_NAME[*]} stopped"
     masks
     exit "$BROKEN"
   fi
@@ -375,16 +465,21 @@ roll_back() {
     exit "$BROKEN"
   fi
   if [ "$RELOAD" = 1 ]; then systemctl daemon-reload; fi
-  say "rolled back; restarting the previous version"
-  INVOCATIONS=()
-  if up; then
+  if [ "${#B_NAME[@]}" -eq 0 ]; then
     rm -f -- "$MARKER"
-    sync -- "$STATE_DIR"
-    say "rolled back: $SERVICE is healthy on the previous version"
+    say "rolled back: the previous version ran no unit"
     masks
     exit "$ROLLED_BACK"
   fi
-  report
+  say "rolled back; restarting the previous version"
+  if up B; then
+    rm -f -- "$MARKER"
+    sync -- "$STATE_DIR"
+    say "rolled back: $APP is healthy on the previous version: ${B_NAME[*]}"
+    masks
+    exit "$ROLLED_BACK"
+  fi
+  report "$FAILED"
   say "the previous version is not healthy either; $MARKER stays for the next run"
   masks
   exit "$BROKEN"
@@ -419,13 +514,18 @@ main() {
   clean_leftovers
   stage_all || exit "$REFUSED"
   begin || { say "could not write $MARKER: nothing changed"; exit "$REFUSED"; }
+  if [ "${#S_NAME[@]}" -gt 0 ]; then
+    # Units the new version does not run (a removed process, instances scaled down, the old
+    # single unit): stopped first, so a port they hold is free for what replaces them.
+    TOUCHED=1
+    halt "${S_NAME[@]}"
+  fi
   if ! commit; then
     say "could not switch every file: going back"
     roll_back
   fi
   if [ "$RELOAD" = 1 ]; then systemctl daemon-reload; fi
-  systemctl enable --quiet -- "$SERVICE"
-  if up; then finish; fi
-  report
+  if up U; then finish; fi
+  report "$FAILED"
   roll_back
 }

@@ -143,6 +143,18 @@ class Deployer:
         )  # fmt: skip
 
 
+def example_app(directory: Path, **commands: str) -> Path:
+    """A copy of the example app in ``directory`` whose Procfile runs ``commands`` (process name
+    to command) instead of its own."""
+    target = directory / "example-app"
+    shutil.copytree(REPO / "examples" / "app", target)
+    procfile = target / "Procfile"
+    lines = [line for line in procfile.read_text().splitlines()
+             if line.split(":", 1)[0] not in commands]  # fmt: skip
+    procfile.write_text("\n".join([*lines, *(f"{n}: {c}" for n, c in commands.items())]) + "\n")
+    return target
+
+
 def wait_for(condition, what: str, deadline: float = 60.0, every: float = 0.1):
     """Poll ``condition`` until it returns something true, and return that; fail saying ``what``
     was awaited once ``deadline`` seconds have passed."""

@@ -11,7 +11,7 @@ import pytest
 from tests.e2e.conftest import sha256
 
 APP = "example-app"
-UNIT = f"{APP}.service"
+UNIT = f"{APP}-web.service"  # the web process of the example app's Procfile
 PATH = "/e2e/example-app"
 PARAMETERS = {
     f"{PATH}/DATABASE_URL": "postgres://app:FAKE-e2e-password@db.internal:5432/app",

@@ -16,7 +16,7 @@ from tests.e2e.conftest import REPO, sha256
 
 FILE = REPO / "tests" / "fixtures" / "roundtrip.dotenv"
 PATH = "/roundtrip/example-app"  # this module's own SSM path
-UNIT = "example-app.service"
+UNIT = "example-app-web.service"  # the web process of the example app's Procfile
 # The fixture has one ${VAR} that dotenv takes from the shell: the same shell for both sides.
 SHELL = {"SSMENV_ROUNDTRIP_FROM_SHELL": "FAKE-from-the-shell"}
 

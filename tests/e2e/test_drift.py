@@ -91,7 +91,7 @@ def test_a_parameter_created_again_with_a_new_value_is_drift_and_plan_on_every_h
         assert f"[{host.name}] /etc/{APP}.env: changes SESSION_SECRET v1->v1 {SAME_VERSION}" in (
             output(plan)
         )
-        assert f"[{host.name}] {APP}.service: restart (env file)" in output(plan)
+        assert f"[{host.name}] {APP}: restart (env file)" in output(plan)
         assert host.file_state(f"/etc/{APP}.env") == before[host.name]  # the plan wrote nothing
     for result, command in ((drift, "drift"), (plan, "plan")):
         summary = result.stdout.splitlines()[-1]

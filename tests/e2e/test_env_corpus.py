@@ -11,7 +11,7 @@ import pytest
 from ssmenv.envfile import MAX_ARG_STRLEN
 
 PATH = "/e2e/corpus"
-UNIT = "example-app.service"
+UNIT = "example-app-web.service"  # the web process of the example app's Procfile
 
 FAKE_PEM = (
     "-----BEGIN FAKE PRIVATE KEY-----\n"

@@ -14,9 +14,11 @@ import time
 
 import pytest
 
+from tests.e2e.conftest import example_app
+
 PATH = "/e2e/leaks"
 CANARY = f"FAKE-CANARY-{secrets.token_hex(6)}"
-UNIT = "example-app.service"
+UNIT = "example-app-web.service"  # the web process of the example app's Procfile
 
 MODES = [
     ["-v"],
@@ -60,12 +62,12 @@ def test_a_run_failing_on_a_missing_variable_shows_no_secret(started, deployer):
     assert CANARY not in result.output
 
 
-def test_a_run_failing_on_the_hosts_shows_no_secret(started, deployer, stand_in):
+def test_a_run_failing_on_the_hosts_shows_no_secret(started, deployer, stand_in, tmp_path):
     rotate(stand_in, 100)
     # The app exits at start: the health check fails and pyinfra prints the remote error output.
+    exits = example_app(tmp_path, web="/usr/bin/node -e process.exit(3)")
     result = deployer.run(
-        "-vvv", data={"ssm_path": PATH, "app_start": "/usr/bin/node -e process.exit(3)",
-                      "health_timeout": 2},
+        "-vvv", data={"ssm_path": PATH, "app_source": str(exits), "health_timeout": 2},
     )  # fmt: skip
     assert result.returncode != 0
     assert "did not become healthy" in result.output

@@ -13,7 +13,7 @@ from ssmenv import envfile
 from tests.e2e.conftest import REPO, sha256
 
 APP = "example-app"
-UNIT = f"{APP}.service"
+UNIT = f"{APP}-web.service"  # the web process of the example app's Procfile
 PATH = "/e2e/rollout"
 BASE = {
     f"{PATH}/DATABASE_URL": "postgres://app:FAKE-rollout@db.internal:5432/app",
@@ -89,7 +89,7 @@ def test_plan_lists_changes_and_restarts_without_values_or_changes(
     assert result.returncode == 0, result.output[-3000:]
     for host in lab_hosts:
         assert f"[{host.name}] /etc/{APP}.env: changes SESSION_SECRET v1->v2" in result.output
-        assert f"[{host.name}] {UNIT}: restart (env file)" in result.output
+        assert f"[{host.name}] {APP}: restart (env file)" in result.output
         assert host.file_state(f"/etc/{APP}.env") == before[host.name]
     assert "FAKE-rollout-session" not in result.output
 
@@ -113,7 +113,7 @@ def test_a_value_that_crashes_the_app_rolls_back_the_first_host_and_stops_the_ro
     out = result.output
     assert f"[{first.name}] ssmenv: {UNIT} did not become healthy" in out
     assert "DATABASE_URL is not a URL" in out  # the app's own last words, from the journal
-    assert f"[{first.name}] ssmenv: rolled back: {UNIT} is healthy on the previous version" in out
+    assert f"[{first.name}] ssmenv: rolled back: {APP} is healthy on the previous version" in out
     assert f"[{second.name}] not activated: the rollout stopped after {first.name}" in out
     assert first.fingerprints()["DATABASE_URL"] == sha256(good_url)
     assert first.file_state(f"/etc/{APP}.env") == before[first.name][0]
@@ -137,7 +137,7 @@ def test_a_release_that_fails_its_health_check_is_switched_back(
     result = deployer.run(data={**DATA, "app_source": str(broken), "health_timeout": 4})
 
     assert result.returncode != 0
-    assert f"[{first.name}] ssmenv: rolled back: {UNIT} is healthy" in result.output
+    assert f"[{first.name}] ssmenv: rolled back: {APP} is healthy" in result.output
     for host in lab_hosts:
         assert host.run(f"readlink /opt/{APP}/current").strip() == live[host.name]
         assert host.get("/healthz") == b"ok\n"

@@ -19,7 +19,7 @@ from ssmenv import remote
 from tests.e2e.conftest import REPO, sha256, wait_for
 
 APP = "example-app"
-UNIT = f"{APP}.service"
+UNIT = f"{APP}-web.service"  # the web process of the example app's Procfile
 ENV = f"/etc/{APP}.env"
 MARKER = f"/run/ssmenv/{APP}.pending"
 PATH = "/e2e/faults"
@@ -133,7 +133,7 @@ def test_a_crashing_value_is_rolled_back_without_waiting_out_the_health_timeout(
 
     assert result.returncode != 0
     assert f"[{first.name}] ssmenv: {UNIT} exited" in result.output
-    assert f"[{first.name}] ssmenv: rolled back: {UNIT} is healthy on the previous version" in (
+    assert f"[{first.name}] ssmenv: rolled back: {APP} is healthy on the previous version" in (
         result.output
     )
     # A crash loop is judged at once: far sooner than the 60 s a slow start would be given.
@@ -161,7 +161,7 @@ def test_a_release_that_never_answers_its_health_check_is_switched_back_and_leav
 
     assert result.returncode != 0
     assert f"[{first.name}] ssmenv: {UNIT} was not healthy within 5 s" in result.output
-    assert f"[{first.name}] ssmenv: rolled back: {UNIT} is healthy" in result.output
+    assert f"[{first.name}] ssmenv: rolled back: {APP} is healthy" in result.output
     assert elapsed < 5 + 60, f"the run took {elapsed:.0f} s"
     for host in lab_hosts:
         assert live_release(host) == live[host.name]
@@ -210,7 +210,7 @@ def test_an_activation_killed_after_the_switch_is_confirmed_healthy_by_the_next_
     result = deployer.run(deploy="rotate.py", data=DATA)
 
     assert result.returncode == 0, result.output[-3000:]
-    assert f"[{first.name}] {UNIT}: restart (unfinished activation), then health check" in (
+    assert f"[{first.name}] {APP}: restart (unfinished activation), then health check" in (
         result.output
     )
     for host in lab_hosts:
@@ -240,7 +240,7 @@ def test_while_an_activation_is_unfinished_the_manifest_changes_only_inside_the_
     result = deployer.run("--limit", first.name, deploy="rotate.py", data=DATA)
 
     assert result.returncode == 0, result.output[-3000:]
-    assert f"{UNIT}: restart (unfinished activation)" in result.output
+    assert f"{APP}: restart (unfinished activation)" in result.output
     assert not marker_present(first)
     assert first.run(f"sudo sha256sum {manifest}").split()[0] != manifest_digest
     assert first.run(f"sudo sha256sum {ENV}").split()[0] == env_digest
@@ -265,7 +265,7 @@ def test_an_interrupted_release_that_stays_unhealthy_goes_back_to_the_release_be
     result = deployer.run("--limit", first.name, data={**silent, "health_timeout": 5})
 
     assert result.returncode != 0
-    assert f"[{first.name}] ssmenv: rolled back: {UNIT} is healthy on the previous version" in (
+    assert f"[{first.name}] ssmenv: rolled back: {APP} is healthy on the previous version" in (
         result.output
     )
     assert "nothing to roll back to" not in result.output
@@ -337,7 +337,7 @@ def test_the_journal_shown_for_a_failed_start_is_that_invocations_only_and_masks
         assert "DATABASE_URL is not a URL" in failed.output
         assert "key=*** json={\"key\":\"***\"} url=***" in failed.output
         assert f"pid={earlier} " not in failed.output, "an earlier invocation's lines were shown"
-        assert "rolled back: example-app.service is healthy" in failed.output
+        assert "rolled back: example-app is healthy" in failed.output
 
         # The previous version cannot start either now: what it logs holds the old value, which
         # this machine never had (only the host's env file does).

@@ -19,7 +19,7 @@ import pytest
 from lab import hosts as lab
 from tests.e2e.conftest import PREFIX, REPO, SSH_PORT_BASE, Deployer, Host, sha256
 
-APP_UNIT = "example-app.service"
+APP_UNIT = "example-app-web.service"  # the web process of the example app's Procfile
 PATH = "/e2e/timer"
 BASE = {
     f"{PATH}/DATABASE_URL": "postgres://app:FAKE-timer@db.internal:5432/app",
@@ -71,7 +71,7 @@ def rotations(host: Host) -> int:
 
 def starts_since(host: Host, since: float) -> int:
     """How many times the app was started since ``since`` (seconds since the epoch)."""
-    return journal(host, APP_UNIT, since).count("Started example-app.service")
+    return journal(host, APP_UNIT, since).count(f"Started {APP_UNIT}")
 
 
 @pytest.fixture(scope="module")

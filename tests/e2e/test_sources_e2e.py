@@ -19,7 +19,7 @@ from lab.ports import free_port
 from tests.e2e.conftest import Deployer
 
 APP = "example-app"
-UNIT = f"{APP}.service"
+UNIT = f"{APP}-web.service"  # the web process of the example app's Procfile
 PATH = "/src/example-app"
 BY_PATH = {
     f"{PATH}/DATABASE_URL": "postgres://app:FAKE-src-password@db.internal:5432/app",

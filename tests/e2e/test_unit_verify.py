@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from tests.e2e.conftest import example_app
+
 PATH = "/e2e/unit"
-UNIT = "example-app.service"
+UNIT = "example-app-web.service"  # the web process of the example app's Procfile
 UNIT_FILE = f"/etc/systemd/system/{UNIT}"
 DATA = {"ssm_path": PATH}
 
 
 def test_a_unit_systemd_refuses_is_not_installed_and_the_old_one_keeps_running(
-    deployer, stand_in, lab_hosts
+    deployer, stand_in, lab_hosts, tmp_path
 ):
     stand_in.put({
         f"{PATH}/DATABASE_URL": "postgres://FAKE@db/app",
@@ -19,7 +21,8 @@ def test_a_unit_systemd_refuses_is_not_installed_and_the_old_one_keeps_running(
     assert deployer.run(data=DATA).returncode == 0
     before = {h.name: (h.file_state(UNIT_FILE), h.service(UNIT)) for h in lab_hosts}
 
-    result = deployer.run(data={**DATA, "app_start": "/nonexistent/node server.js"})
+    broken = example_app(tmp_path, web="/nonexistent/node server.js")
+    result = deployer.run(data={**DATA, "app_source": str(broken)})
 
     assert result.returncode != 0
     assert f"refused {UNIT}" in result.output
@@ -28,7 +31,7 @@ def test_a_unit_systemd_refuses_is_not_installed_and_the_old_one_keeps_running(
         assert (host.file_state(UNIT_FILE), host.service(UNIT)) == before[host.name]
         assert host.get("/healthz") == b"ok\n"
         leftovers = host.run(
-            "sudo find /etc/systemd/system /run -maxdepth 1 -name '.ssmenv.*' -o -maxdepth 1 "
-            "-name 'ssmenv-verify.*'"
+            "sudo find /etc/systemd/system /run /run/ssmenv -maxdepth 1 -name '.*ssmenv*' -o "
+            "-maxdepth 1 -name '*verify.*'"
         )
         assert leftovers.strip() == ""

@@ -31,7 +31,7 @@ def bash(script: str, stdin: str = "") -> subprocess.CompletedProcess:
 
 
 def plan(*files: str, link: str = "") -> str:
-    lines = ["ssmenv-activation 1", "app app", "service app.service", *files]
+    lines = ["ssmenv-activation 1", "app app", "unit app.service 3000 30 2 /healthz", *files]
     return "\n".join([*lines, *([link] if link else []), "end"]) + "\n"
 
 
@@ -43,12 +43,18 @@ def file_line(path, content: str | None, expect="absent", back=None, flags="-") 
 def test_a_whole_plan_is_read_and_every_field_kept(tmp_path):
     target = tmp_path / "app.env"
     result = bash(
-        'read_plan && printf "%s|" "$APP" "$SERVICE" "${F_PATH[0]}" "${F_FLAGS[0]}" "$L_TARGET"',
+        'read_plan && printf "%s|" "$APP" "${U_NAME[0]}" "${F_PATH[0]}" "${F_FLAGS[0]}" '
+        '"$L_TARGET"',
         plan(file_line(target, "A=1\n", flags="secret,transient"),
              link=f"link - - {tmp_path}/releases/new {tmp_path}/current"),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"app|app.service|{target}|secret,transient|{tmp_path}/releases/new|"
+
+
+def test_a_plan_without_a_unit_to_run_is_refused():
+    text = "ssmenv-activation 1\napp app\nend\n"
+    assert bash("read_plan", text).returncode != 0
 
 
 @pytest.mark.parametrize("bad", [
@@ -57,7 +63,9 @@ def test_a_whole_plan_is_read_and_every_field_kept(tmp_path):
     f"file 4 {sha('x')} absent absent root:root 0600 - relative/path",
     f"file 4 {sha('x')} absent absent root:root 0600 - /etc/app env",
     f"file 4 {sha('x')} absent absent root:root 9999 - /etc/app.env",
-    "health 3000 30 2 /a path",
+    "unit app.service 3000 30 2 /a path",
+    "unit ../app.service 3000 30 2 /healthz",
+    "stop app.socket",
     "marker 1234",
     "unknown keyword",
 ])  # fmt: skip

@@ -8,9 +8,9 @@ from ssmenv import remote
 from ssmenv.activation import (
     Activation,
     FileWrite,
-    Health,
     LinkSwitch,
     Pending,
+    Unit,
     said,
     sha256,
 )
@@ -22,9 +22,9 @@ ENV = "A='FAKE-activation-secret'\n"
 def env_activation(**fields) -> Activation:
     old = sha256("A='FAKE-activation-old'\n")
     files = (FileWrite("/etc/app.env", ENV, expect=old, secret=True),)
-    fields = {"health": Health(3000, "/healthz", 30, 2), **fields}
-    return Activation(app="app", service="app.service", files=files,
-                      secrets=("FAKE-activation-secret",), **fields)  # fmt: skip
+    fields = {"units": (Unit("app.service", 3000, "/healthz", 30, 2),), **fields}
+    return Activation(app="app", files=files, secrets=("FAKE-activation-secret",),
+                      **fields)  # fmt: skip
 
 
 def test_the_command_line_carries_neither_a_value_nor_a_digest():
@@ -45,20 +45,34 @@ def test_the_command_line_carries_neither_a_value_nor_a_digest():
 
 def test_the_plan_says_where_each_file_and_the_link_go_back_to():
     plan = Activation(
-        app="app", service="app.service",
+        app="app",
+        units=(Unit("app-web.service", 3000, "/healthz", 5, 1), Unit("app-worker@1.service"),
+               Unit("app.target")),
+        back=(Unit("app.service", 3000, "/healthz", 5, 1),),
+        stop=("app.service",),
         files=(FileWrite("/etc/app.env", ENV, expect=None, transient=True),
-               FileWrite("/etc/systemd/system/app.service", "[Service]\n", mode="0644",
-                         expect="a" * 64, unit=True)),
+               FileWrite("/etc/systemd/system/app-web.service", "[Service]\n", mode="0644",
+                         expect="a" * 64, unit=True),
+               FileWrite("/etc/systemd/system/app.service", mode="0644", expect="b" * 64,
+                         unit=True, remove=True)),
         link=LinkSwitch("/opt/app/current", "/opt/app/releases/new", "/opt/app/releases/old"),
-        health=Health(3000, "", 5, 0), previous=False,
+        previous=False,
     )  # fmt: skip
     lines = plan.plan()
-    assert lines[:8] == ["ssmenv-activation 1", "app app", "service app.service", "lock-wait 60",
-                         "reload 1", "previous 0", "marker absent", "health 3000 5 0"]  # fmt: skip
-    assert lines[8].endswith(" absent absent root:root 0600 transient /etc/app.env")
-    assert lines[9].endswith(f" {'a' * 64} {'a' * 64} root:root 0644 verify "
-                             "/etc/systemd/system/app.service")  # fmt: skip
-    assert lines[10] == ("link /opt/app/releases/old /opt/app/releases/old /opt/app/releases/new "
+    assert lines[:12] == [
+        "ssmenv-activation 1", "app app", "lock-wait 60", "reload 1", "previous 0",
+        "marker absent", "unit app-web.service 3000 5 1 /healthz",
+        "unit app-worker@1.service 0 30 0", "unit app.target 0 30 0",
+        "back app.service 3000 5 1 /healthz", "stop app.service",
+        lines[11],
+    ]  # fmt: skip
+    assert lines[11].endswith(" absent absent root:root 0600 transient /etc/app.env")
+    assert lines[12].endswith(f" {'a' * 64} {'a' * 64} root:root 0644 verify "
+                              "/etc/systemd/system/app-web.service")  # fmt: skip
+    # A unit that goes: no content, its digest compared, the way back its current version.
+    assert lines[13] == (f"file - - {'b' * 64} {'b' * 64} root:root 0644 remove "
+                         "/etc/systemd/system/app.service")  # fmt: skip
+    assert lines[14] == ("link /opt/app/releases/old /opt/app/releases/old /opt/app/releases/new "
                          "/opt/app/current")  # fmt: skip
     assert lines[-1] == "end"
 
@@ -71,13 +85,15 @@ def test_resuming_an_unfinished_activation_goes_back_to_what_it_replaced():
                "/etc/app.env.key": None},
         link=("/opt/app/current", "/opt/app/releases/old"),
         previous=True,
+        back=(Unit("app.service", 3000, "/healthz", 30, 2),),
     )  # fmt: skip
     known = {"/etc/app.env.key": FileWrite("/etc/app.env.key"),
              "/etc/systemd/system/app.service": FileWrite(
                  "/etc/systemd/system/app.service", mode="0644", unit=True)}  # fmt: skip
     plan = Activation.resuming(
         pending, [FileWrite("/etc/app.env", ENV, expect=unconfirmed, secret=True)], None,
-        "/opt/app/releases/new", known, app="app", service="app.service", previous=False,
+        "/opt/app/releases/new", known, app="app", units=(Unit("app-web.service"),),
+        back=(Unit("app-web.service"),), previous=False,
     )  # fmt: skip
     by_path = {f.path: f for f in plan.files}
     assert by_path["/etc/app.env"].back == good and by_path["/etc/app.env"].expect == unconfirmed
@@ -87,6 +103,7 @@ def test_resuming_an_unfinished_activation_goes_back_to_what_it_replaced():
     assert plan.link == LinkSwitch("/opt/app/current", "/opt/app/releases/new",
                                    "/opt/app/releases/new", back="/opt/app/releases/old")
     assert plan.previous is True  # from the marker: what the unfinished activation knew
+    assert plan.back == pending.back  # and the units it would have gone back to
     assert plan.reload  # the unit may have to go back
     assert f"marker {'m' * 64}" in plan.plan()
     assert any(line.startswith("file - - - ") for line in plan.plan())
@@ -94,14 +111,16 @@ def test_resuming_an_unfinished_activation_goes_back_to_what_it_replaced():
 
 def test_without_a_marker_the_way_back_is_what_the_host_has_now():
     files = [FileWrite("/etc/app.env", ENV, expect="e" * 64)]
-    plan = Activation.resuming(None, files, None, None, {}, app="app", service="app.service")
+    plan = Activation.resuming(None, files, None, None, {}, app="app",
+                               units=(Unit("app.service"),))  # fmt: skip
     assert plan.files[0].back == "e" * 64 and plan.pending is None
 
 
 def test_the_command_timeout_covers_the_lock_and_both_health_checks():
     plan = env_activation()
     assert plan.timeout >= plan.lock_wait + 2 * (30 + 2)
-    assert env_activation(health=None).timeout > 0
+    longer = env_activation(back=(Unit("app.service", 3000, "/healthz", 120, 2),))
+    assert longer.timeout >= plan.timeout + 120
 
 
 def test_the_answer_masks_new_values_and_the_hosts_own_in_json_and_url_forms():

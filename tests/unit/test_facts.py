@@ -12,8 +12,9 @@ FULL = [
     "root root 755 directory /opt/example-app/releases",
     "--release--", "present",
     "--current--", "/opt/example-app/releases/abc",
-    "--unit--", "root root 644", "aa  -",
-    "--service--", "LoadState=loaded", "ActiveState=active", "UnitFileState=enabled",
+    "--unit-file example-app.service--", "root root 644", "aa  -",
+    "--services--", "Id=example-app.service", "ActiveState=active", "UnitFileState=enabled", "",
+    "Id=example-app-worker@1.service", "ActiveState=inactive", "UnitFileState=disabled",
     "--pending-file--",
     "--pending--",
     "--journald--",
@@ -33,15 +34,19 @@ def test_host_state_reads_every_section():
     assert state.dirs["/opt/example-app/releases"] == "root root 755 directory"
     assert state.release_present is True
     assert state.current == "/opt/example-app/releases/abc"
-    assert state.unit_file == FileInfo(user="root", group="root", mode="644", sha256="aa")
-    assert state.service["ActiveState"] == "active"
+    assert state.unit_files == {
+        "example-app.service": FileInfo(user="root", group="root", mode="644", sha256="aa")
+    }
+    assert state.services["example-app.service"]["ActiveState"] == "active"
     assert state.journald is None
     assert state.pending is None
     assert state.manifest_file.group == "example-app"
     assert state.manifest == '{\n  "format": 1\n}'
     assert state.key == "ab12"
     assert state.env_file.sha256 == "cc"
-    assert state.running and state.enabled
+    assert state.running("example-app.service") and state.enabled("example-app.service")
+    assert not state.running("example-app-worker@1.service")
+    assert state.active_units == ("example-app.service",)
 
 
 def test_host_state_reads_an_unfinished_activations_marker_with_what_to_go_back_to():
@@ -59,16 +64,17 @@ def test_host_state_reads_an_unfinished_activations_marker_with_what_to_go_back_
 
 
 def test_host_state_of_a_bare_host_has_nothing_but_systemd():
-    markers = [line for line in FULL if line.startswith("--")]
+    markers = [line for line in FULL if line.startswith("--") and "unit-file" not in line]
     state = AppHostState().process(
         ["--systemd--", "systemd 247 (247.3-7)", *markers[1:]]
     )
     assert state.systemd == 247
-    assert state.packages == {} and state.dirs == {} and state.service == {}
-    for key in ("user", "group", "current", "unit_file", "manifest", "key", "env_file"):
+    assert state.packages == {} and state.dirs == {} and state.services == {}
+    assert state.unit_files == {}
+    for key in ("user", "group", "current", "manifest", "key", "env_file"):
         assert getattr(state, key) is None, key
     assert state.release_present is False
-    assert not state.running and not state.enabled
+    assert not state.running("example-app.service") and state.active_units == ()
 
 
 def test_host_state_read_without_a_release_says_nothing_about_one():
@@ -78,9 +84,9 @@ def test_host_state_read_without_a_release_says_nothing_about_one():
 
 def test_host_state_command_without_a_release_leaves_the_release_section_out():
     command = AppHostState().command(
-        service="a.service", user="a", home="/opt/a", release="",
-        unit_file="/etc/systemd/system/a.service", env_file="/etc/a.env",
+        app="a", user="a", home="/opt/a", release="", env_file="/etc/a.env",
         journald="/etc/j.conf", pending="/run/p", lock="/run/l", lock_wait=0, packages=[],
+        units=["a.service"],
     ).get_raw_value()  # fmt: skip
     result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
     markers = [line for line in result.stdout.splitlines() if line.startswith("--")]
@@ -95,13 +101,12 @@ def test_host_state_never_shows_the_fingerprint_key_in_its_repr():
 
 def test_host_state_command_passes_every_path_as_an_argument():
     command = str(AppHostState().command(
-        service="a.service", user="a", home="/opt/a", release="/opt/a/releases/x y",
-        unit_file="/etc/systemd/system/a.service", env_file="/etc/a.env",
+        app="a", user="a", home="/opt/a", release="/opt/a/releases/x y", env_file="/etc/a.env",
         journald="/etc/j.conf", pending="/run/p", lock="/run/l", lock_wait=60,
-        packages=["nodejs"],
+        packages=["nodejs"], units=["a-web.service", "a-worker@1.service", "a.target"],
     ))  # fmt: skip
-    assert command.endswith("'/opt/a/releases/x y' /etc/systemd/system/a.service /etc/a.env "
-                            "/etc/j.conf /run/p /run/l 60 nodejs")
+    assert command.endswith("'/opt/a/releases/x y' /etc/a.env /etc/j.conf /run/p /run/l 60 "
+                            "nodejs -- a-web.service a-worker@1.service a.target")
 
 
 def test_file_state_of_an_absent_file_is_none():

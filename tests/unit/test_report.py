@@ -52,12 +52,25 @@ def test_an_unusable_descriptor_is_an_error_naming_the_variable(monkeypatch):
         report.emit("app-1", True, ["A"])
 
 
+def test_each_app_of_a_host_reports_on_its_own_line():
+    status, reports = report.run(
+        python("report.emit('app-1', False, app='example-app');"
+               "report.emit('app-1', True, ['API_KEY'], app='example-py')"),
+    )  # fmt: skip
+    assert status == 0
+    assert reports == [
+        HostReport("app-1", False, (), "example-app"),
+        HostReport("app-1", True, ("API_KEY",), "example-py"),
+    ]
+
+
 def test_a_line_that_is_not_a_host_report_is_an_error():
     assert report.parse([b'{"host": "a", "differs": false, "names": []}\n']) == [
         HostReport("a", False)
     ]
     for line in (b"drift: A v1->v2\n", b'{"host": "a"}\n', b'{"host": "a", "differs": "no", '
-                 b'"names": []}\n'):  # fmt: skip
+                 b'"names": []}\n', b'{"host": "a", "app": 1, "differs": false, "names": []}\n',
+                 b"[1]\n"):  # fmt: skip
         with pytest.raises(ReportError, match="line 1 is not a host report"):
             report.parse([line])
 
@@ -95,6 +108,31 @@ def test_a_host_that_differs_exits_2_and_is_named(pyinfra_reports, capsys, comma
     pyinfra_reports(0, HostReport("app-1", False), HostReport("app-2", True, ("API_KEY",)))
     assert cli.main([command, "inventories/prod.py"]) == 2
     assert capsys.readouterr().out == f"{command}: 1 of 2 hosts differ: app-2\n"
+
+
+@pytest.mark.parametrize("command", ["drift", "plan"])
+def test_with_several_apps_the_summary_names_the_apps_that_differ(pyinfra_reports, capsys, command):
+    pyinfra_reports(
+        0,
+        HostReport("app-1", False, (), "example-app"),
+        HostReport("app-1", True, ("API_KEY",), "example-py"),
+        HostReport("app-2", True, ("API_KEY",), "example-py"),
+    )
+    assert cli.main([command, "inventories/prod.py"]) == 2
+    assert capsys.readouterr().out == (
+        f"{command}: 2 of 2 hosts differ: app-1 (example-py), app-2 (example-py)\n"
+    )
+
+
+def test_with_several_apps_and_none_differing_the_summary_counts_hosts_and_apps(
+    pyinfra_reports, capsys
+):
+    pyinfra_reports(
+        0, HostReport("app-1", False, (), "a"), HostReport("app-1", False, (), "b"),
+        HostReport("app-2", False, (), "b"),
+    )  # fmt: skip
+    assert cli.main(["drift", "inventories/prod.py"]) == 0
+    assert capsys.readouterr().out == "drift: no host differs (2 hosts, 3 apps)\n"
 
 
 @pytest.mark.parametrize("command", ["drift", "plan"])

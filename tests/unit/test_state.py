@@ -33,7 +33,8 @@ def asked(monkeypatch) -> dict:
 def test_a_rotation_or_drift_reads_the_state_without_building_the_release(asked):
     state.read_host_state(AppConfig.from_data(CONFIG))  # as rotate.py and drift.py do
     assert asked["release"] == ""
-    assert asked["env_file"] == "/etc/shop.env" and asked["service"] == "shop.service"
+    assert asked["env_file"] == "/etc/shop.env"
+    assert asked["units"] == ["shop-web.service", "shop-worker.service", "shop.target"]
 
 
 def test_a_deploy_asks_about_the_release_it_names(asked):
