@@ -9,3 +9,7 @@ ssh_key = str(key_path())
 # The containers share one image's host keys and are recreated on every boot: nothing to pin.
 ssh_known_hosts_file = "/dev/null"
 ssh_strict_host_key_checking = "no"
+
+# Secrets as files (README): the demo delivers SESSION_SECRET as a systemd credential, encrypted
+# on each host; the app reads it from the file SESSION_SECRET_FILE names.
+credentials = ["SESSION_SECRET"]

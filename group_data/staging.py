@@ -2,6 +2,8 @@
 
 ssm_path = "/example-app/staging"
 env = {"NODE_ENV": "production", "LOG_LEVEL": "debug"}
+# Secrets as files (README): every SecureString and secret as an encrypted systemd credential.
+# credentials = "secure"
 
 # How the deploy logs in: a user with passwordless sudo (Debian's EC2 images: "admin") and the
 # private key of the instances' key pair.

@@ -49,12 +49,19 @@ def up() -> None:
         for line in units.splitlines():
             unit, _load, active, sub = [*line.split(), "", "", "", ""][:4]
             print(f"  {name}: {unit:<28} {active} ({sub})")
+    print("\nDelivered as credentials (encrypted on the host, read by the app from a file):")
+    for name, ssh_port, _app_port in DEMO_HOSTS:
+        stored = subprocess.run(
+            [*hosts.ssh_args(ssh_port), "sudo ls /etc/credstore.encrypted/example-app"],
+            capture_output=True, text=True, timeout=30,
+        ).stdout.split()  # fmt: skip
+        print(f"  {name}: {', '.join(stored) or 'none'} in /etc/credstore.encrypted/example-app/")
     key = hosts.key_path()
     print(f"""
 Both hosts run the app's web and worker. Look around:
   ssh -i {key} -p 2201 {hosts.USER}@127.0.0.1
       systemctl status example-app.target; journalctl -u example-app-worker
-      sudo cat /etc/example-app.env
+      sudo cat /etc/example-app.env; systemctl show -p Environment example-app-web
   curl http://127.0.0.1:3001/fingerprints
   eval "$(.venv/bin/python -m lab.aws env)"        # point boto3 / aws at the SSM stand-in
   .venv/bin/pyinfra inventories/local.py deploy.py # redeploy: nothing changes, nothing restarts

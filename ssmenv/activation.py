@@ -85,6 +85,10 @@ class FileWrite:
     secret: bool = False  # holds secret values (the env file)
     transient: bool = False  # its previous version is removed once the units are healthy
     remove: bool = False  # the file goes at the switch (a unit no process needs any more)
+    # A credential (ssmenv.credentials): its whole content is one secret value; ``encrypt``: it
+    # is written as systemd-creds encrypts it, named after the file.
+    credential: bool = False
+    encrypt: bool = False
 
     def __post_init__(self) -> None:
         if self.back is _SAME:
@@ -95,7 +99,8 @@ class FileWrite:
         return len((self.content or "").encode())
 
     def line(self) -> str:
-        flags = [name for name in ("unit", "secret", "transient", "remove") if getattr(self, name)]
+        flags = [name for name in ("unit", "secret", "transient", "remove", "credential",
+                                   "encrypt") if getattr(self, name)]  # fmt: skip
         # A unit is verified when it is written; one that goes needs no verification.
         words = ",".join("verify" if f == "unit" else f for f in flags
                          if not (f == "unit" and self.content is None)) or "-"  # fmt: skip
@@ -289,17 +294,19 @@ class Said:
 
 def said(stdout: Iterable[str], stderr: Iterable[str], secrets: Sequence[str]) -> Said:
     """The host's answer, fit to print: ``stderr``'s lines with every secret value masked, the new
-    ones (``secrets``) and those of the env files on the host, which ``activate.sh`` sends as
-    ``mask`` lines on ``stdout`` (the previous values, which this machine never had). If those
-    cannot be read, the journal's lines are left out rather than shown unmasked."""
+    ones (``secrets``) and those of the env files and credentials on the host, which
+    ``activate.sh`` sends as ``mask`` (an env file) and ``mask-value`` (a credential) lines on
+    ``stdout`` (the previous values, which this machine never had). If those cannot be read, the
+    journal's lines are left out rather than shown unmasked."""
     values = list(secrets)
     readable = True
     for line in stdout:
         kind, _, data = line.partition(" ")
-        if kind != "mask":
+        if kind not in ("mask", "mask-value"):
             continue
         try:
-            values += envfile.parse(base64.b64decode(data, validate=True).decode()).values()
+            text = base64.b64decode(data, validate=True).decode()
+            values += envfile.parse(text).values() if kind == "mask" else [text]
         except (binascii.Error, UnicodeDecodeError, ValueError):
             readable = False
     lines = [line for line in stderr if line.strip()]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ssmenv import activation, journald, rollout, sources
+from ssmenv import activation, credentials, journald, rollout, sources
 from ssmenv import processes as proc
 from ssmenv.contract import Contract
 from ssmenv.runtimes import RUNTIMES, Runtime
@@ -130,7 +130,7 @@ SOURCES = sources.settings()
 #: Every group of settings, in the README's order.
 GROUPS: tuple[Settings, ...] = (
     APP, HOST_APPS, proc.SETTINGS, activation.SETTINGS, rollout.SETTINGS, journald.SETTINGS,
-    SOURCES, VARIABLES,
+    SOURCES, VARIABLES, credentials.SETTINGS,
 )  # fmt: skip
 SETTINGS: tuple[Setting, ...] = tuple(s for group in GROUPS for s in group)
 DEFAULTS = {s.key: s.default for s in SETTINGS}
@@ -162,6 +162,8 @@ class AppConfig:
     rollout_batch: int = 1
     journald_max_retention: str = "1month"
     env_keep_previous: bool = True
+    # The variables delivered as systemd credentials instead of env-file lines.
+    credentials: credentials.Selection = field(default_factory=credentials.Selection)
     # What runs on this host: the Procfile's processes placed here, or the one web process.
     processes: tuple[proc.Process, ...] = ()
 
@@ -253,6 +255,7 @@ class AppConfig:
             env_required=values["env_required"],
             env_overrides=values["env_overrides"],
             env_keep_previous=values["env_keep_previous"],
+            credentials=values["credentials"],
             contract=contract,
             sources=specs,
             processes=found,

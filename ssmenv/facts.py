@@ -83,6 +83,8 @@ class FileState(FactBase):
 _HOST_STATE_SCRIPT = FILE_STATE_FUNCTION + r"""
 app=$1 user=$2 home=$3 release=$4 env=$5 journald=$6 pending=$7 lock=$8 wait=$9
 shift 9
+credstores="$1 $2"
+shift 2
 packages=''
 while [ $# -gt 0 ] && [ "$1" != -- ]; do packages="$packages $1"; shift; done
 [ $# -eq 0 ] || shift
@@ -122,6 +124,15 @@ echo --manifest-file--; file_state "$env.manifest"
 echo --manifest--; cat "$env.manifest" 2>/dev/null
 echo --key--; cat "$env.key" 2>/dev/null
 echo --env--; file_state "$env"
+# The app's credentials (ssmenv.credentials), one file per variable, named after it; never
+# their .previous or an activation's temp file.
+for f in $credstores; do
+  for f in "$f"/*; do
+    case ${f##*/} in *.*) continue ;; esac
+    [ -f "$f" ] || continue
+    echo "--credential $f--"; file_state "$f"
+  done
+done
 true
 """
 
@@ -159,6 +170,9 @@ class HostState:
     #: The fingerprint key: key material, kept out of the repr.
     key: str | None = field(repr=False)
     env_file: FileInfo | None
+    #: The app's credential files (ciphertext, or plaintext on systemd 247-249), by path:
+    #: ``{"/etc/credstore.encrypted/example-app/DB_PASSWORD": FileInfo(...)}``.
+    credential_files: Mapping[str, FileInfo] = field(default_factory=dict)
 
     def running(self, unit: str) -> bool:
         return self.services.get(unit, {}).get("ActiveState") == "active"
@@ -181,8 +195,8 @@ class AppHostState(FactBase):
     Everything a deploy compares for one app, read in one command: the host's systemd version,
     the runtime packages, the app's user and group, its directories, release and ``current``
     link, its unit files and units (``units``: those it wants, plus those the host has),
-    journald's drop-in, and the env file with its manifest and
-    fingerprint key; a ``HostState``.
+    journald's drop-in, the env file with its manifest and fingerprint key, and the app's
+    credential files (``credential_dirs``: the encrypted and the plain one); a ``HostState``.
 
     .. code:: python
 
@@ -203,6 +217,7 @@ class AppHostState(FactBase):
             manifest="{...}",
             key="5f1e...",
             env_file=FileInfo(...),
+            credential_files={"/etc/credstore.encrypted/example-app/DB_PASSWORD": FileInfo(...)},
         )
 
     ``release=""`` asks about no release (``release_present`` is then ``None``): a rotation needs
@@ -223,9 +238,10 @@ class AppHostState(FactBase):
         lock_wait: int,
         packages: list[str],
         units: list[str],
+        credential_dirs: tuple[str, str] = ("/nonexistent", "/nonexistent"),
     ) -> StringCommand:
         args = [app, user, home, release, env_file, journald, pending, lock, str(lock_wait),
-                *packages, "--", *units]  # fmt: skip
+                *credential_dirs, *packages, "--", *units]  # fmt: skip
         return StringCommand(
             "sh -c", QuoteString(_HOST_STATE_SCRIPT), "ssmenv-state",
             *(QuoteString(a) for a in args),
@@ -265,6 +281,11 @@ class AppHostState(FactBase):
             manifest=manifest or None,
             key=one("key"),
             env_file=file_state(found.get("env", [])),
+            credential_files={
+                name.removeprefix("credential "): info
+                for name, lines in found.items()
+                if name.startswith("credential ") and (info := file_state(lines))
+            },
         )
 
 

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,8 +29,15 @@ def fingerprint(key: str, value: str) -> str:
     return "hmac-sha256:" + hmac.new(bytes.fromhex(key), value.encode(), hashlib.sha256).hexdigest()
 
 
-def build(app: str, key: str, variables: Mapping[str, Any]) -> dict[str, Any]:
-    """The manifest for ``variables`` (name -> object with value, source, version)."""
+#: How a manifest marks a variable delivered as a systemd credential (``ssmenv.credentials``).
+CREDENTIAL = "credential"
+
+
+def build(
+    app: str, key: str, variables: Mapping[str, Any], credentials: Collection[str] = ()
+) -> dict[str, Any]:
+    """The manifest for ``variables`` (name -> object with value, source, version), those named
+    in ``credentials`` marked as delivered as credentials (``"as": "credential"``)."""
     return {
         "format": FORMAT,
         "app": app,
@@ -39,9 +46,21 @@ def build(app: str, key: str, variables: Mapping[str, Any]) -> dict[str, Any]:
                 "source": v.source,
                 "version": v.version,
                 "fingerprint": fingerprint(key, v.value),
+                **({"as": CREDENTIAL} if name in credentials else {}),
             }
             for name, v in sorted(variables.items())
         },
+    }
+
+
+def credentials(manifest: Mapping[str, Any] | None) -> dict[str, str]:
+    """The variables a host's manifest records as delivered as credentials: name -> keyed
+    fingerprint."""
+    entries = (manifest or {}).get("variables", {})
+    return {
+        name: str(entry.get("fingerprint"))
+        for name, entry in entries.items()
+        if isinstance(entry, dict) and entry.get("as") == CREDENTIAL
     }
 
 

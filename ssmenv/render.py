@@ -21,6 +21,7 @@ import jinja2
 
 from ssmenv import envfile
 from ssmenv.config import REPO_ROOT, AppConfig
+from ssmenv.credentials import Delivered
 from ssmenv.rotation import RotationTimer
 
 _PACKAGED = Path(__file__).with_name("templates")
@@ -124,10 +125,12 @@ def env_file(app_name: str, origin: str, variables: Mapping[str, str]) -> str:
     return text
 
 
-def unit_files(config: AppConfig) -> dict[str, str]:
+def unit_files(config: AppConfig, credentials: Delivered | None = None) -> dict[str, str]:
     """The app's unit files on this host, by name: one per process (a template for a process
-    that runs several times), and the target they are part of, if the app has a Procfile."""
+    that runs several times), and the target they are part of, if the app has a Procfile. Each
+    process's unit loads the app's ``credentials``, if it has any."""
     files = {}
+    credentials = credentials or Delivered(config.name)
     target = config.target
     for process in config.processes:
         template = process.instances is not None
@@ -144,6 +147,8 @@ def unit_files(config: AppConfig) -> dict[str, str]:
             env_file=config.env_file,
             port=process.port,
             start=command_line(process.command),
+            credentials=credentials.paths,
+            load=credentials.delivery.directive,
         )
     if target:
         files[target] = templates.get_template("app.target.j2").render(

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ssmenv import envfile, sources
+from ssmenv import credentials, envfile, sources
 from ssmenv.errors import ConfigError
 from ssmenv.sources import Fetched
 from ssmenv.sources.base import Variable
@@ -94,7 +94,10 @@ def compose(config: AppConfig, fetched: Fetched, systemd_version: int | None = N
             f"{rule.name}: {r} (from {variable.source})" for r in rule.reasons(variable.value)
         ]
 
-    values = {name: v.value for name, v in merged.items()}
+    # Credentials are no env-file lines: what systemd can carry of them is checked per host
+    # (ssmenv.credentials.problems, by how the host gets them).
+    as_files = set(credentials.select(config.credentials, merged))
+    values = {name: v.value for name, v in merged.items() if name not in as_files}
     for problem in envfile.problems(values, systemd_version=systemd_version):
         source = merged[problem.name].source if problem.name in merged else "all sources"
         problems.append(f"{problem.name}: {problem.reason} (from {source})")

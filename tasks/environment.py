@@ -1,4 +1,5 @@
-"""Environment: the app's variables from SSM and host data, installed as /etc/<app>.env."""
+"""Environment: the app's variables from SSM and host data, installed as /etc/<app>.env and, for
+those host data names in ``credentials``, as systemd credentials."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from dataclasses import dataclass, field
 from pyinfra import host
 from pyinfra.api import deploy
 
-from ssmenv import envfile, manifest, render, sources
+from ssmenv import credentials, envfile, manifest, render, sources
 from ssmenv.activation import FileWrite, sha256
 from ssmenv.config import AppConfig
+from ssmenv.credentials import Delivered
 from ssmenv.envfile import EnvFileError
 from ssmenv.errors import ConfigError
 from ssmenv.facts import HostState
@@ -33,41 +35,81 @@ def resolve(config: AppConfig) -> dict[str, Variable]:
     return composition.check(f"{config.name} ({config.sources_summary})")
 
 
-def in_env_file(variables: dict[str, Variable]) -> dict[str, Variable]:
-    """The variables the env file carries (and its manifest records): all but those each unit is
-    given itself (``PORT``, only to the processes that listen; every process reads the file)."""
+def in_manifest(variables: dict[str, Variable]) -> dict[str, Variable]:
+    """The variables the manifest records (env-file lines and credentials): all but those each
+    unit is given itself (``PORT``, only to the processes that listen)."""
     return {name: v for name, v in variables.items() if name not in PER_UNIT}
 
 
 @dataclass(frozen=True)
 class EnvPlan:
-    """What the env file step needs switched on a host, for the activation to carry: ``files``
-    to write; ``known``, every file of the step as it would be written (owner, mode, flags), for
-    an activation that must put back what an unfinished one changed."""
+    """What the environment step needs switched on a host, for the activation to carry:
+    ``files`` to write (env file, manifest, credentials); ``known``, every file of the step as it
+    would be written (owner, mode, flags), for an activation that must put back what an
+    unfinished one changed; ``credentials``, what the units must load."""
 
     files: tuple[FileWrite, ...]
     secrets: tuple[str, ...] = field(repr=False)
-    # The variables whose deployed value or version differs, when the env file is rewritten.
+    # The variables whose deployed value or version differs, when anything is rewritten.
     differences: tuple[manifest.Difference, ...] = ()
     known: tuple[FileWrite, ...] = ()
+    credentials: Delivered | None = None
+    # Which variables are credentials (or how the host gets them) is not what the host has: the
+    # units change with them, in a rotation too.
+    credentials_changed: bool = False
+
+
+def delivered(
+    config: AppConfig, variables: dict[str, Variable], state: HostState, where: str
+) -> Delivered:
+    """The app's credentials on host ``where`` (``credentials`` in host data), or
+    ``ConfigError`` naming every problem: a name that is no variable, a value systemd cannot
+    carry, a host whose systemd has no credentials. On systemd 247-249, unencrypted, with a
+    warning."""
+    names = credentials.select(config.credentials, variables)
+    problems = [f"credentials: {name} is not a variable of the app" + (
+        " (PORT is given to each listening unit itself)" if name in PER_UNIT else "")
+        for name in config.credentials.unmatched(variables)]  # fmt: skip
+    how = credentials.delivery(state.systemd)
+    problems += credentials.problems(names, variables, encrypted=how is None or how.encrypted)
+    if problems:
+        raise ConfigError(f"{config.name}: credentials systemd cannot carry:\n"
+                          + "\n".join(f"  {p}" for p in problems))  # fmt: skip
+    if not names:
+        return Delivered(config.name)
+    if how is None:
+        raise ConfigError(
+            f"{where} runs systemd {state.systemd or '(unknown version)'}, which has no "
+            f"credentials (systemd {credentials.PLAIN_SINCE} or later): {', '.join(names)} "
+            "cannot be delivered as files; leave credentials unset for it"
+        )
+    if not how.encrypted:
+        sources.warn_once(
+            f"{where} runs systemd {state.systemd}: its credentials are root-only files "
+            f"under {how.directory(config.name)}, not encrypted at rest (systemd "
+            f"{credentials.ENCRYPTED_SINCE} encrypts them)"
+        )
+    return Delivered(config.name, names, how)
 
 
 @deploy("App environment")
 def app_environment(
     config: AppConfig, variables: dict[str, Variable], state: HostState
 ) -> EnvPlan:
-    """Plan the env file (root-only, 0600) and its manifest (the app's group may read it; no
+    """Plan the env file (root-only, 0600), the credentials (``credentials`` in host data:
+    root-only files, encrypted on the host) and the manifest (the app's group may read it; no
     values) from ``variables``, against the host's ``AppHostState``.
 
-    A changed env file is not written here: it goes into the returned plan, which the service
-    step activates health-gated (and rolls back). A manifest whose values are unchanged (only
-    versions moved) is rewritten right away: the app does not read it.
+    A changed env file or credential is not written here: it goes into the returned plan, which
+    the service step activates health-gated (and rolls back). A manifest whose values are
+    unchanged (only versions moved) is rewritten right away: the app does not read it.
     """
     env_file = config.env_file
     manifest_file, key_file = f"{env_file}.manifest", f"{env_file}.key"
-    variables = in_env_file(variables)
+    variables = in_manifest(variables)
+    creds = delivered(config, variables, state, host.name)
 
-    values = {name: v.value for name, v in variables.items()}
+    values = {name: v.value for name, v in variables.items() if name not in creds.names}
     refused = envfile.problems(values, systemd_version=state.systemd)
     if refused:
         raise ConfigError(
@@ -94,7 +136,7 @@ def app_environment(
         key = manifest.new_key()
         key_write = FileWrite(key_file, key + "\n")
         files.append(key_write)
-    new_manifest = manifest.build(config.name, key, variables)
+    new_manifest = manifest.build(config.name, key, variables, creds.names)
     manifest_text = manifest.dumps(new_manifest)
     env_state = state.env_file
     env_changed = env_state is None or env_state.sha256 != sha256(content) or (
@@ -109,10 +151,13 @@ def app_environment(
         manifest_file, manifest_text, group=config.user, mode="0640",
         expect=manifest_state and manifest_state.sha256,
     )  # fmt: skip
+    credential_files = credential_writes(config, creds, variables, state)
+    deployed = manifest.credentials(old_manifest)
 
     manifest_changed = manifest_state is None or manifest_state.sha256 != sha256(manifest_text)
-    if env_changed:
-        files += [env_write, manifest_write]
+    if env_changed or credential_files.changes:
+        files += [env_write] if env_changed else []
+        files += [*credential_files.changes, manifest_write]
         host.log(f"{env_file}: {describe(differences, old_manifest, keyed)}")
     elif state.pending is not None:
         # An activation is unfinished: it may have to put the manifest back, so the manifest
@@ -121,7 +166,7 @@ def app_environment(
         if manifest_changed:
             files.append(manifest_write)
     else:
-        differences = ()  # the env file stays: at most versions moved, the manifest records them
+        differences = ()  # nothing the app reads changes: at most versions moved
         atomic_file(
             name=f"Install manifest {manifest_file}",
             path=manifest_file,
@@ -131,9 +176,64 @@ def app_environment(
             current_state=manifest_state,
         )
     return EnvPlan(
-        tuple(files), tuple(values.values()), differences,
-        known=(key_write, env_write, manifest_write),
+        tuple(files),
+        tuple(values.values()) + tuple(variables[n].value for n in creds.names),
+        differences,
+        known=(key_write, env_write, manifest_write, *credential_files.known),
+        credentials=creds,
+        credentials_changed=old_manifest is not None and (
+            set(deployed) != set(creds.names) or credential_files.moved),
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CredentialFiles:
+    """The credential files a host needs changed (written, or removed), and every one as it
+    would be written."""
+
+    changes: tuple[FileWrite, ...] = ()
+    known: tuple[FileWrite, ...] = ()
+    moved: bool = False  # some are where another way of delivering them keeps them
+
+
+def credential_writes(
+    config: AppConfig,
+    creds: Delivered,
+    variables: dict[str, Variable],
+    state: HostState,
+) -> CredentialFiles:
+    """Which credential files change. The ciphertext differs on every encryption, so a value is
+    compared by the manifest's keyed fingerprint: a file is written when the host has none,
+    it is not root's alone, or the manifest (under the host's key) does not record this value as
+    that credential; the app's credential files no variable needs any more go."""
+    deployed = manifest.credentials(manifest.loads(state.manifest))
+    changes, known = [], []
+    for name, path in creds.paths.items():
+        have = state.credential_files.get(path)
+        write = FileWrite(
+            path, variables[name].value, mode="0600", expect=have and have.sha256,
+            credential=True, encrypt=creds.delivery.encrypted,
+            transient=not config.env_keep_previous,
+        )  # fmt: skip
+        known.append(write)
+        current = (
+            have is not None and (have.user, have.group, have.mode) == ("root", "root", "600")
+            and state.key is not None
+            and deployed.get(name) == manifest.fingerprint(state.key, variables[name].value)
+        )  # fmt: skip
+        if not current:
+            changes.append(write)
+    wanted = set(creds.paths.values())
+    for path, have in sorted(state.credential_files.items()):
+        if path not in wanted:
+            changes.append(FileWrite(
+                path, mode="0600", expect=have.sha256, credential=True, remove=True,
+                encrypt=path.startswith(credentials.ENCRYPTED_DIR + "/"),
+                # Kept for a rollback only: once healthy, no copy of a value no one uses stays.
+                transient=True,
+            ))  # fmt: skip
+    moved = any(f.remove and f.path.rsplit("/", 1)[1] in creds.names for f in changes)
+    return CredentialFiles(tuple(changes), tuple(known), moved)
 
 
 def describe(

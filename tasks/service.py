@@ -55,8 +55,9 @@ def app_service(
     the app's units, in turn with the other hosts, rolling back on failure; or just start and
     enable units that are down, stop those no process needs any more, or finish an activation a
     run left unfinished. ``state`` is the host's ``HostState``; nothing changed means no
-    operation. ``only_env`` (rotation) leaves the units' files as they are."""
-    wanted = render.unit_files(config)
+    operation. ``only_env`` (rotation) leaves the units' files as they are, unless the
+    credentials they load changed."""
+    wanted = render.unit_files(config, env.credentials if env else None)
     files = list(env.files if env else ())
     writes = {
         name: FileWrite(
@@ -76,6 +77,11 @@ def app_service(
             if name not in wanted:
                 files.append(FileWrite(f"{UNIT_DIR}/{name}", mode="0644", expect=have.sha256,
                                        unit=True, remove=True))  # fmt: skip
+    elif env and env.credentials_changed:
+        # A rotation leaves the units as they are, unless which variables they load as
+        # credentials changed with the values: then the units the host has load the new ones.
+        files += [w for name, w in writes.items() if name in state.unit_files
+                  and state.unit_files[name].sha256 != sha256(w.content or "")]  # fmt: skip
     before = state.active_units
     # A rotation restarts what the host runs (its units' files are left as they are); a deploy
     # runs what the settings place here.
@@ -87,6 +93,7 @@ def app_service(
         return
     reasons = [name for name, why in (
         ("env file", env and any(f.path == config.env_file for f in env.files)),
+        ("credentials", env and any(f.credential for f in env.files)),
         ("release", release),
         ("units", any(f.unit for f in files)),
         ("not running: " + ", ".join(down), down),

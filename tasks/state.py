@@ -10,6 +10,7 @@ from pyinfra import host
 
 from ssmenv.activation import LOCK_WAIT, lock_path, pending_marker
 from ssmenv.config import AppConfig
+from ssmenv.credentials import ENCRYPTED, PLAIN
 from ssmenv.facts import AppHostState, HostState, quiet_fact
 from tasks.bootstrap import JOURNALD_DROPIN, runtime_packages
 
@@ -35,4 +36,5 @@ def read_host_state(config: AppConfig, release: str | None = None) -> HostState:
         lock_wait=LOCK_WAIT,
         packages=runtime_packages(config),
         units=list(config.units),
+        credential_dirs=(ENCRYPTED.directory(config.name), PLAIN.directory(config.name)),
     )

@@ -1,5 +1,6 @@
 """Example app, Python twin of ../app/server.js: all configuration from the environment, checked
-at start. Standard library only.
+at start. A variable is in the environment or, delivered as a file (systemd credentials: the
+deploy's ``credentials``), in the file its ``NAME_FILE`` variable names. Standard library only.
 
     GET /healthz       200 "ok"
     GET /fingerprints  {"NAME": "<sha256 of its value>", ...} for every variable: never a value
@@ -22,12 +23,38 @@ REQUIRED = ["PORT", "DATABASE_URL", "API_KEY", "SESSION_SECRET"]
 EX_CONFIG = 78
 
 
+def raw(name: str) -> bytes | None:
+    """``name``'s bytes: from the environment, or from the file ``NAME_FILE`` names."""
+    value = os.environb.get(os.fsencode(name))
+    if value is not None:
+        return value
+    file = os.environb.get(os.fsencode(name + "_FILE"))
+    if file is None:
+        return None
+    with open(file, "rb") as f:
+        return f.read()
+
+
+def value(name: str) -> str | None:
+    """``name``'s value as text (``None``: not set)."""
+    data = raw(name)
+    return None if data is None else data.decode("utf-8", "surrogateescape")
+
+
 def fingerprints() -> dict[str, str]:
-    """Each variable's name to the sha256 of its value's bytes, as the process received them."""
-    return {
-        os.fsdecode(name): hashlib.sha256(value).hexdigest()
-        for name, value in sorted(os.environb.items())
-    }
+    """Each variable's name to the sha256 of its value's bytes, as the process received them,
+    those read from files too (the sha256 of the file's content)."""
+    names = {os.fsdecode(n) for n in os.environb}
+    names |= {n.removesuffix("_FILE") for n in names if n.endswith("_FILE")}
+    found = {}
+    for name in sorted(names):
+        try:
+            data = raw(name)
+        except OSError:
+            continue  # a NAME_FILE that names no readable file is not a variable delivered as one
+        if data is not None:
+            found[name] = hashlib.sha256(data).hexdigest()
+    return found
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -70,12 +97,20 @@ def serve(port: int) -> ThreadingHTTPServer:
 
 
 def main() -> int:
-    missing = [name for name in REQUIRED if not os.environ.get(name)]
+    missing = []
+    for name in REQUIRED:
+        try:
+            if not value(name):
+                missing.append(name)
+        except OSError as e:
+            print(f"{name}_FILE: cannot read {os.fsdecode(e.filename)} ({e.strerror})",
+                  file=sys.stderr)
+            missing.append(name)
     if missing:
         print(f"missing required environment variables: {', '.join(missing)}", file=sys.stderr)
         return EX_CONFIG
     # A present but wrong value crashes just as surely: check the shape of what we can.
-    if not re.match(r"[a-z][a-z0-9+.-]*://", os.environ["DATABASE_URL"], re.I | re.A):
+    if not re.match(r"[a-z][a-z0-9+.-]*://", value("DATABASE_URL") or "", re.I | re.A):
         print("DATABASE_URL is not a URL (scheme://...)", file=sys.stderr)
         return EX_CONFIG
     try:

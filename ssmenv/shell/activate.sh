@@ -29,9 +29,9 @@ B_NAME=() B_PORT=() B_TIMEOUT=() B_SETTLE=() B_PATH=()
 S_NAME=()
 F_PATH=() F_SIZE=() F_SHA=() F_EXPECT=() F_BACK=() F_OWNER=() F_MODE=() F_FLAGS=()
 L_PATH='' L_TARGET='' L_EXPECT='' L_BACK=''
-# This run: staged temp files, the marker, whether anything live changed yet, the invocations of
-# the service it started, and the service's properties as last read (props).
-F_TEMP=() MARKER='' TOUCHED=0 LOCKED=0 FAILED=''
+# This run: staged temp files, the marker, whether anything live changed yet, the unit that
+# failed, whether the host's credential key is there (encrypt).
+F_TEMP=() MARKER='' TOUCHED=0 LOCKED=0 FAILED='' KEYED=0
 # Per unit started: its first invocation and restart count; every invocation started, "unit id".
 declare -A FIRST=() RESTARTS=() END=()
 INVOKED=()
@@ -55,7 +55,9 @@ number() { [[ $1 =~ ^[0-9]{1,9}$ ]]; }
 # content is not in the plan) and only says what to go back to; EXPECT - is not compared. FLAGS
 # are - or words joined by commas: verify (systemd-analyze checks the unit), secret (its values
 # mask what the host says back), transient (its previous version goes once the units are
-# healthy), remove (the file goes at the switch: SIZE -, its EXPECT compared).
+# healthy), remove (the file goes at the switch: SIZE -, its EXPECT compared), credential (its
+# content is one secret value, which masks what the host says back), encrypt (a credential
+# written encrypted by systemd-creds: SHA256 is its plaintext's).
 read_plan() {
   local word a b c d e f g h
   IFS= read -r word && [ "$word" = "ssmenv-activation 1" ] || return 1
@@ -158,16 +160,63 @@ clean_leftovers() {
 # switch_link TARGET: point the link at TARGET in one rename.
 switch_link() { ln -sfnT -- "$1" "$L_PATH.new" && mv -fT -- "$L_PATH.new" "$L_PATH"; }
 
-# stage I: file I's content from stdin into a private temp file beside it, checked by its sha256,
-# with its owner and mode, synced: ready for a rename.
+# stage I: file I's content from stdin into a private temp file beside it, checked by its sha256
+# (a credential to encrypt: see encrypt), with its owner and mode, synced: ready for a rename.
 stage() {
   local i=$1 path=${F_PATH[$1]} dir temp
   dir=${path%/*}
-  [ -d "${dir:-/}" ] || (umask 022 && mkdir -p -- "$dir") || return 1
+  if has_flag "$i" credential; then
+    # A credential's directory, and the credstore above it, are root's alone (umask 077).
+    [ -d "$dir" ] || mkdir -p -- "$dir" || return 1
+  else
+    [ -d "${dir:-/}" ] || (umask 022 && mkdir -p -- "$dir") || return 1
+  fi
   temp=$(mktemp -- "${dir}/.${path##*/}.ssmenv-XXXXXX") || return 1
   F_TEMP[i]=$temp
-  head -c "${F_SIZE[i]}" > "$temp" && [ "$(digest "$temp")" = "${F_SHA[i]}" ] &&
-    chown -- "${F_OWNER[i]}" "$temp" && chmod -- "${F_MODE[i]}" "$temp" && sync -- "$temp"
+  if has_flag "$i" encrypt; then
+    encrypt "$i" "$temp" || return 1
+  else
+    head -c "${F_SIZE[i]}" > "$temp" && [ "$(digest "$temp")" = "${F_SHA[i]}" ] || return 1
+  fi
+  chown -- "${F_OWNER[i]}" "$temp" && chmod -- "${F_MODE[i]}" "$temp" && sync -- "$temp"
+}
+
+# encrypt I TEMP: credential I from stdin straight into systemd-creds, which writes it to TEMP
+# encrypted (named after the file; with the host key, and the TPM2 where there is one), so its
+# plaintext is never on disk; then decrypted into sha256sum, to check that TEMP holds exactly
+# what was sent. The first one makes the host key if the host has none (systemd-creds setup: it
+# never leaves the host).
+encrypt() {
+  local i=$1 temp=$2 name=${F_PATH[$1]##*/} sum out
+  [[ $name =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || return 1
+  if [ "$KEYED" = 0 ]; then
+    if ! timeout -k 5 60 systemd-creds setup > /dev/null 2>&1; then
+      say "systemd-creds setup failed: no key to encrypt credentials with"
+      return 1
+    fi
+    KEYED=1
+  fi
+  # Its stderr only (the ciphertext goes to TEMP), shown if it fails: it warns on every call that
+  # the key is not on encrypted media.
+  if ! out=$(head -c "${F_SIZE[i]}" |
+    timeout -k 5 60 systemd-creds encrypt --with-key=auto --name="$name" - "$temp" 2>&1); then
+    say "systemd-creds could not encrypt $name: ${out##*$'\n'}"
+    return 1
+  fi
+  # systemd reads back what it decrypts here: an encrypted file too large for it fails now.
+  sum=$(timeout -k 5 60 systemd-creds decrypt --name="$name" -- "$temp" - 2> /dev/null |
+    sha256sum) || return 1
+  [ "${sum%% *}" = "${F_SHA[i]}" ]
+}
+
+# plaintext I FILE: credential I's value as FILE holds it, on stdout (decrypted if it is stored
+# encrypted): never to disk.
+plaintext() {
+  if has_flag "$1" encrypt; then
+    timeout -k 5 60 systemd-creds decrypt --name="${F_PATH[$1]##*/}" -- "$2" - 2> /dev/null
+  else
+    cat -- "$2"
+  fi
 }
 
 # verify_unit I: systemd's own check of staged file I, under its real name; any output refuses.
@@ -413,15 +462,19 @@ report() {
   journalctl --no-pager -q -o cat -n 20 "${matches[@]}" 2> /dev/null | sed 's/^/  | /' >&2
 }
 
-# masks: the secret files' contents (now, and their previous versions), base64, a line each on
-# stdout, which carries nothing else: the control machine masks these values too in what it shows
-# of the journal, and never prints them.
+# masks: the secret files' contents (now, and their previous versions; a credential's plaintext),
+# base64, a line each on stdout, which carries nothing else: the control machine masks these
+# values too in what it shows of the journal, and never prints them.
 masks() {
   local i file
   for i in "${!F_PATH[@]}"; do
-    has_flag "$i" secret || continue
     for file in "${F_PATH[i]}" "${F_PATH[i]}.previous"; do
-      if [ -f "$file" ]; then printf 'mask %s\n' "$(base64 -w 0 < "$file")"; fi
+      [ -f "$file" ] || continue
+      if has_flag "$i" secret; then
+        printf 'mask %s\n' "$(base64 -w 0 < "$file")"
+      elif has_flag "$i" credential; then
+        printf 'mask-value %s\n' "$(plaintext "$i" "$file" | base64 -w 0)"
+      fi
     done
   done
 }

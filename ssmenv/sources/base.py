@@ -50,6 +50,8 @@ class Variable:
     # "host data env", "app_port" or "env_contract default".
     source: str
     version: int | str | None = None  # an SSM version number, a Secrets Manager VersionId
+    # Stored as a secret: an SSM SecureString, or Secrets Manager (``credentials: "secure"``).
+    secure: bool = False
 
 
 @dataclass(frozen=True)

@@ -241,14 +241,15 @@ class SecretsManager(Source):
             if isinstance(result, Failure):
                 problems.append(f"{secret.variable}: {result}" if secret.variable else str(result))
             elif isinstance(result, Secret) and secret.variable is not None:
-                variable = Variable(secret.variable, result.value, secret.label, result.version_id)
+                variable = Variable(secret.variable, result.value, secret.label, result.version_id,
+                                    secure=True)
                 found.append(variable)
             elif isinstance(result, Secret):
                 values, why = _json_object(result.value)
                 problems += [f"{secret.label}: {w}" for w in why]
                 found += [
                     Variable(secret.prefix + key, value, f"{secret.label} key {key}",
-                             result.version_id)
+                             result.version_id, secure=True)
                     for key, value in values.items()
                 ]  # fmt: skip
         return found, problems

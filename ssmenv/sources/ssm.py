@@ -20,6 +20,10 @@ class Parameter:
     version: int
     type: str
 
+    @property
+    def secure(self) -> bool:
+        return self.type == "SecureString"
+
     @classmethod
     def from_answer(cls, answer: dict[str, Any]) -> Parameter:
         """From one of ``GetParameters``' or ``GetParametersByPath``'s ``Parameters``."""

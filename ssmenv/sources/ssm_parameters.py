@@ -171,7 +171,8 @@ class SsmParameters(Source):
             result = answer.get(parameter.reference)
             if isinstance(result, Parameter):
                 found.append(
-                    Variable(parameter.variable, result.value, parameter.reference, result.version)
+                    Variable(parameter.variable, result.value, parameter.reference, result.version,
+                             result.secure)
                 )
             elif isinstance(result, Failure):
                 problems.append(f"{parameter.variable}: {result}")

@@ -108,7 +108,8 @@ class SsmPath(Source):
                 continue
             relative = parameter.name[len(spec.path) :].lstrip("/")
             name = spec.names.get(relative, relative.rsplit("/", 1)[-1])
-            found.append(Variable(name, parameter.value, parameter.name, parameter.version))
+            found.append(Variable(name, parameter.value, parameter.name, parameter.version,
+                                  parameter.secure))
         problems = [
             f"ssm_path_map: no SSM parameter {spec.path}/{relative}"
             for relative in sorted(spec.names)

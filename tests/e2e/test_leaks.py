@@ -1,8 +1,10 @@
-"""A canary secret never shows up anywhere but in the env file and the process it configures.
+"""A canary secret never shows up anywhere but in the env file, the credentials directory of the
+processes it configures, and those processes.
 
-Each run below changes the canary's value, so the env file is really rewritten under every
-output mode. Remote command lines are covered by the output checks: from ``-vv`` on, pyinfra
-prints every command it sends.
+Each run below changes the canary's value in a credential (``SESSION_SECRET``), which is
+re-encrypted under every output mode; the env file carries it too (``DATABASE_URL``). Remote
+command lines are covered by the output checks: from ``-vv`` on, pyinfra prints every command it
+sends.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from tests.e2e.conftest import example_app
 PATH = "/e2e/leaks"
 CANARY = f"FAKE-CANARY-{secrets.token_hex(6)}"
 UNIT = "example-app-web.service"  # the web process of the example app's Procfile
+UNITS = ("example-app-web.service", "example-app-worker.service")
+DATA = {"ssm_path": PATH, "credentials": ["SESSION_SECRET"]}
 
 MODES = [
     ["-v"],
@@ -50,13 +54,13 @@ def rotate(stand_in, i: int) -> None:
 @pytest.mark.parametrize("mode", MODES, ids=" ".join)
 def test_no_output_mode_shows_the_secret(started, deployer, stand_in, mode):
     rotate(stand_in, MODES.index(mode))
-    result = deployer.run(*mode, data={"ssm_path": PATH})
+    result = deployer.run(*mode, data=DATA)
     assert result.returncode == 0, result.output[-3000:]
     assert CANARY not in result.output
 
 
 def test_a_run_failing_on_a_missing_variable_shows_no_secret(started, deployer):
-    result = deployer.run("--debug", "-vvv", data={"ssm_path": PATH, "env_required": ["ABSENT"]})
+    result = deployer.run("--debug", "-vvv", data={**DATA, "env_required": ["ABSENT"]})
     assert result.returncode != 0
     assert "ABSENT: required but missing" in result.output
     assert CANARY not in result.output
@@ -67,12 +71,12 @@ def test_a_run_failing_on_the_hosts_shows_no_secret(started, deployer, stand_in,
     # The app exits at start: the health check fails and pyinfra prints the remote error output.
     exits = example_app(tmp_path, web="/usr/bin/node -e process.exit(3)")
     result = deployer.run(
-        "-vvv", data={"ssm_path": PATH, "app_source": str(exits), "health_timeout": 2},
+        "-vvv", data={**DATA, "app_source": str(exits), "health_timeout": 2},
     )  # fmt: skip
     assert result.returncode != 0
     assert "did not become healthy" in result.output
     assert CANARY not in result.output
-    restored = deployer.run(data={"ssm_path": PATH})
+    restored = deployer.run(data=DATA)
     assert restored.returncode == 0, restored.output[-3000:]
 
 
@@ -104,15 +108,19 @@ def test_no_digest_of_an_env_file_is_on_a_command_line_or_in_the_journal(started
             assert digest.encode() not in journal, f"{host.name}: the journal holds a digest"
 
 
-def test_only_the_env_files_on_the_host_hold_the_secret(started, lab_hosts):
+def test_only_the_env_files_and_the_credentials_directories_hold_the_secret(started, lab_hosts):
     for host in lab_hosts:
         # The pattern goes over stdin: on a command line, sudo would log it to the journal.
         found = host.run(
-            "sudo grep -rlaF -f /dev/stdin /etc /tmp /var/tmp /opt /home /root /run /var/log "
+            "sudo grep -rlaF -f /dev/stdin /etc /tmp /var /opt /home /root /run "
             "2>/dev/null || true",
             stdin=CANARY + "\n",
         ).split()
-        assert set(found) <= {"/etc/example-app.env", "/etc/example-app.env.previous"}, found
+        allowed = {"/etc/example-app.env", "/etc/example-app.env.previous",
+                   *(f"/run/credentials/{unit}/SESSION_SECRET" for unit in UNITS)}  # fmt: skip
+        assert set(found) <= allowed, found
+        # The credential did reach the processes, from its ciphertext.
+        assert f"/run/credentials/{UNIT}/SESSION_SECRET" in found
         assert host.file_state("/etc/example-app.env").startswith("root:root 600\n")
 
 

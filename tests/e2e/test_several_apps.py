@@ -43,7 +43,9 @@ PARAMETERS = {
     for app in (NODE, PY)
 }
 NODE_PORT, PY_PORT, PY_PORT_2 = APP_PORT_BASE + 70, APP_PORT_BASE + 71, APP_PORT_BASE + 72
-TWIN = {"app_runtime": "python", "app_source": "examples/python-app", "ssm_path": f"/e2e/apps/{PY}"}
+# The twin takes DATABASE_URL as a credential (a file; the Node app, on the same host, as a line).
+TWIN = {"app_runtime": "python", "app_source": "examples/python-app", "ssm_path": f"/e2e/apps/{PY}",
+        "credentials": ["DATABASE_URL"]}  # fmt: skip
 GROUP_DATA = f"""
 apps = {{
     {NODE!r}: {{"app_port": {NODE_PORT}, "ssm_path": "/e2e/apps/{NODE}"}},
@@ -138,6 +140,10 @@ def test_one_run_from_group_data_deploys_both_apps_to_the_same_host(deployed, bo
         assert host.get("/healthz") == b"ok\n", (host.name, app)
         environ = host.process_environ(web_unit(app))
         for name in ("DATABASE_URL", "API_KEY", "SESSION_SECRET"):
+            if app == PY and name == "DATABASE_URL":  # a credential: read from its file
+                assert name not in environ and f"{name}_FILE" in environ
+                assert host.fingerprints()[name] == sha256(value(app, name))
+                continue
             assert environ[name] == value(app, name), (host.name, app, name)
         assert environ["PORT"] == str(host.app_port).encode()
         assert host.file_state(f"/etc/{app}.env").startswith("root:root 600\n")

@@ -5,6 +5,7 @@ on real hosts: tests/e2e.)"""
 
 from __future__ import annotations
 
+import base64
 import grp
 import hashlib
 import os
@@ -134,3 +135,26 @@ def test_temp_files_a_killed_activation_left_are_cleaned_up(tmp_path):
     result = bash("shopt -s nullglob; read_plan && clean_leftovers", plan(file_line(target, None)))
     assert result.returncode == 0, result.stderr
     assert not leftover.exists() and other.exists()
+
+
+def test_a_credential_is_staged_root_only_in_a_directory_of_its_own(tmp_path):
+    target = tmp_path / "credstore" / "app" / "DB_PASSWORD"
+    value = "-----BEGIN FAKE-----\r\nline 'two'\n"
+    result = bash("umask 077; read_plan && stage_all && commit",
+                  plan(file_line(target, value, flags="credential")) + value)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes() == value.encode()
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert target.parent.stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "credstore").stat().st_mode & 0o777 == 0o700
+
+
+def test_masks_send_a_credentials_value_and_its_previous_one_whole(tmp_path):
+    target = tmp_path / "API_KEY"
+    target.write_text("FAKE-new\nsecond line")
+    (tmp_path / "API_KEY.previous").write_text("FAKE-old")
+    result = bash("read_plan && masks", plan(file_line(target, None, flags="credential")))
+    assert result.returncode == 0, result.stderr
+    sent = [base64.b64decode(line.split(" ", 1)[1]).decode() for line in result.stdout.splitlines()]
+    assert result.stdout.startswith("mask-value ")
+    assert sent == ["FAKE-new\nsecond line", "FAKE-old"]

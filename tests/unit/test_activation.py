@@ -153,3 +153,16 @@ def test_scrub_masks_every_secret_and_each_line_of_a_multiline_one():
     assert "FAKE" not in masked
     assert masked.splitlines()[0] == "DATABASE_URL is ***"
     assert masked.splitlines()[2] == "PORT 3000"  # "ab" is too short to mask anything
+
+
+def test_the_answer_masks_a_credentials_value_from_the_host():
+    old = "FAKE-old-credential\nits second line"
+    stdout = [f"mask-value {base64.b64encode(old.encode()).decode()}"]
+    answer = said(stdout, ["  | logged FAKE-old-credential", "  | its second line"], [])
+    assert "FAKE" not in "\n".join(answer.lines) and "second" not in "\n".join(answer.lines)
+
+
+def test_a_credential_file_line_says_it_is_one_and_whether_to_encrypt_it():
+    write = FileWrite("/etc/credstore.encrypted/app/API_KEY", "FAKE-v", credential=True,
+                      encrypt=True, transient=True)  # fmt: skip
+    assert write.line().split(" ")[7] == "transient,credential,encrypt"

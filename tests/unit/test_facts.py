@@ -104,8 +104,10 @@ def test_host_state_command_passes_every_path_as_an_argument():
         app="a", user="a", home="/opt/a", release="/opt/a/releases/x y", env_file="/etc/a.env",
         journald="/etc/j.conf", pending="/run/p", lock="/run/l", lock_wait=60,
         packages=["nodejs"], units=["a-web.service", "a-worker@1.service", "a.target"],
+        credential_dirs=("/etc/credstore.encrypted/a", "/etc/credstore/a"),
     ))  # fmt: skip
     assert command.endswith("'/opt/a/releases/x y' /etc/a.env /etc/j.conf /run/p /run/l 60 "
+                            "/etc/credstore.encrypted/a /etc/credstore/a "
                             "nodejs -- a-web.service a-worker@1.service a.target")
 
 
@@ -131,3 +133,20 @@ def test_sections_split_the_output_at_marker_lines_only():
 def test_file_state_is_the_owner_group_mode_and_digest_lines():
     assert file_state(["app root 640", "ab12  -"]) == FileInfo("app", "root", "640", "ab12")
     assert file_state(["app root 640"]) is None
+
+
+def test_host_state_lists_the_apps_credential_files_but_no_previous_or_temp_file(tmp_path):
+    encrypted, plain = tmp_path / "credstore.encrypted" / "a", tmp_path / "credstore" / "a"
+    encrypted.mkdir(parents=True)
+    for name in ("DB_PASSWORD", "DB_PASSWORD.previous", ".DB_PASSWORD.ssmenv-x1y2z3", "TLS_KEY"):
+        (encrypted / name).write_text("ciphertext\n")
+    command = AppHostState().command(
+        app="a", user="a", home=str(tmp_path / "a"), release="", env_file=str(tmp_path / "a.env"),
+        journald="/nonexistent", pending="/nonexistent", lock="/nonexistent/l", lock_wait=0,
+        packages=[], units=[], credential_dirs=(str(encrypted), str(plain)),
+    ).get_raw_value()  # fmt: skip
+    result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
+    state = AppHostState().process(result.stdout.splitlines())
+    assert sorted(state.credential_files) == [f"{encrypted}/DB_PASSWORD", f"{encrypted}/TLS_KEY"]
+    digest = hashlib.sha256(b"ciphertext\n").hexdigest()
+    assert state.credential_files[f"{encrypted}/TLS_KEY"].sha256 == digest

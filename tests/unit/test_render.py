@@ -5,6 +5,7 @@ import pytest
 
 from ssmenv import envfile, render
 from ssmenv.config import AppConfig
+from ssmenv.credentials import ENCRYPTED, PLAIN, Delivered
 
 
 def test_env_file_parses_back_to_exactly_the_values():
@@ -59,3 +60,26 @@ def test_the_env_template_stays_strict_whichever_environment_loaded_it_first():
 
 def test_in_a_checkout_the_templates_are_the_roots():
     assert render.TEMPLATES == Path(__file__).resolve().parents[2] / "templates"
+
+
+def test_each_process_loads_the_credentials_and_is_told_where_each_file_is():
+    config = AppConfig.from_data({"ssm_path": "/a/b", "credentials": ["DB_PASSWORD"]})
+    delivered = Delivered(config.name, ("DB_PASSWORD", "TLS_KEY"), ENCRYPTED)
+    units = render.unit_files(config, delivered)
+    for name in ("example-app-web.service", "example-app-worker.service"):
+        lines = units[name].splitlines()
+        assert ("LoadCredentialEncrypted=TLS_KEY:/etc/credstore.encrypted/example-app/TLS_KEY"
+                in lines)  # fmt: skip
+        assert "Environment=DB_PASSWORD_FILE=%d/DB_PASSWORD" in lines
+
+
+def test_the_fallback_loads_plain_credential_files():
+    config = AppConfig.from_data({"ssm_path": "/a/b"})
+    delivered = Delivered(config.name, ("API_KEY",), PLAIN)
+    unit = render.unit_files(config, delivered)["example-app-web.service"]
+    assert "LoadCredential=API_KEY:/etc/credstore/example-app/API_KEY" in unit.splitlines()
+
+
+def test_without_credentials_a_unit_loads_none():
+    unit = render.unit_files(AppConfig.from_data({"ssm_path": "/a/b"}))["example-app-web.service"]
+    assert "LoadCredential" not in unit and "_FILE=" not in unit

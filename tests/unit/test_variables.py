@@ -378,3 +378,23 @@ def test_some_source_is_required():
     with pytest.raises(ConfigError) as error:
         AppConfig.from_data({"env": {"A": "1"}})
     assert "ssm_path: no configuration source" in str(error.value)
+
+
+def test_a_credential_is_not_held_to_what_an_env_file_line_can_carry():
+    big = "x" * 200_000  # over MAX_ARG_STRLEN for an environment variable; a file takes it
+    as_line = composed(config(ssm_path="/app/prod"), ssm_path=path(TLS_KEY=big))
+    assert any(p.startswith("TLS_KEY: ") for p in as_line.problems)
+    as_file = composed(config(ssm_path="/app/prod", credentials=["TLS_*"]),
+                       ssm_path=path(TLS_KEY=big))  # fmt: skip
+    assert as_file.problems == ()
+
+
+def test_secure_parameters_and_secrets_are_marked_secure_plain_strings_not():
+    found = composed(
+        config(ssm_path="/app/prod", secrets=[{"id": "app/db", "variable": "DB_PASSWORD"}]),
+        ssm_path={**path(API_KEY="k"), "/app/prod/LOG_LEVEL": Parameter(
+            "/app/prod/LOG_LEVEL", "info", 1, "String")},
+        secrets={("app/db", "AWSCURRENT"): secret("app/db", "FAKE-pw")},
+    ).variables  # fmt: skip
+    assert (found["API_KEY"].secure, found["DB_PASSWORD"].secure) == (True, True)
+    assert found["LOG_LEVEL"].secure is False
