@@ -22,8 +22,8 @@ done = []
 for config in apps.each(host, found):
     # The release (built once per run for all hosts) is the deploy's alone to ask about.
     state = read_host_state(config, release=release.release_path(config))
-    bootstrap.app_host(config, state, others=tuple(done))
     new_release = release.app_release(config, state)
+    bootstrap.app_host(config, state, others=tuple(done), release=new_release.unpack)
     env = environment.app_environment(config, variables[config.name], state)
-    service.app_service(config, state, env=env, release=new_release)
+    service.app_service(config, state, env=env, release=new_release.switch)
     done.append(config)

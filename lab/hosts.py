@@ -38,7 +38,13 @@ USER = "deploy"
 BARE_PACKAGES = ("systemd", "systemd-sysv", "dbus", "openssh-server", "sudo", "libnss-myhostname")
 # The default image also carries the example app's runtime, so tests don't spend a minute per boot
 # in apt; the deploy still declares the package and finds it installed.
-IMAGES = {"bare": BARE_PACKAGES, "node": (*BARE_PACKAGES, "nodejs")}
+# The benchmark's has the peer's runtime too (../shared/peer runs a Python app), so both run on
+# hosts from one image.
+IMAGES = {
+    "bare": BARE_PACKAGES,
+    "node": (*BARE_PACKAGES, "nodejs"),
+    "bench": (*BARE_PACKAGES, "nodejs", "python3"),
+}
 
 # Run inside the new rootfs: the login user, its sudo rule, and sshd reading the lab key from a
 # bind-mounted file and its port from a per-host drop-in.

@@ -159,7 +159,8 @@ class AppConfig:
     journald_max_use: str = "500M"
     runtime: Runtime = RUNTIMES["node"]
     health_settle: int = 2
-    rollout_batch: int = 1
+    # How many hosts activate at once: a canary, then batches (ssmenv.rollout).
+    rollout: rollout.Pace = field(default_factory=rollout.Pace)
     journald_max_retention: str = "1month"
     env_keep_previous: bool = True
     # The variables delivered as systemd credentials instead of env-file lines.
@@ -248,7 +249,7 @@ class AppConfig:
             health_path=values["health_path"],
             health_timeout=values["health_timeout"],
             health_settle=values["health_settle"],
-            rollout_batch=values["rollout_batch"],
+            rollout=rollout.pace(values["rollout_canary"], values["rollout_batch"]),
             journald_max_use=values["journald_max_use"],
             journald_max_retention=values["journald_max_retention"],
             env=values["env"],

@@ -3,20 +3,19 @@ health-gated, rolling activation of what an app runs."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import posixpath
 from functools import partial
-from pathlib import Path
 
 from pyinfra import host, logger
 from pyinfra.api import FunctionCommand, HiddenValue, QuoteString, StringCommand, operation
 from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 
 from ssmenv import remote
-from ssmenv.activation import LOCK_WAIT, Activation, said
+from ssmenv.activation import Activation, said
 from ssmenv.facts import FileInfo, FileState
-from ssmenv.rollout import Outcome, Rollout
+from ssmenv.provision import Provision
+from ssmenv.rollout import Outcome, Pace, Rollout
 
 UNREAD = object()  # atomic_file reads the file's state itself
 
@@ -171,21 +170,22 @@ def _activate_host(state, op_hash: str, host, plan: Activation) -> Outcome:
     return Outcome(False, answer.last or "failed")
 
 
-def _take_turn(state, host, plan: Activation, batch: int) -> bool:
+def _take_turn(state, host, plan: Activation, pace: Pace) -> bool:
     op_hash = host.executing_op_hash
-    rollout = Rollout.of(state, op_hash, batch, plan.app, partial(_activate_host, state, op_hash))
+    rollout = Rollout.of(state, op_hash, pace, plan.app, partial(_activate_host, state, op_hash))
     return rollout.take_turn(host, plan).ok
 
 
 @operation(is_idempotent=False)
-def activation(plan: Activation, batch: int = 1):
+def activation(plan: Activation, pace: Pace | None = None):
     """
     Switch a host to new files (env file, unit...) and release in one command, restart the
     service and keep the change only if it becomes healthy; put the old version back otherwise.
 
     + plan: the ``ssmenv.activation.Activation`` for this host
-    + batch: how many hosts activate at a time; hosts take turns in inventory order, and a
-      failure stops the hosts after it before they change
+    + pace: how many hosts activate at a time (``ssmenv.rollout.Pace``: a canary, then
+      batches; by default one host, then half of them at a time); hosts take turns in
+      inventory order, and a failure stops the hosts after it before they change
 
     The plan, file contents included, travels over stdin; what the host says back (its journal
     on failure) is masked of every secret value, new and old, before it is printed. Hosts take
@@ -198,57 +198,39 @@ def activation(plan: Activation, batch: int = 1):
 
         plan = Activation(app="my-app", units=(Unit("my-app.service", 3000, "/healthz"),), ...)
         Rollout.enlist(host.state, host, "my-app", plan)
-        activation(name="Activate my-app (rolling, health-gated)", plan=plan, batch=1)
+        activation(name="Activate my-app (rolling, health-gated)", plan=plan,
+                   pace=Pace(canary=1, percent=25))
     """
-    yield FunctionCommand(_take_turn, (plan, batch), {})
+    yield FunctionCommand(_take_turn, (plan, pace or Pace()), {})
 
 
 @operation(is_idempotent=False)
-def release_archive(
-    path: str,
-    archive: str,
-    app: str,
-    install: str | None = None,
-    lock_wait: int = LOCK_WAIT,
-):
+def provision(plan: Provision):
     """
-    Unpack a release archive into a directory of its own, complete or not at all.
+    Make what an app host lacks before its activation, in one command: the app's system user and
+    group, its directories, small root-owned files (restarting the unit that reads one) and a
+    release, unpacked into a directory of its own, complete or not at all.
 
-    + path: the release directory to create (``/opt/my-app/releases/<version>``)
-    + archive: local path of the ``.tar.gz`` to ship
-    + app: the app whose deploy lock the unpack holds (the activation's lock)
-    + install: a shell command run in the new release's directory before it is moved into place
-      (its dependencies: ``npm ci --omit=dev``...)
-    + lock_wait: seconds to wait for another deploy of the app on the host
+    + plan: the ``ssmenv.provision.Provision`` for this host (only what it lacks)
 
-    The archive travels base64 over stdin with its sha256, in one command that holds the app's
-    lock and unpacks into a uniquely named directory beside ``path`` before renaming it: two runs
-    shipping the same release never remove each other's work. A release already on the host
-    (another run's) is left as it is.
+    The plan, the files and the release archive (base64, with its sha256) travel over stdin, in
+    one command that holds the app's lock. The release is unpacked into a uniquely named
+    directory beside its path and renamed into place: two runs shipping the same release never
+    remove each other's work, and a release already on the host (another run's) is left as it is.
 
     **Example:**
 
     .. code:: python
 
-        release_archive(
-            name="Unpack release 1a2b3c",
-            path="/opt/my-app/releases/1a2b3c",
-            archive="/tmp/1a2b3c.tar.gz",
-            app="my-app",
-            install="npm ci --omit=dev --no-audit --no-fund",
+        provision(
+            name="Provision my-app",
+            plan=Provision(
+                app="my-app", user="my-app", dirs=("/opt/my-app", "/opt/my-app/releases"),
+                release=Unpack("/opt/my-app/releases/1a2b3c", Path("/tmp/1a2b3c.tar.gz"),
+                               install="npm ci --omit=dev --no-audit --no-fund"),
+            ),
         )
     """
-    data = Path(archive).read_bytes()
-    text = base64.b64encode(data).decode()
-    plan = [
-        "ssmenv-unpack 1",
-        f"app {app}",
-        f"lock-wait {lock_wait}",
-        f"release {path}",
-        f"archive {len(text)} {hashlib.sha256(data).hexdigest()}",
-        *([f"install {install}"] if install else []),
-        "end",
-    ]
-    command, stdin = remote.command("unpack", plan, text)
+    command, stdin = remote.command("provision", plan.plan(), plan.payload())
     command.connector_arguments["_stdin"] = stdin
     yield command

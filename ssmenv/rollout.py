@@ -1,5 +1,6 @@
-"""The rolling order of activations: inventory order, ``batch`` hosts at a time, stopping at the
-first failure, for any number of hosts and any ``--parallel``.
+"""The rolling order of activations: inventory order, a canary first, then batches (a number of
+hosts or a percentage), stopping at the first failure, for any number of hosts and any
+``--parallel``.
 
 pyinfra runs an operation on at most ``--parallel`` hosts at once and hands hosts to its pool in
 no particular order, so a host cannot simply wait for its turn in its own greenlet: the pool may
@@ -9,26 +10,76 @@ greenlet only waits for its outcome. A host is activated once it is *ready*: eve
 before the activation has run on it. In pyinfra's default mode (each operation on every host
 before the next) that is every host as soon as the first one arrives, so the order is exactly the
 inventory's. With ``--serial`` or ``--no-wait`` hosts become ready one by one in pyinfra's order,
-and the rollout follows it, still ``batch`` at a time and stopping at the first failure.
+and the rollout follows it, still at its pace and stopping at the first failure.
 """
 
 from __future__ import annotations
 
+import re
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import gevent
 from gevent.event import AsyncResult, Event
+from pydantic import AfterValidator
 from pyinfra import logger
 
-from ssmenv.settings import AtLeast, Setting, Settings
+from ssmenv.settings import AtLeast, Setting, Settings, StrictInt, StrictStr
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How many hosts activate at once: ``canary`` hosts first, on their own, then ``batch``
+    hosts at a time, or ``percent`` of all the rollout's hosts (rounded up)."""
+
+    canary: int = 1
+    batch: int | None = None
+    percent: int | None = 50
+
+    def wave(self, done: int, total: int) -> int:
+        """The size of the next wave once ``done`` of ``total`` hosts have had their turn."""
+        if done < self.canary:
+            return self.canary - done
+        if self.batch is not None:
+            return self.batch
+        return max(1, -(-(self.percent or 100) * total // 100))
+
+    def waves(self, total: int) -> list[int]:
+        """Every wave's size for ``total`` hosts that all become healthy."""
+        sizes, done = [], 0
+        while done < total:
+            size = min(self.wave(done, total), total - done)
+            sizes.append(size)
+            done += size
+        return sizes
+
+
+def _batch(value: int | str) -> Pace:
+    """``rollout_batch``: a number of hosts (also as its digits) or a percentage of them."""
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,6}", value):
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return Pace(batch=value)
+    if isinstance(value, str) and re.fullmatch(r"(100|[1-9][0-9]?)%", value):
+        return Pace(percent=int(value[:-1]))
+    raise ValueError('must be a number of hosts (1 or more) or a percentage ("1%" to "100%")')
+
 
 SETTINGS = Settings("Rollout", (
-    Setting("rollout_batch", AtLeast(1), 1, "Hosts activated at a time, in inventory order; the "
-            "rollout stops at the first host that does not become healthy."),
+    Setting("rollout_canary", AtLeast(0), 1, "Hosts activated first, on their own, before any "
+            "other host: a bad value or release stops the rollout there. `0`: no canary."),
+    Setting("rollout_batch", Annotated[StrictInt | StrictStr, AfterValidator(_batch)], "50%",
+            "Hosts activated at a time after the canary, in inventory order: a number, or a "
+            "percentage of the hosts (`\"25%\"`, rounded up). The rollout stops at the first "
+            "host that does not become healthy.", shown_type='integer or percentage (`"25%"`)'),
 ))  # fmt: skip
+
+
+def pace(canary: int, batch: Pace) -> Pace:
+    """The rollout's pace from its two settings (``rollout_batch`` parsed into ``batch``)."""
+    return Pace(canary, batch.batch, batch.percent)
 
 
 @dataclass(frozen=True)
@@ -49,10 +100,10 @@ class Rollout:
         weakref.WeakKeyDictionary()
     )
 
-    def __init__(self, state, op_hash: str, batch: int, key: str, activate: Activator) -> None:
+    def __init__(self, state, op_hash: str, pace: Pace, key: str, activate: Activator) -> None:
         self.state = state
         self.op_hash = op_hash
-        self.batch = max(1, batch)
+        self.pace = pace
         self.key = key
         self.activate = activate
         self.outcomes: dict[Any, AsyncResult] = {}
@@ -68,10 +119,10 @@ class Rollout:
         cls._enlisted.setdefault(state, {})[(host.name, key)] = plan
 
     @classmethod
-    def of(cls, state, op_hash: str, batch: int, key: str, activate: Activator) -> Rollout:
+    def of(cls, state, op_hash: str, pace: Pace, key: str, activate: Activator) -> Rollout:
         rollouts = cls._of.setdefault(state, {})
         if op_hash not in rollouts:
-            rollouts[op_hash] = cls(state, op_hash, batch, key, activate)
+            rollouts[op_hash] = cls(state, op_hash, pace, key, activate)
         return rollouts[op_hash]
 
     def participants(self) -> list:
@@ -114,6 +165,7 @@ class Rollout:
 
     def _drive(self) -> None:
         pending = self.participants()
+        total = len(pending)
         try:
             while pending:
                 head = pending[0]
@@ -121,9 +173,10 @@ class Rollout:
                     # Failed in an earlier operation: it counts as failed where it stands.
                     self._stop(pending[1:], head.name)
                     return
+                size = self.pace.wave(total - len(pending), total)
                 batch = []
                 for host in pending:
-                    if len(batch) == self.batch or self._failed_before(host):
+                    if len(batch) == size or self._failed_before(host):
                         break
                     if self._ready(host):
                         batch.append(host)

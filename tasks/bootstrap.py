@@ -1,16 +1,20 @@
-"""Bootstrap: what every app host needs before a release lands."""
+"""Bootstrap: what every app host needs before its activation: the runtime packages, then one
+command for the rest (user, directories, journald, the release)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, server
+from pyinfra.operations import apt
 
 from ssmenv import journald
+from ssmenv.activation import sha256
 from ssmenv.config import AppConfig
 from ssmenv.facts import HostState
-from ssmenv.operations import atomic_file
+from ssmenv.operations import provision
+from ssmenv.provision import HostFile, Provision, Unpack
 
 JOURNALD_DROPIN = journald.DROPIN
 
@@ -22,9 +26,16 @@ def runtime_packages(config: AppConfig) -> list[str]:
 
 
 @deploy("Bootstrap app host")
-def app_host(config: AppConfig, state: HostState, others: Sequence[AppConfig] = ()) -> None:
-    """Runtime packages, the app's system group and user, its directories and journald's
-    retention; only what ``state`` (``AppHostState``) shows missing or different.
+def app_host(
+    config: AppConfig,
+    state: HostState,
+    others: Sequence[AppConfig] = (),
+    release: Unpack | None = None,
+) -> None:
+    """Runtime packages (pyinfra's apt operations), then in one command what the host lacks of
+    the rest: the app's system group and user, its directories, journald's retention and the
+    ``release`` to unpack (``tasks.release``); only what ``state`` (``AppHostState``) shows
+    missing or different, and no command when nothing is.
 
     ``others``: the apps bootstrapped before this one on the host in this run. The packages they
     install are theirs to install, and journald's drop-in, one per host, is the first app's to
@@ -40,49 +51,19 @@ def app_host(config: AppConfig, state: HostState, others: Sequence[AppConfig] = 
             update=True,
             cache_time=24 * 3600,
         )
-    if state.group is None or state.user is None:
-        server.group(name=f"Group {config.user}", group=config.user, system=True)
-        server.user(  # noqa: S604 -- `shell` is the login shell, not a subprocess
-            name=f"System user {config.user}",
-            user=config.user,
-            group=config.user,
-            system=True,
-            shell="/usr/sbin/nologin",
-            # The app owns no home: its code is root-owned and it writes nothing.
-            home="/nonexistent",
-            ensure_home=False,
-            create_home=False,
-        )
     # Code is root-owned: the app runs as its own user and cannot rewrite itself.
-    for path in (config.home, f"{config.home}/releases"):
-        if state.dirs.get(path) != "root root 755 directory":
-            files.directory(
-                name=f"Directory {path}",
-                path=path,
-                user="root",
-                group="root",
-                mode="0755",
-                present=True,
-            )
-    if others:
-        return
-    retention = atomic_file(
-        name=f"Journald retention {JOURNALD_DROPIN}",
-        path=JOURNALD_DROPIN,
-        content=journald.dropin(config.journald_max_use, config.journald_max_retention),
-        mode="0644",
-        current_state=state.journald,
-    )
-    if retention.will_change:
-        server.shell(
-            name="Restart journald (retention changed)",
-            # A journald restart has been seen to fail once in a container (cgroup I/O error):
-            # try again once; failing that, the retention applies from the next boot, and the
-            # app's deploy goes on: its logs are not its health.
-            commands=[
-                "systemctl restart systemd-journald || { sleep 2; "
-                "systemctl reset-failed systemd-journald; systemctl restart systemd-journald; }"
-            ],
-            _if=retention.did_change,
-            _ignore_errors=True,
-        )
+    dirs = tuple(path for path in (config.home, f"{config.home}/releases")
+                 if state.dirs.get(path) != "root root 755 directory")  # fmt: skip
+    files = ()
+    retention = journald.dropin(config.journald_max_use, config.journald_max_retention)
+    if not others and (state.journald is None or state.journald.sha256 != sha256(retention)
+                       or state.journald.mode != "644"):  # fmt: skip
+        files = (HostFile(JOURNALD_DROPIN, retention, restart="systemd-journald.service"),)
+    plan = Provision(
+        config.name,
+        user=config.user if state.group is None or state.user is None else None,
+        dirs=dirs, files=files, release=release,
+    )  # fmt: skip
+    if plan:
+        host.log(f"{config.name}: provision {plan.describe()}")
+        provision(name=f"Provision {config.name}", plan=plan)

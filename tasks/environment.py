@@ -165,7 +165,9 @@ def app_environment(
         differences = ()
         if manifest_changed:
             files.append(manifest_write)
-    else:
+    elif manifest_changed or (manifest_state.user, manifest_state.group, manifest_state.mode) != (
+        "root", config.user, "640"
+    ):  # fmt: skip
         differences = ()  # nothing the app reads changes: at most versions moved
         atomic_file(
             name=f"Install manifest {manifest_file}",
@@ -175,6 +177,10 @@ def app_environment(
             mode="0640",
             current_state=manifest_state,
         )
+    else:
+        # Nothing changes: no operation at all (pyinfra's bookkeeping of one costs a no-op run
+        # about a tenth of a second).
+        differences = ()
     return EnvPlan(
         tuple(files),
         tuple(values.values()) + tuple(variables[n].value for n in creds.names),

@@ -1,4 +1,5 @@
-"""Release: the app's code in /opt/<app>/releases/<version>, switched to atomically."""
+"""Release: the app's code in /opt/<app>/releases/<version>, unpacked by the provisioning command
+and switched to in the activation."""
 
 from __future__ import annotations
 
@@ -10,16 +11,16 @@ import posixpath
 import shutil
 import tarfile
 import tempfile
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from pyinfra import host
-from pyinfra.api import deploy
 
 from ssmenv.activation import LinkSwitch
 from ssmenv.config import AppConfig
 from ssmenv.facts import HostState
-from ssmenv.operations import release_archive
+from ssmenv.provision import Unpack
 
 # Never shipped: dependencies are installed on the host, local env files never leave the laptop.
 EXCLUDE = {"node_modules", ".git", ".env", "__pycache__", ".venv"}
@@ -70,31 +71,35 @@ def release_path(config: AppConfig) -> str:
     return f"{config.home}/releases/{version}"
 
 
-@deploy("App release")
-def app_release(config: AppConfig, state: HostState) -> LinkSwitch | None:
-    """Upload the release unless the host has it and install its dependencies; plan the switch of
-    ``current`` to it (``None`` when ``state`` shows it live already).
+@dataclass(frozen=True)
+class ReleasePlan:
+    """What the release step needs done on a host: ``unpack``, for the provisioning command
+    (``tasks.bootstrap``); ``switch``, the ``current`` link, for the activation (``None``: live
+    already)."""
 
-    The switch itself is left to the service step's activation, health-gated, so a release that
-    does not come up healthy is switched back. ``state`` must have been read asking about this
-    release (``read_host_state(config, release=release_path(config))``).
+    unpack: Unpack | None = None
+    switch: LinkSwitch | None = None
+
+
+def app_release(config: AppConfig, state: HostState) -> ReleasePlan:
+    """The release this config names: unpacked unless the host has it (its dependencies
+    installed in it), then ``current`` switched to it.
+
+    Neither happens here. The unpack travels in the host's one provisioning command (the
+    bootstrap task's), the switch in the service step's activation, health-gated, so a release
+    that does not come up healthy is switched back. ``state`` must have been read asking about
+    this release (``read_host_state(config, release=release_path(config))``).
     """
     release = release_path(config)
     version = posixpath.basename(release)
     if state.release_present is None:
         raise ValueError(f"the host state was read without asking about release {version}")
-
+    unpack = None
     if not state.release_present:
-        # Complete or not at all, under the app's lock: see release_archive.
-        release_archive(
-            name=f"Unpack release {version}",
-            path=release,
-            archive=str(build_archive(config.source)[1]),
-            app=config.name,
-            install=config.runtime.install(config.source),
-        )
-
+        # Complete or not at all, under the app's lock: see ssmenv/shell/provision.sh.
+        unpack = Unpack(release, build_archive(config.source)[1],
+                        install=config.runtime.install(config.source))  # fmt: skip
     if state.current == release:
-        return None
+        return ReleasePlan(unpack)
     host.log(f"release {version} (live: {state.current or 'none'})")
-    return LinkSwitch(f"{config.home}/current", release, state.current)
+    return ReleasePlan(unpack, LinkSwitch(f"{config.home}/current", release, state.current))

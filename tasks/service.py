@@ -125,5 +125,5 @@ def app_service(
     activation(
         name=f"Activate {config.name} (rolling, health-gated)",
         plan=plan,
-        batch=config.rollout_batch,
+        pace=config.rollout,
     )

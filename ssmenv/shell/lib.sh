@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# What the toolkit's remote programs (activate.sh, unpack.sh) share. Shipped ahead of them, whole:
+# What the toolkit's remote programs (activate.sh, provision.sh) share. Shipped ahead of them, whole:
 # see ssmenv/remote.py. Functions only; arguments are positional and nothing is interpolated.
 
 # Root's own directory for locks and markers: no other user can create, replace or hold anything

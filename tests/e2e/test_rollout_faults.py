@@ -4,8 +4,6 @@ secrets in the journal of a failed start, and an emergency rotation that must le
 
 from __future__ import annotations
 
-import base64
-import io
 import shlex
 import shutil
 import subprocess
@@ -16,6 +14,7 @@ import pytest
 
 from lab.hosts import ssh_args
 from ssmenv import remote
+from ssmenv.provision import Provision, Unpack
 from tests.e2e.conftest import REPO, sha256, wait_for
 
 APP = "example-app"
@@ -379,22 +378,19 @@ def test_with_keep_previous_off_no_copy_of_the_old_value_stays_on_the_host(
         assert found == [], found
 
 
-def test_two_unpacks_of_one_release_never_undo_each_other(deployed, lab_hosts):
+def test_two_unpacks_of_one_release_never_undo_each_other(deployed, lab_hosts, tmp_path):
     """The release unpack holds the app's lock and stages under a unique name: the second of two
     unpacks of one release finds it there, whole, and nothing is left beside it."""
     first = lab_hosts[0]
     releases = f"/opt/{APP}/releases"
     release = f"{releases}/e2e-unpack-twice"
-    empty = io.BytesIO()
-    with tarfile.open(fileobj=empty, mode="w:gz"):
+    empty = tmp_path / "empty.tar.gz"
+    with tarfile.open(empty, mode="w:gz"):
         pass  # no file: only the install step matters here
-    archive = base64.b64encode(empty.getvalue()).decode()
 
     def unpack(install: str) -> subprocess.Popen:
-        plan = ["ssmenv-unpack 1", f"app {APP}", "lock-wait 60", f"release {release}",
-                f"archive {len(archive)} {sha256(empty.getvalue())}", f"install {install}",
-                "end"]  # fmt: skip
-        command, stdin = remote.command("unpack", plan, archive)
+        plan = Provision(APP, release=Unpack(release, empty, install=install))
+        command, stdin = remote.command("provision", plan.plan(), plan.payload())
         run = subprocess.Popen(
             [*ssh_args(first.ssh_port), f"sudo {command.get_raw_value()}"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -1,8 +1,11 @@
-"""A rolling deploy over more hosts than pyinfra runs at once (``--parallel``) finishes, one host
-at a time in inventory order, each after the one before it was healthy."""
+"""A rolling deploy over more hosts than pyinfra runs at once (``--parallel``) finishes, in
+inventory order: one host at a time, each after the one before it was healthy, or, by default,
+a canary alone and then the rest in batches. A first deploy onto these fresh hosts takes a few
+commands per host."""
 
 from __future__ import annotations
 
+import collections
 import itertools
 
 import pytest
@@ -10,6 +13,7 @@ import pytest
 from lab import hosts as lab
 from tests.e2e.conftest import APP_PORT_BASE, PREFIX, SSH_PORT_BASE, Deployer, Host
 from tests.e2e.test_rollout import UNIT, started_at
+from tests.e2e.test_several_apps import COMMAND_LINE
 
 PATH = "/e2e/fleet"
 COUNT = 6
@@ -48,9 +52,16 @@ def test_a_rolling_deploy_over_more_hosts_than_parallel_finishes_in_inventory_or
 ):
     stand_in.put(PARAMETERS)
 
-    result = fleet_deployer.run("--parallel", "2", data={"ssm_path": PATH}, timeout=600)
+    one_by_one = {"ssm_path": PATH, "rollout_canary": 0, "rollout_batch": 1}
+    # -vv: pyinfra prints each command it sends (as bench/deploy.py counts them).
+    result = fleet_deployer.run("-vv", "--parallel", "2", data=one_by_one, timeout=600)
 
     assert result.returncode == 0, result.output[-3000:]
+    # Fresh hosts from an image with the runtime: the state read, one provisioning command (user,
+    # directories, journald, the release from stdin), one activation.
+    commands = collections.Counter(m["host"] for m in COMMAND_LINE.finditer(result.output))
+    assert sorted(commands) == sorted(h.name for h in fleet_deployer.order)
+    assert max(commands.values()) <= 4, commands
     hosts = fleet_deployer.order
     for host in hosts:
         assert host.get("/healthz") == b"ok\n"
@@ -59,7 +70,33 @@ def test_a_rolling_deploy_over_more_hosts_than_parallel_finishes_in_inventory_or
     # Each host starts only once the one before it was healthy and stayed up (health_settle 2 s).
     for earlier, later in itertools.pairwise(starts):
         assert later - earlier >= 2_000_000, (earlier, later)
-    again = fleet_deployer.run("--parallel", "2", data={"ssm_path": PATH})
+    again = fleet_deployer.run("--parallel", "2", data=one_by_one)
     assert again.returncode == 0
     assert {name: n for name, n in again.changed.items() if n} == {}
     assert all(h.service(UNIT)["NRestarts"] == "0" for h in hosts)
+
+
+def test_by_default_a_canary_goes_alone_then_the_rest_in_batches_of_half_the_hosts(
+    fleet_deployer, stand_in
+):
+    # A host is done only once it stayed up this long after its health check: one host after
+    # another would start at least that far apart.
+    data = {"ssm_path": PATH, "health_settle": 5}
+    stand_in.put(PARAMETERS)
+    assert fleet_deployer.run(data=data).returncode == 0
+    stand_in.put({f"{PATH}/API_KEY": "FAKE-fleet-key-2"})
+    try:
+        result = fleet_deployer.run(deploy="rotate.py", data=data)
+
+        assert result.returncode == 0, result.output[-3000:]
+        starts = [started_at(h) for h in fleet_deployer.order]
+        # 6 hosts: the canary, then 3 (50%, rounded up), then the last 2; each wave only once
+        # every host of the one before it was healthy and settled.
+        canary, second, third = starts[:1], starts[1:4], starts[4:]
+        assert min(second) - max(canary) >= 5_000_000, starts
+        assert min(third) - max(second) >= 5_000_000, starts
+        # A wave's hosts restart together, not one after another.
+        assert max(second) - min(second) < 5_000_000, starts
+        assert max(third) - min(third) < 5_000_000, starts
+    finally:
+        stand_in.put(PARAMETERS)

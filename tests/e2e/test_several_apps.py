@@ -171,7 +171,7 @@ def test_each_apps_operations_are_its_own_and_in_order(deployed, both, twin_only
     last_node = max(i for i, name in enumerate(names) if NODE in name)
     first_py = min(i for i, name in enumerate(names) if PY in name)
     assert last_node < first_py, names
-    assert names.count(f"Bootstrap app host | System user {PY}") == 1
+    assert names.count(f"Bootstrap app host | Provision {PY}") == 1
 
 
 def test_a_redeploy_changes_nothing_and_reads_each_app_once(

@@ -9,7 +9,7 @@ import gevent
 import pytest
 from gevent.pool import Pool
 
-from ssmenv.rollout import Outcome, Rollout
+from ssmenv.rollout import Outcome, Pace, Rollout
 
 
 @dataclass
@@ -69,14 +69,15 @@ class Recorder:
         return [name for kind, name in self.events if kind == "start"]
 
 
-def run(state: FakeState, order: list[str], pool_size: int, batch: int, recorder: Recorder,
-        enlist: bool = True) -> dict[str, Outcome]:  # fmt: skip
+def run(state: FakeState, order: list[str], pool_size: int, batch: int | Pace,
+        recorder: Recorder, enlist: bool = True) -> dict[str, Outcome]:  # fmt: skip
     """Every host's greenlet through a pool of ``pool_size``, spawned in ``order``, as pyinfra
     spawns them for one operation."""
     if enlist:
         for h in state.inventory:
             Rollout.enlist(state, h, "app", f"plan-{h.name}")
-    rollout = Rollout(state, "op", batch, "app", recorder)
+    pace = batch if isinstance(batch, Pace) else Pace(canary=0, batch=batch)
+    rollout = Rollout(state, "op", pace, "app", recorder)
     pool = Pool(pool_size)
     greenlets = {
         name: pool.spawn(rollout.take_turn, state.host(name), f"plan-{name}") for name in order
@@ -153,7 +154,7 @@ def test_hosts_that_arrive_one_by_one_go_in_the_order_they_arrive():
     for h in state.inventory:
         state.ops[h]["before"].operation_meta.complete = False
     recorder = Recorder()
-    rollout = Rollout(state, "op", 1, "app", recorder)
+    rollout = Rollout(state, "op", Pace(canary=0, batch=1), "app", recorder)
 
     for name in ("c", "a", "b"):
         host = state.host(name)
@@ -172,3 +173,63 @@ def test_without_enlisted_plans_a_host_goes_when_it_arrives_and_nothing_deadlock
 
     assert sorted(recorder.starts()) == names
     assert all(o.ok for o in outcomes.values())
+
+
+def waves(recorder: Recorder) -> list[list[str]]:
+    """The hosts that were activating together, wave by wave."""
+    found, running, wave = [], set(), []
+    for kind, name in recorder.events:
+        if kind == "start":
+            if not running and wave:
+                found.append(wave)
+                wave = []
+            running.add(name)
+            wave.append(name)
+        else:
+            running.discard(name)
+    return [*found, wave] if wave else found
+
+
+def test_a_canary_goes_alone_then_the_rest_in_batches_of_a_percentage_of_the_hosts():
+    names = [f"h{i}" for i in range(1, 11)]
+    state = FakeState(*names)
+    recorder = Recorder()
+
+    run(state, list(reversed(names)), 10, Pace(canary=1, percent=25), recorder)
+
+    # 25% of 10 hosts, rounded up: 3 at a time after the canary.
+    assert waves(recorder) == [["h1"], ["h2", "h3", "h4"], ["h5", "h6", "h7"], ["h8", "h9", "h10"]]
+
+
+def test_a_failing_canary_stops_the_rollout_before_any_batch():
+    state = FakeState("a", "b", "c", "d")
+    recorder = Recorder(failing=("a",))
+
+    outcomes = run(state, ["d", "c", "b", "a"], 4, Pace(canary=1, percent=50), recorder)
+
+    assert recorder.starts() == ["a"]
+    assert [outcomes[n].ok for n in "abcd"] == [False, False, False, False]
+
+
+def test_a_failure_in_a_batch_stops_the_batches_after_it():
+    names = [f"h{i}" for i in range(1, 8)]
+    state = FakeState(*names)
+    recorder = Recorder(failing=("h3",))
+
+    outcomes = run(state, names, 7, Pace(canary=1, batch=3), recorder)
+
+    assert waves(recorder) == [["h1"], ["h2", "h3", "h4"]]
+    assert [outcomes[n].ok for n in names] == [True, True, False, True, False, False, False]
+
+
+@pytest.mark.parametrize(("pace", "total", "sizes"), [
+    (Pace(), 50, [1, 25, 24]),  # the defaults: a canary, then half the fleet at a time
+    (Pace(), 2, [1, 1]),
+    (Pace(), 1, [1]),
+    (Pace(canary=1, percent=25), 50, [1, 13, 13, 13, 10]),
+    (Pace(canary=0, batch=1), 3, [1, 1, 1]),
+    (Pace(canary=2, batch=5), 9, [2, 5, 2]),
+    (Pace(canary=0, percent=100), 50, [50]),
+])  # fmt: skip
+def test_waves_by_number_and_by_percentage(pace, total, sizes):
+    assert pace.waves(total) == sizes

@@ -1,0 +1,90 @@
+"""What an app host lacks before its activation, made in one remote command: the app's system
+user and group, its directories, small root-owned files (journald's retention) and the release,
+unpacked from stdin. ``ssmenv/shell/provision.sh`` carries it out under the app's lock; this
+module writes its plan and payload.
+
+Only what the state read found missing or different is in a plan: a host that has everything
+gets no command at all, and a new host gets this one instead of a dozen of pyinfra's own.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from ssmenv.activation import LOCK_WAIT
+
+
+@dataclass(frozen=True)
+class HostFile:
+    """A root-owned file put in place whole; ``restart``: the unit restarted once it changed."""
+
+    path: str
+    content: str = field(repr=False)
+    mode: str = "0644"
+    restart: str | None = None
+
+    def line(self) -> str:
+        size, digest = len(self.content.encode()), hashlib.sha256(self.content.encode())
+        return f"file {size} {digest.hexdigest()} {self.mode} {self.restart or '-'} {self.path}"
+
+
+@dataclass(frozen=True)
+class Unpack:
+    """A release unpacked into ``path`` from ``archive`` (a local ``.tar.gz``), ``install`` run in
+    it (its dependencies) before it is moved into place."""
+
+    path: str
+    archive: Path
+    install: str | None = None
+
+    @cached_property
+    def text(self) -> str:
+        """The archive as it travels: base64."""
+        return base64.b64encode(self.archive.read_bytes()).decode()
+
+    def lines(self) -> list[str]:
+        digest = hashlib.sha256(self.archive.read_bytes()).hexdigest()
+        return [f"release {self.path}", f"archive {len(self.text)} {digest}",
+                *([f"install {self.install}"] if self.install else [])]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Provision:
+    """What one app's host needs made before its activation."""
+
+    app: str
+    user: str | None = None  # the system user (and group) to make, if missing
+    dirs: tuple[str, ...] = ()  # root:root 0755
+    files: tuple[HostFile, ...] = ()
+    release: Unpack | None = None
+    lock_wait: int = LOCK_WAIT
+
+    def __bool__(self) -> bool:
+        return bool(self.user or self.dirs or self.files or self.release)
+
+    def describe(self) -> str:
+        """What it makes, in words (no content)."""
+        release = [f"release {Path(self.release.path).name}"] if self.release else []
+        user = [f"user {self.user}"] if self.user else []
+        return ", ".join([*user, *self.dirs, *(f.path for f in self.files), *release])
+
+    def plan(self) -> list[str]:
+        """The plan's lines, as ``provision.sh``'s ``read_plan`` reads them."""
+        return [
+            "ssmenv-provision 1",
+            f"app {self.app}",
+            f"lock-wait {self.lock_wait}",
+            *([f"user {self.user}"] if self.user else []),
+            *(f"dir {d}" for d in self.dirs),
+            *(f.line() for f in self.files),
+            *(self.release.lines() if self.release else []),
+            "end",
+        ]
+
+    def payload(self) -> str:
+        """The files' contents in plan order, then the archive."""
+        return "".join(f.content for f in self.files) + (self.release.text if self.release else "")

@@ -1,0 +1,136 @@
+# shellcheck shell=bash
+# What an app host needs before its activation, in one command (ssmenv.operations.provision):
+# the app's system group and user, its directories, small root-owned files (journald's
+# retention), and a release of the app unpacked from stdin. Only what the state read found
+# missing or different is in the plan. Under the app's deploy lock.
+#
+# The release arrives base64 on stdin after the plan and the files, is checked by its sha256,
+# unpacked into a fresh directory beside the release with its dependencies installed there, and
+# renamed into place: a release directory only ever exists complete. Unique temp names, so two
+# runs shipping the same release never undo each other's work.
+#
+# Runs as root after lib.sh. Plan lines, up to "end":
+#   ssmenv-provision 1
+#   app NAME · lock-wait SECONDS
+#   user NAME                           the app's system group and user NAME, made if missing
+#   dir PATH                            a directory owned by root, mode 0755, made or set so
+#   file SIZE SHA256 MODE RESTART PATH  a root-owned file put in place whole; RESTART, a unit or
+#                                       -, is restarted once it changed (failing that, the file
+#                                       applies from its next start: not fatal)
+#   release PATH · archive BASE64-SIZE SHA256 · install COMMAND...   (all three optional; install
+#                                       runs by sh in the new release's directory)
+# Then on stdin: each file's content, in plan order, then the archive.
+# Exit status: 0 done (a release already there counts), 1 failed, 75 locked.
+
+APP='' LOCK_WAIT=60 RELEASE='' SIZE='' SHA='' INSTALL='' USER_NAME=''
+DIRS=() F_SIZE=() F_SHA=() F_MODE=() F_RESTART=() F_PATH=()
+STAGE='' ARCHIVE='' TEMP=''
+
+read_plan() {
+  local line word rest
+  IFS= read -r line && [ "$line" = "ssmenv-provision 1" ] || return 1
+  while IFS= read -r line; do
+    word=${line%% *} rest=${line#"$word"} rest=${rest# }
+    case $word in
+      app) is_name "$rest" && APP=$rest || return 1 ;;
+      lock-wait) [[ $rest =~ ^[0-9]{1,9}$ ]] && LOCK_WAIT=$rest || return 1 ;;
+      user) [[ $rest =~ ^[a-z_][a-z0-9_-]{0,31}$ ]] && USER_NAME=$rest || return 1 ;;
+      dir) is_path "$rest" && DIRS+=("$rest") || return 1 ;;
+      file)
+        [[ $rest =~ ^([0-9]{1,9})\ ([0-9a-f]{64})\ ([0-7]{3,4})\ ([-a-z0-9@._]+)\ (/.*)$ ]] ||
+          return 1
+        F_SIZE+=("${BASH_REMATCH[1]}") F_SHA+=("${BASH_REMATCH[2]}") F_MODE+=("${BASH_REMATCH[3]}")
+        F_RESTART+=("${BASH_REMATCH[4]}") F_PATH+=("${BASH_REMATCH[5]}")
+        is_path "${F_PATH[-1]}" || return 1
+        ;;
+      release) is_path "$rest" && RELEASE=$rest || return 1 ;;
+      archive)
+        [[ $rest =~ ^([0-9]{1,12})\ ([0-9a-f]{64})$ ]] || return 1
+        SIZE=${BASH_REMATCH[1]} SHA=${BASH_REMATCH[2]}
+        ;;
+      install) INSTALL=$rest ;;
+      end) [ -n "$APP" ] && { [ -z "$RELEASE" ] || [ -n "$SIZE" ]; }; return ;;
+      *) return 1 ;;
+    esac
+  done
+  return 1
+}
+
+cleanup() { rm -rf -- "$STAGE" "$ARCHIVE" "$TEMP"; }
+
+# app_user: the app's system group and user, without a home or a login shell.
+app_user() {
+  local name=$1
+  getent group "$name" > /dev/null || groupadd -r -- "$name" || return 1
+  getent passwd "$name" > /dev/null ||
+    useradd -r -M -d /nonexistent -s /usr/sbin/nologin -g "$name" -- "$name"
+}
+
+# put_file I: file I's content from stdin into a temp file beside it, checked by its sha256, with
+# its mode, renamed into place; its unit restarted.
+put_file() {
+  local i=$1 path=${F_PATH[$1]} unit=${F_RESTART[$1]} dir
+  dir=${path%/*}
+  [ -d "$dir" ] || mkdir -p -- "$dir" || return 1
+  TEMP=$(mktemp -- "$dir/.${path##*/}.ssmenv-XXXXXX") || return 1
+  head -c "${F_SIZE[i]}" > "$TEMP" && [ "$(digest "$TEMP")" = "${F_SHA[i]}" ] &&
+    chown root:root -- "$TEMP" && chmod -- "${F_MODE[i]}" "$TEMP" &&
+    mv -fT -- "$TEMP" "$path" || return 1
+  TEMP=''
+  [ "$unit" != - ] || return 0
+  # A restart has been seen to fail once in a container (journald: cgroup I/O error): once more,
+  # then the file applies from the unit's next start.
+  timeout -k 5 60 systemctl restart -- "$unit" 2> /dev/null || {
+    sleep 2
+    systemctl reset-failed -- "$unit" 2> /dev/null
+    timeout -k 5 60 systemctl restart -- "$unit"
+  } || say "could not restart $unit: ${path##*/} applies from its next start"
+}
+
+unpack() {
+  local releases=${RELEASE%/*} name=${RELEASE##*/}
+  if [ -d "$RELEASE" ]; then
+    say "release $name is on the host already"
+    head -c "$SIZE" > /dev/null
+    return 0
+  fi
+  ARCHIVE=$(mktemp -- "$releases/.$name.ssmenv-XXXXXX") || return 1
+  STAGE=$(mktemp -d -- "$releases/.$name.ssmenv-XXXXXX") || return 1
+  chmod 0755 -- "$STAGE" || return 1
+  if ! head -c "$SIZE" | base64 -d > "$ARCHIVE" || [ "$(digest "$ARCHIVE")" != "$SHA" ]; then
+    say "release $name did not arrive whole"
+    return 1
+  fi
+  tar -xzf "$ARCHIVE" -C "$STAGE" --no-same-owner || { say "could not unpack $name"; return 1; }
+  if [ -n "$INSTALL" ] && ! (cd -- "$STAGE" && sh -c "$INSTALL" >&2); then
+    say "installing the dependencies of release $name failed"
+    return 1
+  fi
+  mv -T -- "$STAGE" "$RELEASE" || { say "could not move release $name into place"; return 1; }
+  STAGE=''
+  sync -- "$releases"
+}
+
+main() {
+  set -u
+  umask 022  # directories and the release are root's and readable by the app's user
+  trap '' HUP PIPE
+  trap cleanup EXIT
+  read_plan || { say "the provisioning plan did not arrive whole"; exit 1; }
+  lock "$APP" "$LOCK_WAIT"
+  case $? in 0) ;; 75) exit 75 ;; *) exit 1 ;; esac
+  if [ -n "$USER_NAME" ]; then
+    app_user "$USER_NAME" || { say "could not create the system user $USER_NAME"; exit 1; }
+  fi
+  local dir i
+  for dir in ${DIRS[@]+"${DIRS[@]}"}; do
+    if ! { mkdir -p -- "$dir" && chown root:root -- "$dir" && chmod 0755 -- "$dir"; }; then
+      say "could not make $dir"
+      exit 1
+    fi
+  done
+  for i in "${!F_PATH[@]}"; do
+    put_file "$i" || { say "could not write ${F_PATH[i]} whole"; exit 1; }
+  done
+  if [ -n "$RELEASE" ]; then unpack || exit 1; fi
+}

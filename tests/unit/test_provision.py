@@ -1,0 +1,103 @@
+"""The provisioning command: its plan (only what a host lacks), and its file and release steps,
+run by bash here on a temp directory. (The user, directories and lock run on real hosts:
+tests/e2e.)"""
+
+from __future__ import annotations
+
+import subprocess
+import tarfile
+from pathlib import Path
+
+from ssmenv import remote
+from ssmenv.provision import HostFile, Provision, Unpack
+
+
+def bash(script: str, stdin: str = "") -> subprocess.CompletedProcess:
+    """``script`` after the provisioning program's functions (its main is not called)."""
+    return subprocess.run(
+        ["bash", "-c", remote.program("provision") + "\nset -u\numask 022\n" + script],
+        input=stdin, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+
+
+def archive(tmp_path: Path, **files: str) -> Path:
+    source = tmp_path / "source"
+    source.mkdir()
+    for name, text in files.items():
+        (source / name).write_text(text)
+    path = tmp_path / "release.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for name in files:
+            tar.add(source / name, arcname=name)
+    return path
+
+
+def test_a_host_that_lacks_nothing_gets_no_plan():
+    assert not Provision("shop")
+    assert Provision("shop", dirs=("/opt/shop",))
+
+
+def test_the_plan_names_only_what_is_missing_and_the_contents_follow_it_in_order(tmp_path):
+    release = Unpack("/opt/shop/releases/1a2b", archive(tmp_path, **{"a.js": "1"}), "npm ci")
+    plan = Provision("shop", user="shop", files=(HostFile("/etc/j.conf", "[Journal]\n"),),
+                     release=release)  # fmt: skip
+    lines = plan.plan()
+    assert lines[:4] == ["ssmenv-provision 1", "app shop", "lock-wait 60", "user shop"]
+    assert lines[4].startswith("file 10 ") and lines[4].endswith(" 0644 - /etc/j.conf")
+    assert lines[5:] == ["release /opt/shop/releases/1a2b", lines[6], "install npm ci", "end"]
+    assert plan.payload() == "[Journal]\n" + release.text
+    assert plan.describe() == "user shop, /etc/j.conf, release 1a2b"
+
+
+def test_a_whole_plan_is_read_and_a_cut_or_odd_one_refused(tmp_path):
+    plan = Provision("shop", dirs=(f"{tmp_path}/a",), files=(HostFile(f"{tmp_path}/f", "x"),))
+    text = "".join(f"{line}\n" for line in plan.plan())
+    read = bash('read_plan && printf "%s|" "$APP" "${DIRS[0]}" "${F_PATH[0]}"', text)
+    assert read.returncode == 0, read.stderr
+    assert read.stdout == f"shop|{tmp_path}/a|{tmp_path}/f|"
+    assert bash("read_plan", text[: -len("end\n")]).returncode != 0
+    assert bash("read_plan", text.replace("dir ", "dir ../")).returncode != 0
+    assert bash("read_plan", text.replace("app shop", "app shop; reboot")).returncode != 0
+
+
+def test_a_file_is_put_in_place_whole_with_its_mode(tmp_path):
+    target = tmp_path / "conf.d" / "50-ssmenv.conf"
+    plan = Provision("shop", files=(HostFile(str(target), "[Journal]\nSystemMaxUse=1G\n"),))
+    text = "".join(f"{line}\n" for line in plan.plan()) + plan.payload()
+    result = bash("read_plan && put_file 0", text)
+    assert result.returncode == 0, result.stderr
+    assert target.read_text() == "[Journal]\nSystemMaxUse=1G\n"
+    assert target.stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in target.parent.iterdir()] == ["50-ssmenv.conf"]  # no temp file left
+
+
+def test_a_file_that_does_not_arrive_whole_is_not_put_in_place(tmp_path):
+    target = tmp_path / "conf"
+    plan = Provision("shop", files=(HostFile(str(target), "GOOD\n"),))
+    text = "".join(f"{line}\n" for line in plan.plan()) + "EVIL\n"
+    assert bash("read_plan && put_file 0", text).returncode != 0
+    assert not target.exists()
+
+
+def test_a_release_is_unpacked_into_place_with_its_install_step_run_in_it(tmp_path):
+    releases = tmp_path / "releases"
+    releases.mkdir()
+    release = Unpack(str(releases / "1a2b"), archive(tmp_path, **{"server.js": "ok"}),
+                     install="touch installed")  # fmt: skip
+    plan = Provision("shop", release=release)
+    text = "".join(f"{line}\n" for line in plan.plan()) + plan.payload()
+    result = bash("read_plan && unpack && cleanup", text)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (releases / "1a2b").iterdir()) == ["installed", "server.js"]
+    assert [p.name for p in releases.iterdir()] == ["1a2b"]  # nothing staged is left
+
+
+def test_a_release_whose_archive_is_not_the_one_planned_is_refused(tmp_path):
+    releases = tmp_path / "releases"
+    releases.mkdir()
+    release = Unpack(str(releases / "1a2b"), archive(tmp_path, **{"server.js": "ok"}))
+    plan = Provision("shop", release=release)
+    text = "".join(f"{line}\n" for line in plan.plan()) + release.text[:-4] + "AAAA"
+    result = bash("read_plan && unpack; s=$?; cleanup; exit $s", text)
+    assert result.returncode != 0 and "did not arrive whole" in result.stderr
+    assert list(releases.iterdir()) == []
