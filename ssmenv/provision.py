@@ -42,12 +42,17 @@ class Unpack:
     install: str | None = None
 
     @cached_property
+    def data(self) -> bytes:
+        """The archive's bytes, read once."""
+        return self.archive.read_bytes()
+
+    @cached_property
     def text(self) -> str:
         """The archive as it travels: base64."""
-        return base64.b64encode(self.archive.read_bytes()).decode()
+        return base64.b64encode(self.data).decode()
 
     def lines(self) -> list[str]:
-        digest = hashlib.sha256(self.archive.read_bytes()).hexdigest()
+        digest = hashlib.sha256(self.data).hexdigest()
         return [f"release {self.path}", f"archive {len(self.text)} {digest}",
                 *([f"install {self.install}"] if self.install else [])]  # fmt: skip
 

@@ -151,8 +151,8 @@ def app_environment(
         manifest_file, manifest_text, group=config.user, mode="0640",
         expect=manifest_state and manifest_state.sha256,
     )  # fmt: skip
-    credential_files = credential_writes(config, creds, variables, state)
     deployed = manifest.credentials(old_manifest)
+    credential_files = credential_writes(config, creds, variables, state, deployed)
 
     manifest_changed = manifest_state is None or manifest_state.sha256 != sha256(manifest_text)
     if env_changed or credential_files.changes:
@@ -207,12 +207,14 @@ def credential_writes(
     creds: Delivered,
     variables: dict[str, Variable],
     state: HostState,
+    deployed: dict[str, str] | None = None,
 ) -> CredentialFiles:
     """Which credential files change. The ciphertext differs on every encryption, so a value is
     compared by the manifest's keyed fingerprint: a file is written when the host has none,
     it is not root's alone, or the manifest (under the host's key) does not record this value as
     that credential; the app's credential files no variable needs any more go."""
-    deployed = manifest.credentials(manifest.loads(state.manifest))
+    if deployed is None:  # what the host's manifest records as credentials, if not given
+        deployed = manifest.credentials(manifest.loads(state.manifest))
     changes, known = [], []
     for name, path in creds.paths.items():
         have = state.credential_files.get(path)

@@ -10,6 +10,7 @@ from ssmenv import envfile
 from ssmenv.credentials import largest
 from tests.e2e.conftest import sha256
 from tests.e2e.test_env_corpus import CORPUS
+from tests.e2e.test_processes import invocations
 
 APP = "example-app"
 WEB, WORKER = f"{APP}-web.service", f"{APP}-worker.service"
@@ -28,10 +29,6 @@ def file_digests(host, directory: str) -> dict[str, str]:
 
 def env_file(host) -> dict[str, str]:
     return envfile.parse(host.run(f"sudo cat /etc/{APP}.env"))
-
-
-def invocations(host, *units: str) -> dict[str, str]:
-    return {u: host.service(u)["InvocationID"] for u in units}
 
 
 # --- the corpus: every hard value, each a credential -----------------------------------------
