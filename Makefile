@@ -5,7 +5,7 @@
 
 VENV := .venv
 PY := $(VENV)/bin/python
-SYSTEM_TOOLS := systemd-nspawn debootstrap ssh ssh-keygen shellcheck
+SYSTEM_TOOLS := systemd-nspawn debootstrap ssh ssh-keygen shellcheck docker-registry skopeo htpasswd
 SHELL_PROGRAMS := $(wildcard ssmenv/shell/*.sh)
 
 .PHONY: demo demo-down test unit lint system-packages image bench
@@ -15,12 +15,14 @@ $(VENV)/.installed: requirements.txt requirements-test.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-test.txt
 	touch $@
 
-# Test hosts need systemd-nspawn and debootstrap; the lab talks to them with OpenSSH.
+# Test hosts need systemd-nspawn and debootstrap; the lab talks to them with OpenSSH. The lab's
+# registry and the example app's image need docker-registry, skopeo and htpasswd (apache2-utils).
 system-packages:
 	@for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing=1; done; \
 	if [ -n "$$missing" ]; then \
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-	    systemd-container debootstrap openssh-client shellcheck; \
+	    systemd-container debootstrap openssh-client shellcheck docker-registry skopeo \
+	    apache2-utils; \
 	fi
 
 image: $(VENV)/.installed system-packages

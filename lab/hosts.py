@@ -44,6 +44,9 @@ IMAGES = {
     "bare": BARE_PACKAGES,
     "node": (*BARE_PACKAGES, "nodejs"),
     "bench": (*BARE_PACKAGES, "nodejs", "python3"),
+    # Podman for the container runtime's tests (rootful, so no uidmap). debootstrap follows only
+    # Depends and cannot pick a virtual one: crun and netavark are named, catatonit gives --init.
+    "container": (*BARE_PACKAGES, "podman", "crun", "conmon", "catatonit", "netavark"),
 }
 
 # Run inside the new rootfs: the login user, its sudo rule, and sshd reading the lab key from a
@@ -59,6 +62,37 @@ PermitRootLogin no
 EOF
 apt-get clean
 """
+
+# Settings of an image kind beyond its packages, run in the new rootfs after CUSTOMIZE. They are
+# the lab's, not the toolkit's: what a container engine needs to run inside an nspawn host.
+# - vfs: overlayfs does not stack on the host's own --volatile=overlay root.
+# - keyring = false: a session keyring per container is refused inside nspawn.
+# - cgroups = "disabled": the host's cgroup tree is not delegated to the container's engine.
+# - netns = "host": the hosts share this machine's network; apps and the registry are on 127.0.0.1.
+# - 127.0.0.1 insecure (plain HTTP): the lab registry listens there on whatever port a suite picks.
+#   containers/image matches a location "127.0.0.1" for "127.0.0.1:PORT/..." (sysregistriesv2
+#   refMatchingPrefix; upstream calls that match unintended, so a newer Podman may need the port).
+CONTAINER_SETUP = """set -e
+cat > /etc/containers/storage.conf <<EOF
+[storage]
+driver = "vfs"
+runroot = "/run/containers/storage"
+graphroot = "/var/lib/containers/storage"
+EOF
+cat > /etc/containers/containers.conf <<EOF
+[containers]
+keyring = false
+cgroups = "disabled"
+netns = "host"
+EOF
+mkdir -p /etc/containers/registries.conf.d
+cat > /etc/containers/registries.conf.d/50-lab.conf <<EOF
+[[registry]]
+location = "127.0.0.1"
+insecure = true
+EOF
+"""
+IMAGE_SETUP = {"container": CONTAINER_SETUP}
 
 BOOT_DEADLINE = 90.0
 
@@ -92,7 +126,10 @@ def key_path() -> Path:
 def image_path(kind: str = "node") -> Path:
     """Build (once) and return the rootfs for an image kind, cached by a hash of its recipe."""
     packages = IMAGES[kind]
-    recipe = json.dumps([SUITE, "minbase", sorted(packages), CUSTOMIZE]).encode()
+    setup = IMAGE_SETUP.get(kind, "")
+    # A kind without setup keeps the recipe (and so the cache key) it had before setups existed.
+    recipe = [SUITE, "minbase", sorted(packages), CUSTOMIZE, *([setup] if setup else [])]
+    recipe = json.dumps(recipe).encode()
     root = CACHE / "images" / f"{kind}-{hashlib.sha256(recipe).hexdigest()[:16]}"
     rootfs = root / "rootfs"
     if rootfs.exists():
@@ -120,6 +157,8 @@ def image_path(kind: str = "node") -> Path:
     if result.returncode != 0:
         raise SystemExit(f"debootstrap failed, see {log}")
     subprocess.run(["chroot", str(building), "/bin/sh", "-c", CUSTOMIZE], check=True)
+    if setup:
+        subprocess.run(["chroot", str(building), "/bin/sh", "-c", setup], check=True)
     building.rename(rootfs)  # atomic: a half-built image is never mistaken for a cached one
     return rootfs
 
