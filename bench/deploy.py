@@ -24,8 +24,11 @@ proxy's back, so only the deploy's calls count. Hosts above 20 get ``--large-run
 
 The first deploy, no-op and rotation rows activate all hosts at once (``--data rollout_batch=N
 --data rollout_canary=0``) unless ``--rollout-batch`` says otherwise, which measures the
-toolkit's own cost; the default-rollout row shows what a user's rotation takes. Every run uses a
-copy of the work tree taken at the start, so edits made meanwhile do not mix into the figures.
+toolkit's own cost; the default-rollout row shows what a user's rotation takes. Every deploy
+runs the example app's web process alone (``--data app_processes=["web"]``), one process per host
+as the peer's app has; the one-command reference runs without the toolkit's ``config.py``. Every
+run uses a copy of the work tree taken at the start, so edits made meanwhile do not mix into the
+figures.
 
 The exit status is 1 when one of the issue's targets does not hold (see ``targets``), 2 when a
 step failed (the table then holds the numbers of hosts that were complete).
@@ -64,6 +67,13 @@ SSH_PORT_BASE = 2701
 APP_PORT_BASE = 3701
 LARGE = 20  # more hosts than this: --large-runs timed runs instead of --runs
 IMAGE = "bench"  # the runtimes of both the example app and the peer's
+
+# The example app has a web and a worker process; the peer's app has one. Every deploy of the
+# benchmark runs the web process alone, so both start one process per host.
+WEB_ONLY = ("--data", 'app_processes=["web"]')
+# The one-command reference is pyinfra as it comes: without the toolkit's config.py (which tunes
+# the control process's garbage collector, ssmenv.control), with the inventory's group data.
+PLAIN_PYINFRA = ("--config", "/dev/null")
 
 SSM_PATH = "/bench/example-app"
 PARAMETERS = {
@@ -303,17 +313,19 @@ class Runner:
             inventory = self.workdir / f"bench_{count}.py"
             write_inventory(inventory, hosts)
             batch = ["--data", f"rollout_batch={self.rollout_batch or count}",
-                     "--data", "rollout_canary=0"]
+                     "--data", "rollout_canary=0"]  # fmt: skip
 
             def deploy(scenario: str) -> Measure:
                 if scenario == ROTATION:
                     self.rotate()
                 log = f"{label}-{scenario}"
-                return self.pyinfra(inventory, "deploy.py", verbose, log, *batch)
+                return self.pyinfra(inventory, "deploy.py", verbose, log, *WEB_ONLY, *batch)
 
             def rolling() -> Measure:
                 self.rotate()  # the deploy's own rollout: no batch given
-                return self.pyinfra(inventory, "deploy.py", verbose, f"{label}-{ROLLING}")
+                return self.pyinfra(
+                    inventory, "deploy.py", verbose, f"{label}-{ROLLING}", *WEB_ONLY
+                )
 
             measures: dict[str, Measure] = {}
             steps: list[tuple[str, Callable[[], Measure]]] = [
@@ -322,7 +334,8 @@ class Runner:
                 (
                     PYINFRA_TRUE,
                     lambda: self.pyinfra(
-                        inventory, "bench/true_deploy.py", verbose, f"{label}-true"
+                        inventory, "bench/true_deploy.py", verbose, f"{label}-true",
+                        *PLAIN_PYINFRA,
                     ),
                 ),
                 (SSH_TRUE, lambda: Measure(ssh_fanout(hosts))),

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import weakref
 from collections.abc import Iterator, Mapping
+from copy import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,6 +90,20 @@ class Layered:
         return key not in self.overrides and (key in self.entry or value_of(self.data, key) is None)
 
 
+class Snapshot:
+    """pyinfra host data as it is when the deploy reads it, its layers (``--data``, the host's,
+    its groups', ``all``) merged once by ``HostData.dict()``. Reading each of some fifty settings
+    through ``HostData`` walks every layer for every key: about 2 ms a host, measured at 50
+    hosts. Values are copied when read, as ``HostData`` does; ``host`` is the data's host."""
+
+    def __init__(self, data: Any) -> None:
+        self.host = data.host
+        self._values = data.dict()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return copy(self._values[key]) if key in self._values else default
+
+
 def _inventory_of(data: Any) -> Any:
     """The inventory of pyinfra's host data (``None`` for a plain mapping)."""
     host = getattr(data, "host", None) if not isinstance(data, Mapping) else None
@@ -122,6 +137,8 @@ def read(data: Any, overrides: Mapping[str, Any] | None = None) -> HostApps:
     """The apps ``data`` (pyinfra host data) describes, checked: every problem of every app at
     once, one line each naming the key (``apps[example-py].app_port: ...``), never a value.
     ``overrides``: what ``--data`` sets (default: read from ``data``)."""
+    if not isinstance(data, Mapping | Snapshot) and hasattr(data, "dict"):
+        data = Snapshot(data)
     values, problems = collect(data, [HOST_APPS])
     apps, narrowed = values.get("apps"), values.get("app")
     if "apps" not in values:

@@ -3,6 +3,7 @@ its output."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -80,7 +81,13 @@ class FileState(FactBase):
 # read waits for it (at most `wait` seconds), so a plan is never made from a host half-way through
 # one. The release section is there only when a release is asked about (a deploy; a rotation or a
 # drift report has none to ask about).
-_HOST_STATE_SCRIPT = FILE_STATE_FUNCTION + r"""
+#
+# It runs on every host at every deploy (a no-op is this command alone), so it forks as little as
+# it can: the sections that name a file print its path, and one `stat` and one `sha256sum` at the
+# end cover every path named (measured on a test host: 46 ms with a stat and a digest per file and
+# `systemctl --version`, 20 ms like this). systemd's version is its package's, from the one
+# dpkg-query.
+_HOST_STATE_SCRIPT = r"""
 app=$1 user=$2 home=$3 release=$4 env=$5 journald=$6 pending=$7 lock=$8 wait=$9
 shift 9
 credstores="$1 $2"
@@ -90,49 +97,59 @@ while [ $# -gt 0 ] && [ "$1" != -- ]; do packages="$packages $1"; shift; done
 [ $# -eq 0 ] || shift
 if [ -d "${lock%/*}" ] && [ ! -L "$lock" ]; then flock -s -w "$wait" "$lock" true; fi
 set -f
-echo --systemd--; systemctl --version | head -n 1
+nl='
+'
+paths=''
+# A section's file or directory: its path, remembered for the stat and digest at the end.
+named() { echo "$1"; if [ -f "$1" ] || [ -d "$1" ]; then paths="$paths$1$nl"; fi; }
 echo --packages--
-[ -z "$packages" ] || dpkg-query -W -f='${Package} ${db:Status-Status}\n' $packages 2>/dev/null
-echo --user--; getent passwd "$user" | cut -d: -f1,4,6,7
-echo --group--; getent group "$user" | cut -d: -f1,3
-echo --dirs--; stat -c '%U %G %a %F %n' "$home" "$home/releases" 2>/dev/null
+dpkg-query -W -f='${Package} ${db:Status-Status} ${Version}\n' systemd $packages 2>/dev/null
+echo --user--; getent passwd "$user"
+echo --group--; getent group "$user"
+echo --dirs--; named "$home"; named "$home/releases"
 if [ -n "$release" ]; then echo --release--; if [ -d "$release" ]; then echo present; fi; fi
 echo --current--; readlink "$home/current"
 # The app's units: <app>.service (the one unit of an app without a Procfile, whoever wrote it),
 # and those of its processes and its target, which say whose they are.
 units="$*"
 set +f
-for f in "/etc/systemd/system/$app.service" "/etc/systemd/system/$app.target" \
-    "/etc/systemd/system/$app"-*.service; do
+owned=$(grep -lx -- "X-Ssmenv-App=$app" "/etc/systemd/system/$app.target" \
+  "/etc/systemd/system/$app"-*.service 2>/dev/null)
+set -f
+IFS=$nl
+for f in "/etc/systemd/system/$app.service" $owned; do
   [ -f "$f" ] || continue
   name=${f##*/}
-  [ "$name" = "$app.service" ] || grep -qx "X-Ssmenv-App=$app" "$f" || continue
-  echo "--unit-file $name--"; file_state "$f"
+  echo "--unit-file $name--"; named "$f"
   case $name in
     *@.service) units="$units $(systemctl list-units --all --plain --no-legend --full \
       "${name%@.service}@*.service" | cut -d' ' -f1)" ;;
     *) units="$units $name" ;;
   esac
 done
-set -f
+unset IFS
 echo --services--; systemctl show -p Id -p ActiveState -p UnitFileState -- $units
-set +f
-echo --pending-file--; file_state "$pending"
-echo --pending--; cat "$pending" 2>/dev/null
-echo --journald--; file_state "$journald"
-echo --manifest-file--; file_state "$env.manifest"
-echo --manifest--; cat "$env.manifest" 2>/dev/null
-echo --key--; cat "$env.key" 2>/dev/null
-echo --env--; file_state "$env"
+echo --pending-file--; named "$pending"
+echo --pending--; [ ! -f "$pending" ] || cat "$pending"
+echo --journald--; named "$journald"
+echo --manifest-file--; named "$env.manifest"
+echo --manifest--; [ ! -f "$env.manifest" ] || cat "$env.manifest"
+echo --key--; if [ -f "$env.key" ]; then read -r key < "$env.key"; echo "$key"; fi
+echo --env--; named "$env"
 # The app's credentials (ssmenv.credentials), one file per variable, named after it; never
 # their .previous or an activation's temp file.
+set +f
 for f in $credstores; do
   for f in "$f"/*; do
     case ${f##*/} in *.*) continue ;; esac
     [ -f "$f" ] || continue
-    echo "--credential $f--"; file_state "$f"
+    echo "--credential $f--"; named "$f"
   done
 done
+set -f
+IFS=$nl
+echo --stat--; [ -z "$paths" ] || stat -c '%U %G %a %F %n' -- $paths
+echo --sha256--; [ -z "$paths" ] || sha256sum -- $paths 2>/dev/null
 true
 """
 
@@ -249,44 +266,90 @@ class AppHostState(FactBase):
 
     def process(self, output: list[str]) -> HostState:
         found = sections(output)
+        stats = _stats(found.get("stat", []))
+        digests = _digests(found.get("sha256", []))
 
         def one(name: str) -> str | None:
             lines = [line for line in found.get(name, []) if line.strip()]
             return lines[0].strip() if lines else None
 
-        version = (one("systemd") or "").split()
-        dirs = {}
-        for line in found.get("dirs", []):
-            parts = line.split(" ", 4)
-            if len(parts) == 5:
-                dirs[parts[4]] = " ".join(parts[:4])
+        def file_of(lines: Sequence[str]) -> FileInfo | None:
+            """The file a section names, if it is a regular file."""
+            path = lines[0] if lines else ""
+            kind, digest = stats.get(path), digests.get(path)
+            if kind is None or digest is None or not kind.endswith(" file"):
+                return None
+            user, group, mode, _ = kind.split(" ", 3)
+            return FileInfo(user, group, mode, digest)
+
+        packages: dict[str, str] = {}
+        systemd = None
+        for line in found.get("packages", []):
+            name, _, rest = line.partition(" ")
+            status, _, version = rest.partition(" ")
+            if not status:
+                continue
+            packages[name] = status
+            if name == "systemd" and status == "installed":
+                major = re.match(r"\d+", version)  # 252.39-1~deb12u2
+                systemd = int(major.group()) if major else None
+        passwd = (one("user") or "").split(":")
+        group = (one("group") or "").split(":")
         manifest = "\n".join(found.get("manifest", [])).strip()
         return HostState(
-            systemd=int(version[1]) if len(version) > 1 and version[1].isdigit() else None,
-            packages=dict(line.split(" ", 1) for line in found.get("packages", []) if " " in line),
-            user=one("user"),
-            group=one("group"),
-            dirs=dirs,
+            systemd=systemd,
+            packages=packages,
+            user=":".join(passwd[i] for i in (0, 3, 5, 6)) if len(passwd) >= 7 else None,
+            group=":".join(group[:3:2]) if len(group) >= 3 else None,
+            dirs={
+                path: " ".join(stats[path].split(" ")[:4])
+                for path in found.get("dirs", [])
+                if path in stats and stats[path].endswith(" directory")
+            },
             release_present=one("release") == "present" if "release" in found else None,
             current=one("current"),
             unit_files={
                 name.removeprefix("unit-file "): info
                 for name, lines in found.items()
-                if name.startswith("unit-file ") and (info := file_state(lines))
+                if name.startswith("unit-file ") and (info := file_of(lines))
             },
             services=_services(found.get("services", [])),
-            pending=_pending(found),
-            journald=file_state(found.get("journald", [])),
-            manifest_file=file_state(found.get("manifest-file", [])),
+            pending=_pending(file_of(found.get("pending-file", [])), found),
+            journald=file_of(found.get("journald", [])),
+            manifest_file=file_of(found.get("manifest-file", [])),
             manifest=manifest or None,
             key=one("key"),
-            env_file=file_state(found.get("env", [])),
+            env_file=file_of(found.get("env", [])),
             credential_files={
                 name.removeprefix("credential "): info
                 for name, lines in found.items()
-                if name.startswith("credential ") and (info := file_state(lines))
+                if name.startswith("credential ") and (info := file_of(lines))
             },
         )
+
+
+def _stats(lines: Sequence[str]) -> dict[str, str]:
+    """``stat -c '%U %G %a %F %n'`` of several paths: path -> ``user group mode type`` (the type
+    has spaces, ``regular file``; the path starts at the first ``/``)."""
+    found = {}
+    for line in lines:
+        head, slash, tail = line.partition(" /")
+        if slash:
+            found["/" + tail] = head
+    return found
+
+
+def _digests(lines: Sequence[str]) -> dict[str, str]:
+    """``sha256sum`` of several files: path -> digest (a path with a backslash or a newline in it
+    is escaped, the line then starting with ``\\``)."""
+    found = {}
+    for line in lines:
+        digest, _, path = line.partition("  ")
+        if digest.startswith("\\"):
+            digest, path = digest[1:], path.replace("\\n", "\n").replace("\\\\", "\\")
+        if path:
+            found[path] = digest
+    return found
 
 
 def _services(lines: list[str]) -> dict[str, dict[str, str]]:
@@ -304,8 +367,7 @@ def _services(lines: list[str]) -> dict[str, dict[str, str]]:
     return services
 
 
-def _pending(found: dict[str, list[str]]) -> Pending | None:
-    marker = file_state(found.get("pending-file", []))
+def _pending(marker: FileInfo | None, found: dict[str, list[str]]) -> Pending | None:
     text = "\n".join(found.get("pending", []))
     return Pending.parse(text, marker.sha256) if marker else None
 

@@ -25,7 +25,6 @@ def runtime_packages(config: AppConfig) -> list[str]:
     return list(dict.fromkeys((*config.packages, *extra)))
 
 
-@deploy("Bootstrap app host")
 def app_host(
     config: AppConfig,
     state: HostState,
@@ -35,7 +34,7 @@ def app_host(
     """Runtime packages (pyinfra's apt operations), then in one command what the host lacks of
     the rest: the app's system group and user, its directories, journald's retention and the
     ``release`` to unpack (``tasks.release``); only what ``state`` (``AppHostState``) shows
-    missing or different, and no command when nothing is.
+    missing or different, and no operation when nothing is.
 
     ``others``: the apps bootstrapped before this one on the host in this run. The packages they
     install are theirs to install, and journald's drop-in, one per host, is the first app's to
@@ -44,13 +43,6 @@ def app_host(
     packages = runtime_packages(config)
     theirs = {p for other in others for p in runtime_packages(other)}
     missing = [p for p in packages if state.packages.get(p) != "installed" and p not in theirs]
-    if missing:
-        apt.packages(
-            name=f"Install runtime packages: {', '.join(missing)}",
-            packages=missing,
-            update=True,
-            cache_time=24 * 3600,
-        )
     # Code is root-owned: the app runs as its own user and cannot rewrite itself.
     dirs = tuple(path for path in (config.home, f"{config.home}/releases")
                  if state.dirs.get(path) != "root root 755 directory")  # fmt: skip
@@ -64,6 +56,21 @@ def app_host(
         user=config.user if state.group is None or state.user is None else None,
         dirs=dirs, files=files, release=release,
     )  # fmt: skip
+    # Decided before pyinfra's @deploy is entered: its bookkeeping costs a millisecond a host
+    # even when it adds nothing, which a no-op redeploy of many hosts pays for each task.
+    if missing or plan:
+        _bootstrap(config.name, missing, plan)
+
+
+@deploy("Bootstrap app host")
+def _bootstrap(app: str, missing: Sequence[str], plan: Provision) -> None:
+    if missing:
+        apt.packages(
+            name=f"Install runtime packages: {', '.join(missing)}",
+            packages=list(missing),
+            update=True,
+            cache_time=24 * 3600,
+        )
     if plan:
-        host.log(f"{config.name}: provision {plan.describe()}")
-        provision(name=f"Provision {config.name}", plan=plan)
+        host.log(f"{app}: provision {plan.describe()}")
+        provision(name=f"Provision {app}", plan=plan)

@@ -14,7 +14,7 @@ from ssmenv.config import AppConfig
 from ssmenv.credentials import Delivered
 from ssmenv.envfile import EnvFileError
 from ssmenv.errors import ConfigError
-from ssmenv.facts import HostState
+from ssmenv.facts import FileInfo, HostState
 from ssmenv.operations import atomic_file
 from ssmenv.variables import Variable, compose
 
@@ -92,7 +92,6 @@ def delivered(
     return Delivered(config.name, names, how)
 
 
-@deploy("App environment")
 def app_environment(
     config: AppConfig, variables: dict[str, Variable], state: HostState
 ) -> EnvPlan:
@@ -169,14 +168,7 @@ def app_environment(
         "root", config.user, "640"
     ):  # fmt: skip
         differences = ()  # nothing the app reads changes: at most versions moved
-        atomic_file(
-            name=f"Install manifest {manifest_file}",
-            path=manifest_file,
-            content=manifest_text,
-            group=config.user,
-            mode="0640",
-            current_state=manifest_state,
-        )
+        _install_manifest(manifest_file, manifest_text, config.user, manifest_state)
     else:
         # Nothing changes: no operation at all (pyinfra's bookkeeping of one costs a no-op run
         # about a tenth of a second).
@@ -190,6 +182,20 @@ def app_environment(
         credentials_changed=old_manifest is not None and (
             set(deployed) != set(creds.names) or credential_files.moved),
     )  # fmt: skip
+
+
+# The only operation of this step, so pyinfra's @deploy (a millisecond a host of bookkeeping) is
+# entered only when there is one.
+@deploy("App environment")
+def _install_manifest(path: str, content: str, group: str, current: FileInfo | None) -> None:
+    atomic_file(
+        name=f"Install manifest {path}",
+        path=path,
+        content=content,
+        group=group,
+        mode="0640",
+        current_state=current,
+    )
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ ROOT_ONLY = FileInfo("root", "root", "600", "c" * 64)
 
 
 def host(systemd: int | None = 252, **changes):
-    lines = ["--systemd--", f"systemd {systemd}" if systemd else ""]
+    lines = ["--packages--", f"systemd installed {systemd}.1-1" if systemd else ""]
     return replace(AppHostState().process(lines), **changes)
 
 

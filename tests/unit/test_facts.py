@@ -4,31 +4,39 @@ import subprocess
 from ssmenv.facts import AppHostState, FileInfo, FileState, file_state, sections
 
 FULL = [
-    "--systemd--", "systemd 252 (252.39-1~deb12u2)",
-    "--packages--", "nodejs installed", "npm not-installed",
-    "--user--", "example-app:998:/nonexistent:/usr/sbin/nologin",
-    "--group--", "example-app:998",
-    "--dirs--", "root root 755 directory /opt/example-app",
-    "root root 755 directory /opt/example-app/releases",
+    "--packages--", "systemd installed 252.39-1~deb12u2", "nodejs installed 18.19.0+dfsg-6",
+    "npm not-installed ",
+    "--user--", "example-app:x:998:998::/nonexistent:/usr/sbin/nologin",
+    "--group--", "example-app:x:998:",
+    "--dirs--", "/opt/example-app", "/opt/example-app/releases",
     "--release--", "present",
     "--current--", "/opt/example-app/releases/abc",
-    "--unit-file example-app.service--", "root root 644", "aa  -",
+    "--unit-file example-app.service--", "/etc/systemd/system/example-app.service",
     "--services--", "Id=example-app.service", "ActiveState=active", "UnitFileState=enabled", "",
     "Id=example-app-worker@1.service", "ActiveState=inactive", "UnitFileState=disabled",
-    "--pending-file--",
+    "--pending-file--", "/run/ssmenv/example-app.pending",
     "--pending--",
-    "--journald--",
-    "--manifest-file--", "root example-app 640", "bb  -",
+    "--journald--", "/etc/systemd/journald.conf.d/ssmenv.conf",
+    "--manifest-file--", "/etc/example-app.env.manifest",
     "--manifest--", "{", '  "format": 1', "}",
     "--key--", "ab12",
-    "--env--", "root root 600", "cc  -",
+    "--env--", "/etc/example-app.env",
+    "--stat--", "root root 755 directory /opt/example-app",
+    "root root 755 directory /opt/example-app/releases",
+    "root root 644 regular file /etc/systemd/system/example-app.service",
+    "root example-app 640 regular file /etc/example-app.env.manifest",
+    "root root 600 regular empty file /etc/example-app.env",
+    "--sha256--", "aa  /etc/systemd/system/example-app.service",
+    "bb  /etc/example-app.env.manifest", "cc  /etc/example-app.env",
 ]  # fmt: skip
 
 
 def test_host_state_reads_every_section():
     state = AppHostState().process(FULL)
     assert state.systemd == 252
-    assert state.packages == {"nodejs": "installed", "npm": "not-installed"}
+    assert state.packages == {
+        "systemd": "installed", "nodejs": "installed", "npm": "not-installed"
+    }
     assert state.user == "example-app:998:/nonexistent:/usr/sbin/nologin"
     assert state.group == "example-app:998"
     assert state.dirs["/opt/example-app/releases"] == "root root 755 directory"
@@ -54,7 +62,10 @@ def test_host_state_reads_an_unfinished_activations_marker_with_what_to_go_back_
               "file absent /etc/a.env.key", "link /opt/a/releases/old /opt/a/current"]
     lines = list(FULL)
     at = lines.index("--pending--")
-    lines[at - 0:at + 1] = ["root root 600", "dd  -", "--pending--", *marker]
+    lines[at + 1:at + 1] = marker
+    marker_stat = "root root 600 regular file /run/ssmenv/example-app.pending"
+    lines.insert(lines.index("--stat--") + 1, marker_stat)
+    lines.insert(lines.index("--sha256--") + 1, "dd  /run/ssmenv/example-app.pending")
     state = AppHostState().process(lines)
     pending = state.pending
     assert pending.digest == "dd"
@@ -66,10 +77,11 @@ def test_host_state_reads_an_unfinished_activations_marker_with_what_to_go_back_
 def test_host_state_of_a_bare_host_has_nothing_but_systemd():
     markers = [line for line in FULL if line.startswith("--") and "unit-file" not in line]
     state = AppHostState().process(
-        ["--systemd--", "systemd 247 (247.3-7)", *markers[1:]]
+        ["--packages--", "systemd installed 247.3-7", *markers[1:]]
     )
     assert state.systemd == 247
-    assert state.packages == {} and state.dirs == {} and state.services == {}
+    assert state.packages == {"systemd": "installed"}
+    assert state.dirs == {} and state.services == {}
     assert state.unit_files == {}
     for key in ("user", "group", "current", "manifest", "key", "env_file"):
         assert getattr(state, key) is None, key
@@ -133,6 +145,34 @@ def test_sections_split_the_output_at_marker_lines_only():
 def test_file_state_is_the_owner_group_mode_and_digest_lines():
     assert file_state(["app root 640", "ab12  -"]) == FileInfo("app", "root", "640", "ab12")
     assert file_state(["app root 640"]) is None
+
+
+def test_host_state_runs_here_as_on_a_host_and_reads_each_file_it_names(tmp_path):
+    home, env = tmp_path / "opt a", tmp_path / "a.env"
+    (home / "releases" / "r1").mkdir(parents=True)
+    (home / "current").symlink_to(home / "releases" / "r1")
+    env.write_text("A=1\n")
+    env.chmod(0o600)
+    (tmp_path / "a.env.manifest").write_text("{}\n")
+    (tmp_path / "a.env.key").write_text("ab12\n")
+    empty = tmp_path / "journald.conf"
+    empty.write_text("")
+    command = AppHostState().command(
+        app="a", user="root", home=str(home), release=str(home / "releases" / "r1"),
+        env_file=str(env), journald=str(empty), pending=str(tmp_path / "absent"),
+        lock="/nonexistent/l", lock_wait=0, packages=["coreutils"], units=[],
+    ).get_raw_value()  # fmt: skip
+    result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
+    state = AppHostState().process(result.stdout.splitlines())
+    assert state.packages.get("coreutils") == "installed"
+    assert state.user.startswith("root:0:/root:") and state.group == "root:0"
+    assert state.dirs[str(home)].endswith(" directory") and str(home / "releases") in state.dirs
+    assert state.release_present is True and state.current == str(home / "releases" / "r1")
+    assert state.env_file.mode == "600"
+    assert state.env_file.sha256 == hashlib.sha256(b"A=1\n").hexdigest()
+    assert state.journald.sha256 == hashlib.sha256(b"").hexdigest()
+    assert state.manifest == "{}" and state.key == "ab12"
+    assert state.manifest_file is not None and state.pending is None
 
 
 def test_host_state_lists_the_apps_credential_files_but_no_previous_or_temp_file(tmp_path):
