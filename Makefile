@@ -46,7 +46,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	shellcheck --shell=bash $(SHELL_PROGRAMS)
 
-# make bench      what a deploy costs on 1, 10 and 50 local hosts, beside plain pyinfra (as root; about 30 minutes)
+# make bench      what a deploy costs on 1, 10 and 50 local hosts, beside plain pyinfra (as root; about 20 minutes)
 bench: $(VENV)/.installed system-packages
 	$(PY) -m lab.hosts image --kind bench
 	$(PY) -m bench.deploy
