@@ -302,9 +302,9 @@ class AppHostState(FactBase):
             user=":".join(passwd[i] for i in (0, 3, 5, 6)) if len(passwd) >= 7 else None,
             group=":".join(group[:3:2]) if len(group) >= 3 else None,
             dirs={
-                path: " ".join(stats[path].split(" ")[:4])
+                path: stats[path]  # "root root 755 directory"
                 for path in found.get("dirs", [])
-                if path in stats and stats[path].endswith(" directory")
+                if stats.get(path, "").endswith(" directory")
             },
             release_present=one("release") == "present" if "release" in found else None,
             current=one("current"),
