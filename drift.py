@@ -20,7 +20,8 @@ from tasks.state import read_host_state
 
 found = apps.read(host.data)
 variables = {
-    config.name: environment.in_manifest(environment.resolve(config)) for config in found.configs
+    config.name: environment.in_manifest(environment.resolve(config), config)
+    for config in found.configs
 }
 
 for config in apps.each(host, found):

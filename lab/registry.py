@@ -14,7 +14,6 @@ its state directory and is gone after ``down``.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import shutil
@@ -29,6 +28,7 @@ from pathlib import Path
 
 from lab.hosts import STATE
 from lab.ports import port_free
+from ssmenv.runtimes import container
 
 BINARY = "docker-registry"
 READY_DEADLINE = 30.0
@@ -162,8 +162,7 @@ def down(port: int, deadline: float = 10.0) -> bool:
 def auth_json(address: str, user: str, password: str) -> str:
     """The content of a containers-auth.json file (``--authfile``, ``REGISTRY_AUTH_FILE``) that
     logs in to ``address`` (``127.0.0.1:PORT``) as ``user``."""
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return json.dumps({"auths": {address: {"auth": token}}}) + "\n"
+    return container.auth_json(address, user, password) + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -19,6 +19,7 @@ from ssmenv import activation, credentials, journald, rollout, sources
 from ssmenv import processes as proc
 from ssmenv.contract import Contract
 from ssmenv.runtimes import RUNTIMES, Runtime
+from ssmenv.runtimes import container as image
 from ssmenv.settings import (
     Integer,
     Json,
@@ -78,12 +79,13 @@ APP = Settings("The app", (
             "(`ExecStart=`), in `/opt/<app_name>/current`; `%` and `$` are taken literally (a "
             "variable's value never lands on a command line, where `ps` shows it). Default: "
             + "; ".join(f"`{r.start.format(home='/opt/<app_name>')}` ({r.name})"
-                        for r in RUNTIMES.values()) + "."),
+                        for r in RUNTIMES.values() if not r.image)
+            + "; for a container, the words after the image (its command), default none."),
     Setting("app_port", Port, 3000, "Port the app listens on; given to it as `PORT`."),
     Setting("app_packages", Json(list[Matching(r"[a-z0-9][a-z0-9+.-]+", "Debian package names")]),
             None, "Debian packages the app needs at run time; default: the runtime's ("
-            + "; ".join(f"`{', '.join(r.packages)}` for {r.name}" for r in RUNTIMES.values())
-            + ").", parse=tuple),
+            + "; ".join(f"`{', '.join(r.packages)}` for {r.name}" for r in RUNTIMES.values()
+                        if r.packages) + ").", parse=tuple),
 ))  # fmt: skip
 
 VARIABLES = Settings("Variables", (
@@ -129,8 +131,8 @@ SOURCES = sources.settings()
 
 #: Every group of settings, in the README's order.
 GROUPS: tuple[Settings, ...] = (
-    APP, HOST_APPS, proc.SETTINGS, activation.SETTINGS, rollout.SETTINGS, journald.SETTINGS,
-    SOURCES, VARIABLES, credentials.SETTINGS,
+    APP, image.SETTINGS, HOST_APPS, proc.SETTINGS, activation.SETTINGS, rollout.SETTINGS,
+    journald.SETTINGS, SOURCES, VARIABLES, credentials.SETTINGS,
 )  # fmt: skip
 SETTINGS: tuple[Setting, ...] = tuple(s for group in GROUPS for s in group)
 DEFAULTS = {s.key: s.default for s in SETTINGS}
@@ -167,6 +169,8 @@ class AppConfig:
     credentials: credentials.Selection = field(default_factory=credentials.Selection)
     # What runs on this host: the Procfile's processes placed here, or the one web process.
     processes: tuple[proc.Process, ...] = ()
+    # An image to run instead of a source tree (app_runtime "container").
+    container: image.Container | None = None
 
     @property
     def env_file(self) -> str:
@@ -222,7 +226,19 @@ class AppConfig:
         home = f"/opt/{name}"
         runtime: Runtime | None = values.get("app_runtime")
         found: tuple[proc.Process, ...] = ()
-        if runtime is not None and values.get("app_source") and "app_port" in values:
+        container, why = _container(runtime, values)
+        problems += why
+        if container is not None and "app_port" in values and "app_processes" in values:
+            # An image is one process: the web one, its command the image's own or app_start.
+            try:
+                found = proc.processes(
+                    procfile=None, placement=values["app_processes"],
+                    start=values["app_start"] or "", port=values["app_port"],
+                    health_path=values.get("health_path", ""), home=home,
+                )  # fmt: skip
+            except ValueError as e:
+                problems.append(str(e))
+        elif runtime is not None and values.get("app_source") and "app_port" in values:
             start = values["app_start"] or runtime.start_command(home)
             try:
                 procfile = proc.read_procfile(values["app_source"])
@@ -260,6 +276,7 @@ class AppConfig:
             contract=contract,
             sources=specs,
             processes=found,
+            container=container,
         )
         return config, []
 
@@ -267,6 +284,31 @@ class AppConfig:
     def sources_summary(self) -> str:
         """Where the variables come from, for headers and messages (no values)."""
         return sources.describe(self.sources)
+
+
+def _container(
+    runtime: Runtime | None, values: Mapping[str, Any]
+) -> tuple[image.Container | None, list[str]]:
+    """The image settings checked against the runtime: an image only for ``container``, and
+    always for it; a registry password only with its user."""
+    given = [key for key in image.SETTINGS.keys if values.get(key) is not None]
+    if runtime is None or not runtime.image:
+        if runtime is not None:
+            return None, [f"{key}: only with app_runtime \"container\"" for key in given]
+        return None, []
+    problems = []
+    if "app_image" in values and values["app_image"] is None:
+        problems.append("app_image: required with app_runtime \"container\" (the image to run, "
+                        "by digest)")  # fmt: skip
+    user = values.get("container_registry_username")
+    password = values.get("container_registry_password")
+    if (user is None) != (password is None):
+        problems.append("container_registry_password: the registry's user and password go "
+                        "together (container_registry_username)")  # fmt: skip
+    if problems or values.get("app_image") is None:
+        return None, problems
+    return image.Container(values["app_image"], values.get("container_engine"), user,
+                           password), []  # fmt: skip
 
 
 def markdown_table() -> str:

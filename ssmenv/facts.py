@@ -90,8 +90,8 @@ class FileState(FactBase):
 _HOST_STATE_SCRIPT = r"""
 app=$1 user=$2 home=$3 release=$4 env=$5 journald=$6 pending=$7 lock=$8 wait=$9
 shift 9
-credstores="$1 $2"
-shift 2
+credstores="$1 $2" engines=$3 image=$4
+shift 4
 packages=''
 while [ $# -gt 0 ] && [ "$1" != -- ]; do packages="$packages $1"; shift; done
 [ $# -eq 0 ] || shift
@@ -147,6 +147,17 @@ for f in $credstores; do
   done
 done
 set -f
+# An app that runs an image: the first engine of those asked for that the host has, and whether
+# it has the image (by digest) already.
+if [ -n "$image" ]; then
+  echo --engine--
+  found=''
+  for e in $engines; do
+    if command -v "$e" > /dev/null; then found=$e; echo "$e"; break; fi
+  done
+  echo --image--
+  if [ -n "$found" ] && "$found" image inspect "$image" > /dev/null 2>&1; then echo present; fi
+fi
 IFS=$nl
 echo --stat--; [ -z "$paths" ] || stat -c '%U %G %a %F %n' -- $paths
 echo --sha256--; [ -z "$paths" ] || sha256sum -- $paths 2>/dev/null
@@ -190,6 +201,10 @@ class HostState:
     #: The app's credential files (ciphertext, or plaintext on systemd 247-249), by path:
     #: ``{"/etc/credstore.encrypted/example-app/DB_PASSWORD": FileInfo(...)}``.
     credential_files: Mapping[str, FileInfo] = field(default_factory=dict)
+    #: For an app that runs an image: the engine the host has (of those asked about: ``None``,
+    #: none), and whether it has the image already (``None``: none was asked about).
+    engine: str | None = None
+    image_present: bool | None = None
 
     def running(self, unit: str) -> bool:
         return self.services.get(unit, {}).get("ActiveState") == "active"
@@ -213,7 +228,9 @@ class AppHostState(FactBase):
     the runtime packages, the app's user and group, its directories, release and ``current``
     link, its unit files and units (``units``: those it wants, plus those the host has),
     journald's drop-in, the env file with its manifest and fingerprint key, and the app's
-    credential files (``credential_dirs``: the encrypted and the plain one); a ``HostState``.
+    credential files (``credential_dirs``: the encrypted and the plain one), and for an app that
+    runs an ``image``, the first of ``engines`` the host has and whether it has the image; a
+    ``HostState``.
 
     .. code:: python
 
@@ -235,6 +252,8 @@ class AppHostState(FactBase):
             key="5f1e...",
             env_file=FileInfo(...),
             credential_files={"/etc/credstore.encrypted/example-app/DB_PASSWORD": FileInfo(...)},
+            engine=None,
+            image_present=None,
         )
 
     ``release=""`` asks about no release (``release_present`` is then ``None``): a rotation needs
@@ -256,9 +275,11 @@ class AppHostState(FactBase):
         packages: list[str],
         units: list[str],
         credential_dirs: tuple[str, str] = ("/nonexistent", "/nonexistent"),
+        engines: tuple[str, ...] = (),
+        image: str = "",
     ) -> StringCommand:
         args = [app, user, home, release, env_file, journald, pending, lock, str(lock_wait),
-                *credential_dirs, *packages, "--", *units]  # fmt: skip
+                *credential_dirs, " ".join(engines), image, *packages, "--", *units]  # fmt: skip
         return StringCommand(
             "sh -c", QuoteString(_HOST_STATE_SCRIPT), "ssmenv-state",
             *(QuoteString(a) for a in args),
@@ -325,6 +346,8 @@ class AppHostState(FactBase):
                 for name, lines in found.items()
                 if name.startswith("credential ") and (info := file_of(lines))
             },
+            engine=one("engine"),
+            image_present=one("image") == "present" if "image" in found else None,
         )
 
 

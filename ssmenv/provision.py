@@ -1,7 +1,7 @@
 """What an app host lacks before its activation, made in one remote command: the app's system
 user and group, its directories, small root-owned files (journald's retention) and the release,
-unpacked from stdin. ``ssmenv/shell/provision.sh`` carries it out under the app's lock; this
-module writes its plan and payload.
+unpacked from stdin, or the image, pulled. ``ssmenv/shell/provision.sh`` carries it out under the
+app's lock; this module writes its plan and payload.
 
 Only what the state read found missing or different is in a plan: a host that has everything
 gets no command at all, and a new host gets this one instead of a dozen of pyinfra's own.
@@ -58,6 +58,20 @@ class Unpack:
 
 
 @dataclass(frozen=True)
+class Pull:
+    """An image pulled by ``engine`` (``podman`` or ``docker``) by its digest; ``auth``: the
+    registry login as both engines read it (``ssmenv.runtimes.container.auth_json``), a secret
+    that travels on stdin only."""
+
+    engine: str
+    image: str
+    auth: str | None = field(default=None, repr=False)
+
+    def line(self) -> str:
+        return f"pull {self.engine} {len((self.auth or '').encode())} {self.image}"
+
+
+@dataclass(frozen=True)
 class Provision:
     """What one app's host needs made before its activation."""
 
@@ -66,16 +80,18 @@ class Provision:
     dirs: tuple[str, ...] = ()  # root:root 0755
     files: tuple[HostFile, ...] = ()
     release: Unpack | None = None
+    pull: Pull | None = None
     lock_wait: int = LOCK_WAIT
 
     def __bool__(self) -> bool:
-        return bool(self.user or self.dirs or self.files or self.release)
+        return bool(self.user or self.dirs or self.files or self.release or self.pull)
 
     def describe(self) -> str:
         """What it makes, in words (no content)."""
         release = [f"release {Path(self.release.path).name}"] if self.release else []
         user = [f"user {self.user}"] if self.user else []
-        return ", ".join([*user, *self.dirs, *(f.path for f in self.files), *release])
+        pull = [f"image {self.pull.image.rsplit('@', 1)[1][:19]}"] if self.pull else []
+        return ", ".join([*user, *self.dirs, *(f.path for f in self.files), *release, *pull])
 
     def plan(self) -> list[str]:
         """The plan's lines, as ``provision.sh``'s ``read_plan`` reads them."""
@@ -87,9 +103,16 @@ class Provision:
             *(f"dir {d}" for d in self.dirs),
             *(f.line() for f in self.files),
             *(self.release.lines() if self.release else []),
+            *([self.pull.line()] if self.pull else []),
             "end",
         ]
 
     def payload(self) -> str:
-        """The files' contents in plan order, then the archive."""
-        return "".join(f.content for f in self.files) + (self.release.text if self.release else "")
+        """The files' contents in plan order, then the registry login, then the archive."""
+        return ("".join(f.content for f in self.files) + (self.pull.auth or "" if self.pull else "")
+                + (self.release.text if self.release else ""))  # fmt: skip
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """What must never be printed of it: the registry login."""
+        return (self.pull.auth,) if self.pull and self.pull.auth else ()

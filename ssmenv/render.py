@@ -13,7 +13,7 @@ itself (``ssmenv/templates``, mapped there by the wheel build in ``pyproject.tom
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from ssmenv import envfile
 from ssmenv.config import REPO_ROOT, AppConfig
 from ssmenv.credentials import Delivered
 from ssmenv.rotation import RotationTimer
+from ssmenv.runtimes.container import CREDENTIALS_MOUNT, ENGINES, SECRETS_DIR, Engine
 
 _PACKAGED = Path(__file__).with_name("templates")
 TEMPLATES = _PACKAGED if _PACKAGED.is_dir() else REPO_ROOT / "templates"
@@ -125,13 +126,50 @@ def env_file(app_name: str, origin: str, variables: Mapping[str, str]) -> str:
     return text
 
 
-def unit_files(config: AppConfig, credentials: Delivered | None = None) -> dict[str, str]:
+def container_run(
+    config: AppConfig, engine: Engine, names: Sequence[str], credentials: Delivered
+) -> dict[str, Any]:
+    """What the unit of an app that runs an image says about it: the engine's command line, each
+    word escaped for ``ExecStart=`` (the container given the env file's ``names``, the listening
+    process's ``PORT`` and each credential's ``NAME_FILE``, by name only), and the command that
+    removes a leftover container first, for an engine that cannot replace one."""
+    assert config.container is not None
+    process = config.processes[0]
+    given = [*names, *(["PORT"] if process.port else []),
+             *(f"{name}_FILE" for name in credentials.names)]  # fmt: skip
+    words = engine.run(config.name, tuple(given), config.container.image,
+                       config.container.args(process.command), bool(credentials))  # fmt: skip
+    remove = [engine.binary, "rm", "--force", config.name] if engine.remove_first else None
+    # The credentials' mount is the one word with a specifier for systemd to expand (%d).
+    escaped = [word if word == CREDENTIALS_MOUNT else exec_arg(word) for word in words]
+    # One line for the engine's options, one per name, one for the image and its command.
+    first = next(i for i, word in enumerate(words) if word.startswith("--env=") or
+                 word == config.container.image.reference)  # fmt: skip
+    image = words.index(config.container.image.reference)
+    lines = [" ".join(escaped[:first]), *escaped[first:image], " ".join(escaped[image:])]
+    return {
+        "run": lines,
+        "remove": remove,
+        "secrets_dir": SECRETS_DIR,
+    }
+
+
+def unit_files(
+    config: AppConfig,
+    credentials: Delivered | None = None,
+    names: Sequence[str] = (),
+    engine: Engine | None = None,
+) -> dict[str, str]:
     """The app's unit files on this host, by name: one per process (a template for a process
     that runs several times), and the target they are part of, if the app has a Procfile. Each
-    process's unit loads the app's ``credentials``, if it has any."""
+    process's unit loads the app's ``credentials``, if it has any. An app that runs an image has
+    one unit, which runs it with ``engine``, giving the container the env file's ``names``."""
     files = {}
     credentials = credentials or Delivered(config.name)
     target = config.target
+    container = None
+    if config.container is not None:
+        container = container_run(config, engine or ENGINES["podman"], names, credentials)
     for process in config.processes:
         template = process.instances is not None
         label = f"{config.name} {process.name}" if not process.legacy else config.name
@@ -149,6 +187,7 @@ def unit_files(config: AppConfig, credentials: Delivered | None = None) -> dict[
             start=command_line(process.command),
             credentials=credentials.paths,
             load=credentials.delivery.directive,
+            container=container,
         )
     if target:
         files[target] = templates.get_template("app.target.j2").render(

@@ -14,13 +14,17 @@ from ssmenv.activation import sha256
 from ssmenv.config import AppConfig
 from ssmenv.facts import HostState
 from ssmenv.operations import provision
-from ssmenv.provision import HostFile, Provision, Unpack
+from ssmenv.provision import HostFile, Provision, Pull, Unpack
+from ssmenv.runtimes.container import engine_on
 
 JOURNALD_DROPIN = journald.DROPIN
 
 
 def runtime_packages(config: AppConfig) -> list[str]:
-    """The Debian packages the app needs, with what its source needs too (a lockfile's tool)."""
+    """The Debian packages the app needs, with what its source needs too (a lockfile's tool); an
+    image's engine is installed only where the host has none (``app_host``)."""
+    if config.container is not None:
+        return list(config.packages)
     extra = config.runtime.packages_for(config.source)
     return list(dict.fromkeys((*config.packages, *extra)))
 
@@ -30,21 +34,27 @@ def app_host(
     state: HostState,
     others: Sequence[AppConfig] = (),
     release: Unpack | None = None,
+    pull: Pull | None = None,
 ) -> None:
-    """Runtime packages (pyinfra's apt operations), then in one command what the host lacks of
-    the rest: the app's system group and user, its directories, journald's retention and the
-    ``release`` to unpack (``tasks.release``); only what ``state`` (``AppHostState``) shows
-    missing or different, and no operation when nothing is.
+    """Runtime packages (pyinfra's apt operations; for an image, its engine where the host has
+    none), then in one command what the host lacks of the rest: the app's system group and user,
+    its directories, journald's retention, and the ``release`` to unpack (``tasks.release``) or
+    the image to ``pull`` (``tasks.image``); only what ``state`` (``AppHostState``) shows missing
+    or different, and no operation when nothing is.
 
     ``others``: the apps bootstrapped before this one on the host in this run. The packages they
     install are theirs to install, and journald's drop-in, one per host, is the first app's to
     write (every app of a host has the host's journald settings), so nothing is done twice.
     """
     packages = runtime_packages(config)
+    if config.container is not None and state.engine is None:
+        packages.append(engine_on(config.container, None).package)
     theirs = {p for other in others for p in runtime_packages(other)}
     missing = [p for p in packages if state.packages.get(p) != "installed" and p not in theirs]
-    # Code is root-owned: the app runs as its own user and cannot rewrite itself.
-    dirs = tuple(path for path in (config.home, f"{config.home}/releases")
+    # Code is root-owned: the app runs as its own user and cannot rewrite itself. An image has
+    # no release on the host.
+    homes = (config.home, f"{config.home}/releases") if config.container is None else ()
+    dirs = tuple(path for path in homes
                  if state.dirs.get(path) != "root root 755 directory")  # fmt: skip
     files = ()
     retention = journald.dropin(config.journald_max_use, config.journald_max_retention)
@@ -54,7 +64,7 @@ def app_host(
     plan = Provision(
         config.name,
         user=config.user if state.group is None or state.user is None else None,
-        dirs=dirs, files=files, release=release,
+        dirs=dirs, files=files, release=release, pull=pull,
     )  # fmt: skip
     # Decided before pyinfra's @deploy is entered: its bookkeeping costs a millisecond a host
     # even when it adds nothing, which a no-op redeploy of many hosts pays for each task.

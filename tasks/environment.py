@@ -17,6 +17,7 @@ from ssmenv.errors import ConfigError
 from ssmenv.facts import FileInfo, HostState
 from ssmenv.operations import atomic_file
 from ssmenv.variables import Variable, compose
+from tasks.image import registry_password
 
 #: Variables the toolkit gives each unit itself (``Environment=`` in the unit), not the env file.
 PER_UNIT = frozenset({"PORT"})
@@ -32,13 +33,19 @@ def resolve(config: AppConfig) -> dict[str, Variable]:
     composition = compose(config, sources.fetch(config.sources))
     for note in composition.notes:  # e.g. variables the contract does not list: not fatal
         sources.warn_once(note)
-    return composition.check(f"{config.name} ({config.sources_summary})")
+    variables = composition.check(f"{config.name} ({config.sources_summary})")
+    registry_password(config, variables)  # a registry password no source has stops the run now
+    return variables
 
 
-def in_manifest(variables: dict[str, Variable]) -> dict[str, Variable]:
+def in_manifest(variables: dict[str, Variable], config: AppConfig | None = None) -> dict[
+        str, Variable]:  # fmt: skip
     """The variables the manifest records (env-file lines and credentials): all but those each
-    unit is given itself (``PORT``, only to the processes that listen)."""
-    return {name: v for name, v in variables.items() if name not in PER_UNIT}
+    unit is given itself (``PORT``, only to the processes that listen) and the registry's
+    password of ``config``'s image, which only the pull gets."""
+    container = config.container if config is not None else None
+    skip = PER_UNIT | ({container.password} if container and container.password else set())
+    return {name: v for name, v in variables.items() if name not in skip}
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,10 @@ class EnvPlan:
     # Which variables are credentials (or how the host gets them) is not what the host has: the
     # units change with them, in a rotation too.
     credentials_changed: bool = False
+    #: The env file's variable names, which a container is given by name (its unit names them).
+    names: tuple[str, ...] = ()
+    #: Which variables there are is not what the host's manifest records.
+    names_changed: bool = False
 
 
 def delivered(
@@ -105,7 +116,7 @@ def app_environment(
     """
     env_file = config.env_file
     manifest_file, key_file = f"{env_file}.manifest", f"{env_file}.key"
-    variables = in_manifest(variables)
+    variables = in_manifest(variables, config)
     creds = delivered(config, variables, state, host.name)
 
     values = {name: v.value for name, v in variables.items() if name not in creds.names}
@@ -181,6 +192,9 @@ def app_environment(
         credentials=creds,
         credentials_changed=old_manifest is not None and (
             set(deployed) != set(creds.names) or credential_files.moved),
+        names=tuple(sorted(values)),
+        names_changed=old_manifest is not None
+        and set(old_manifest.get("variables", {})) != set(variables),
     )  # fmt: skip
 
 

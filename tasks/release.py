@@ -66,7 +66,10 @@ def build_archive(source: Path) -> tuple[str, Path]:
 
 
 def release_path(config: AppConfig) -> str:
-    """Where this config's release lives on a host: named by ``app_version`` or the source hash."""
+    """Where this config's release lives on a host: named by ``app_version`` or the source hash;
+    ``""`` for an app that runs an image (it has no release on the host)."""
+    if config.container is not None:
+        return ""
     version = config.version or build_archive(config.source)[0]
     return f"{config.home}/releases/{version}"
 
@@ -90,6 +93,8 @@ def app_release(config: AppConfig, state: HostState) -> ReleasePlan:
     that does not come up healthy is switched back. ``state`` must have been read asking about
     this release (``read_host_state(config, release=release_path(config))``).
     """
+    if config.container is not None:
+        return ReleasePlan()  # the image is the release: see tasks.image
     release = release_path(config)
     version = posixpath.basename(release)
     if state.release_present is None:

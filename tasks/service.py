@@ -12,6 +12,7 @@ from ssmenv.config import AppConfig
 from ssmenv.facts import HostState
 from ssmenv.operations import activation
 from ssmenv.rollout import Rollout
+from tasks import image
 from tasks.environment import EnvPlan
 
 UNIT_DIR = "/etc/systemd/system"
@@ -56,7 +57,8 @@ def app_service(
     run left unfinished. ``state`` is the host's ``HostState``; nothing changed means no
     operation. ``only_env`` (rotation) leaves the units' files as they are, unless the
     credentials they load changed."""
-    wanted = render.unit_files(config, env.credentials if env else None)
+    wanted = render.unit_files(config, env.credentials if env else None,
+                               names=env.names if env else (), engine=image.engine(config, state))
     files = list(env.files if env else ())
     writes = {
         name: FileWrite(
@@ -76,9 +78,10 @@ def app_service(
             if name not in wanted:
                 files.append(FileWrite(f"{UNIT_DIR}/{name}", mode="0644", expect=have.sha256,
                                        unit=True, remove=True))  # fmt: skip
-    elif env and env.credentials_changed:
+    elif env and (env.credentials_changed or env.names_changed):
         # A rotation leaves the units as they are, unless which variables they load as
-        # credentials changed with the values: then the units the host has load the new ones.
+        # credentials changed with the values, or which variables there are (a container's unit
+        # names each one it is given): then the units the host has load the new ones.
         files += [w for name, w in writes.items() if name in state.unit_files
                   and state.unit_files[name].sha256 != sha256(w.content or "")]  # fmt: skip
     before = state.active_units

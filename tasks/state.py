@@ -12,6 +12,7 @@ from ssmenv.activation import LOCK_WAIT, lock_path, pending_marker
 from ssmenv.config import AppConfig
 from ssmenv.credentials import ENCRYPTED, PLAIN
 from ssmenv.facts import AppHostState, HostState, quiet_fact
+from ssmenv.runtimes.container import ENGINES
 from tasks.bootstrap import JOURNALD_DROPIN, runtime_packages
 
 
@@ -37,4 +38,15 @@ def read_host_state(config: AppConfig, release: str | None = None) -> HostState:
         packages=runtime_packages(config),
         units=list(config.units),
         credential_dirs=(ENCRYPTED.directory(config.name), PLAIN.directory(config.name)),
+        **image_query(config),
     )
+
+
+def image_query(config: AppConfig) -> dict:
+    """What the state read asks about an app's image: which engines (the one the settings name,
+    or either), and the image by digest; nothing for an app with a source tree."""
+    if config.container is None:
+        return {}
+    engine = config.container.engine
+    engines = (engine,) if engine else tuple(ENGINES)
+    return {"engines": engines, "image": config.container.image.reference}

@@ -19,6 +19,8 @@ class Runtime:
       the app's source (``None``: nothing to install)
     + packages_for: more packages a given source needs (a lockfile's tool)
     + help: one sentence for the README
+    + image: the app ships as a container image (``app_image``) rather than a source tree: no
+      release on the host, and its unit runs the container engine
     """
 
     name: str
@@ -29,6 +31,7 @@ class Runtime:
     packages_for: Callable[[Path], tuple[str, ...]] = field(
         default=lambda source: (), repr=False
     )
+    image: bool = False
 
     def start_command(self, home: str) -> str:
         return self.start.format(home=home)

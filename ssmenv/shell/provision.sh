@@ -19,12 +19,18 @@
 #                                       applies from its next start: not fatal)
 #   release PATH · archive BASE64-SIZE SHA256 · install COMMAND...   (all three optional; install
 #                                       runs by sh in the new release's directory)
-# Then on stdin: each file's content, in plan order, then the archive.
+#   pull ENGINE AUTH-SIZE IMAGE         the image pulled by ENGINE (podman, docker) by digest,
+#                                       logging in with the AUTH-SIZE bytes of registry login
+#                                       that follow the files on stdin (0: none)
+# Then on stdin: each file's content, in plan order, then the registry login, then the archive.
 # Exit status: 0 done (a release already there counts), 1 failed, 75 locked.
 
 APP='' LOCK_WAIT=60 RELEASE='' SIZE='' SHA='' INSTALL='' USER_NAME=''
 DIRS=() F_SIZE=() F_SHA=() F_MODE=() F_RESTART=() F_PATH=()
-STAGE='' ARCHIVE='' TEMP=''
+STAGE='' ARCHIVE='' TEMP='' LOGIN=''
+P_ENGINE='' P_SIZE=0 P_IMAGE=''
+# Seconds a pull may take: a large image over a slow link, not a hung registry.
+readonly PULL_TIMEOUT=900
 
 read_plan() {
   local line word rest
@@ -49,6 +55,11 @@ read_plan() {
         SIZE=${BASH_REMATCH[1]} SHA=${BASH_REMATCH[2]}
         ;;
       install) INSTALL=$rest ;;
+      pull)
+        [[ $rest =~ ^(podman|docker)\ ([0-9]{1,6})\ ([A-Za-z0-9][A-Za-z0-9@:./_-]*)$ ]] ||
+          return 1
+        P_ENGINE=${BASH_REMATCH[1]} P_SIZE=${BASH_REMATCH[2]} P_IMAGE=${BASH_REMATCH[3]}
+        ;;
       end) [ -n "$APP" ] && { [ -z "$RELEASE" ] || [ -n "$SIZE" ]; }; return ;;
       *) return 1 ;;
     esac
@@ -56,7 +67,7 @@ read_plan() {
   return 1
 }
 
-cleanup() { rm -rf -- "$STAGE" "$ARCHIVE" "$TEMP"; }
+cleanup() { rm -rf -- "$STAGE" "$ARCHIVE" "$TEMP" "$LOGIN"; }
 
 # app_user: the app's system group and user, without a home or a login shell.
 app_user() {
@@ -111,6 +122,31 @@ unpack() {
   sync -- "$releases"
 }
 
+# pull: the image, by digest, before any activation needs it. The registry login goes from stdin
+# into a file of root's own directory (private from its first byte), which the engine reads and
+# which is removed as soon as the pull ends: no login stays on the host.
+pull() {
+  local config='' out
+  if [ "$P_SIZE" -gt 0 ]; then
+    LOGIN=$(umask 077 && mktemp -d -p "$STATE_DIR" pull.XXXXXX) || return 1
+    config=$LOGIN/config.json
+    (umask 077 && head -c "$P_SIZE" > "$config") || return 1
+    [ "$(wc -c < "$config")" -eq "$P_SIZE" ] || { say "the registry login did not arrive whole"; return 1; }
+  fi
+  case $P_ENGINE in
+    podman) set -- podman pull --quiet ${config:+--authfile "$config"} "$P_IMAGE" ;;
+    docker) set -- docker ${LOGIN:+--config "$LOGIN"} pull --quiet "$P_IMAGE" ;;
+  esac
+  out=$(timeout -k 10 "$PULL_TIMEOUT" "$@" 2>&1 > /dev/null < /dev/null)
+  local status=$?
+  rm -rf -- "$LOGIN"
+  LOGIN=''
+  if [ "$status" -ne 0 ]; then
+    say "could not pull $P_IMAGE with $P_ENGINE (status $status): ${out##*$'\n'}"
+    return 1
+  fi
+}
+
 main() {
   set -u
   umask 022  # directories and the release are root's and readable by the app's user
@@ -132,5 +168,6 @@ main() {
   for i in "${!F_PATH[@]}"; do
     put_file "$i" || { say "could not write ${F_PATH[i]} whole"; exit 1; }
   done
+  if [ -n "$P_ENGINE" ]; then pull || exit 1; fi
   if [ -n "$RELEASE" ]; then unpack || exit 1; fi
 }

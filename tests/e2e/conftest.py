@@ -15,7 +15,9 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -51,6 +53,18 @@ def e2e_prerequisites() -> None:
         pytest.skip(reason)
 
 
+@pytest.fixture(scope="module")
+def container_tools() -> None:
+    """The local registry's and the image builder's tools: skip loudly without them; under CI,
+    fail (.ci/run installs them)."""
+    missing = [t for t in ("docker-registry", "skopeo", "htpasswd") if not shutil.which(t)]
+    if missing:
+        reason = f"CONTAINER TESTS NOT RUN: missing {', '.join(missing)}"
+        if IN_CI:
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
 @dataclass
 class Host:
     """One test host as the tests see it: SSH for looking around, HTTP for the app."""
@@ -68,12 +82,28 @@ class Host:
             raise AssertionError(f"{self.name}: {command!r} failed: {result.stderr.strip()}")
         return result.stdout
 
+    def run_bytes(self, command: str) -> bytes:
+        """``command``'s output as bytes, as it is (values with any byte in them)."""
+        result = subprocess.run([*lab.ssh_args(self.ssh_port), command], capture_output=True,
+                                timeout=60)  # fmt: skip
+        if result.returncode != 0:
+            raise AssertionError(f"{self.name}: {command!r} failed: {result.stderr!r}")
+        return result.stdout
+
     def service(self, unit: str) -> dict[str, str]:
         out = self.run(
             f"systemctl show {unit} -p MainPID -p NRestarts -p ExecMainStartTimestamp "
             "-p ActiveState -p InvocationID"
         )
         return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+    def started_at(self, unit: str) -> int:
+        """When ``unit``'s main process started, in µs since the epoch (wall clock: the hosts'
+        monotonic timestamps are not comparable with each other)."""
+        text = self.run(f"systemctl show --timestamp=us+utc -p ExecMainStartTimestamp --value "
+                        f"{unit}")  # fmt: skip
+        moment = datetime.strptime(text.strip(), "%a %Y-%m-%d %H:%M:%S.%f %Z")
+        return int(moment.replace(tzinfo=UTC).timestamp() * 1_000_000)
 
     def process_environ(self, unit: str) -> dict[str, bytes]:
         """The environment of the unit's running main process, as raw bytes per name."""
@@ -168,29 +198,40 @@ def wait_for(condition, what: str, deadline: float = 60.0, every: float = 0.1):
         time.sleep(every)
 
 
+@contextmanager
+def booted(
+    prefix: str, count: int, ssh_port: int, app_port: int, kind: str = "node"
+) -> Iterator[list[Host]]:
+    """``count`` test hosts of image ``kind``, the i-th on ``ssh_port + i`` with its app on
+    ``app_port + i``; powered off afterwards."""
+    started = time.monotonic()
+    up = lab.up(prefix, count, ssh_port, kind=kind)
+    print(f"\nbooted {len(up)} {kind} hosts in {time.monotonic() - started:.1f}s", file=sys.stderr)
+    try:
+        yield [Host(h.name, h.ssh_port, app_port + i) for i, h in enumerate(up)]
+    finally:
+        for h in up:
+            lab.power_off(h)
+
+
+def write_inventory(path: Path, group: str, hosts: list[Host]) -> Path:
+    """An inventory of ``hosts``, in that order, in ``group``, reached as the deploy user."""
+    entries = [(h.name, {**lab.connection_data(h.ssh_port), "app_port": h.app_port})
+               for h in hosts]  # fmt: skip
+    path.write_text(f"{group} = {entries!r}\n")
+    return path
+
+
 @pytest.fixture(scope="session")
 def lab_hosts() -> Iterator[list[Host]]:
-    started = time.monotonic()
-    booted = lab.up(PREFIX, 2, SSH_PORT_BASE)
-    print(
-        f"\nbooted {len(booted)} test hosts in {time.monotonic() - started:.1f}s", file=sys.stderr
-    )
-    try:
-        yield [Host(h.name, h.ssh_port, APP_PORT_BASE + i) for i, h in enumerate(booted)]
-    finally:
-        for h in booted:
-            lab.power_off(h)
+    with booted(PREFIX, 2, SSH_PORT_BASE, APP_PORT_BASE) as hosts:
+        yield hosts
 
 
 @pytest.fixture(scope="session")
 def inventory(lab_hosts, tmp_path_factory) -> Path:
     """An inventory of the test hosts in the ``staging`` group, like inventories/local.py."""
-    path = tmp_path_factory.mktemp("inventory") / "e2e.py"
-    entries = [
-        (h.name, {**lab.connection_data(h.ssh_port), "app_port": h.app_port}) for h in lab_hosts
-    ]
-    path.write_text(f"staging = {entries!r}\n")
-    return path
+    return write_inventory(tmp_path_factory.mktemp("inventory") / "e2e.py", "staging", lab_hosts)
 
 
 @pytest.fixture(scope="session")

@@ -2,13 +2,13 @@
 the local registry with a password, the example app built as an image and pushed there, pulled on
 the host by digest and run in the foreground under a systemd unit that passes only names.
 
-What the toolkit's container runtime will build on; see lab/containers.md for the findings.
+What the toolkit's container runtime (``ssmenv/runtimes/container.py``) builds on; see
+lab/containers.md for the findings.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +19,9 @@ from lab import hosts as lab
 from lab import images, registry
 from lab.ports import free_port
 from ssmenv.envfile import encode_value
-from tests.conftest import IN_CI
 from tests.e2e.conftest import APP_PORT_BASE, PREFIX, SSH_PORT_BASE, Host, sha256, wait_for
+
+pytestmark = pytest.mark.usefixtures("container_tools")
 
 SSH_PORT = SSH_PORT_BASE + 80
 APP_PORT = APP_PORT_BASE + 80
@@ -61,17 +62,6 @@ ExecStart=/usr/bin/podman run --rm --replace --name lab-container --network=host
 KillMode=mixed
 TimeoutStopSec=20
 """
-
-
-@pytest.fixture(scope="module", autouse=True)
-def container_tools() -> None:
-    """Skip loudly without the registry and image tools; under CI, fail (.ci/run installs them)."""
-    missing = [t for t in ("docker-registry", "skopeo", "htpasswd") if not shutil.which(t)]
-    if missing:
-        reason = f"CONTAINER LAB TESTS NOT RUN: missing {', '.join(missing)}"
-        if IN_CI:
-            pytest.fail(reason)
-        pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")

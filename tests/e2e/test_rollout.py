@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from datetime import UTC, datetime
 
 import pytest
 
@@ -24,11 +23,8 @@ DATA = {"ssm_path": PATH}
 
 
 def started_at(host) -> int:
-    """When the unit's main process started, in µs since the epoch (wall clock: the containers'
-    monotonic timestamps are not comparable with each other)."""
-    text = host.run(f"systemctl show --timestamp=us+utc -p ExecMainStartTimestamp --value {UNIT}")
-    moment = datetime.strptime(text.strip(), "%a %Y-%m-%d %H:%M:%S.%f %Z")
-    return int(moment.replace(tzinfo=UTC).timestamp() * 1_000_000)
+    """When the web unit's main process started, in µs since the epoch."""
+    return host.started_at(UNIT)
 
 
 def env_values(host) -> dict[str, str]:

@@ -10,8 +10,15 @@ import itertools
 
 import pytest
 
-from lab import hosts as lab
-from tests.e2e.conftest import APP_PORT_BASE, PREFIX, SSH_PORT_BASE, Deployer, Host
+from tests.e2e.conftest import (
+    APP_PORT_BASE,
+    PREFIX,
+    SSH_PORT_BASE,
+    Deployer,
+    Host,
+    booted,
+    write_inventory,
+)
 from tests.e2e.test_rollout import UNIT, started_at
 from tests.e2e.test_several_apps import COMMAND_LINE
 
@@ -26,12 +33,8 @@ PARAMETERS = {
 
 @pytest.fixture(scope="module")
 def fleet() -> list[Host]:
-    booted = lab.up(f"{PREFIX}f", COUNT, SSH_PORT_BASE + 60)
-    try:
-        yield [Host(h.name, h.ssh_port, APP_PORT_BASE + 60 + i) for i, h in enumerate(booted)]
-    finally:
-        for h in booted:
-            lab.power_off(h)
+    with booted(f"{PREFIX}f", COUNT, SSH_PORT_BASE + 60, APP_PORT_BASE + 60) as hosts:
+        yield hosts
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +42,7 @@ def fleet_deployer(fleet, deployer, tmp_path_factory) -> Deployer:
     path = tmp_path_factory.mktemp("fleet") / "fleet.py"
     # Inventory order is not name order: the rollout must follow the file, not sort.
     order = [fleet[i] for i in (3, 0, 5, 1, 4, 2)]
-    entries = [(h.name, {**lab.connection_data(h.ssh_port), "app_port": h.app_port})
-               for h in order]  # fmt: skip
-    path.write_text(f"staging = {entries!r}\n")
-    fleet_deployer = Deployer(path, deployer.env)
+    fleet_deployer = Deployer(write_inventory(path, "staging", order), deployer.env)
     fleet_deployer.order = order
     return fleet_deployer
 

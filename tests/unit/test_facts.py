@@ -119,8 +119,43 @@ def test_host_state_command_passes_every_path_as_an_argument():
         credential_dirs=("/etc/credstore.encrypted/a", "/etc/credstore/a"),
     ))  # fmt: skip
     assert command.endswith("'/opt/a/releases/x y' /etc/a.env /etc/j.conf /run/p /run/l 60 "
-                            "/etc/credstore.encrypted/a /etc/credstore/a "
+                            "/etc/credstore.encrypted/a /etc/credstore/a '' '' "
                             "nodejs -- a-web.service a-worker@1.service a.target")
+
+
+def _state_with_engines(tmp_path, engines: dict[str, int], asked: tuple[str, ...]):
+    """The state read run locally for an image, with fake engines on PATH: each exits with its
+    status for ``image inspect``."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(parents=True)
+    for name, status in engines.items():
+        fake = bin_dir / name
+        fake.write_text(f'#!/bin/sh\n[ "$1 $2 $3" = "image inspect r@sha256:1" ] && exit {status}\n'
+                        "exit 9\n")  # fmt: skip
+        fake.chmod(0o755)
+    command = AppHostState().command(
+        app="a", user="a", home="/opt/a", release="", env_file="/etc/a.env",
+        journald="/etc/j.conf", pending="/run/p", lock="/run/l", lock_wait=0, packages=[],
+        units=["a.service"], engines=asked, image="r@sha256:1",
+    ).get_raw_value()  # fmt: skip
+    path = f"{bin_dir}:/usr/bin:/bin"
+    result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True,
+                            env={"PATH": path})  # fmt: skip
+    return AppHostState().process(result.stdout.splitlines())
+
+
+def test_host_state_finds_the_first_engine_asked_for_and_whether_it_has_the_image(tmp_path):
+    state = _state_with_engines(tmp_path, {"podman": 1, "docker": 0}, ("podman", "docker"))
+    assert (state.engine, state.image_present) == ("podman", False)
+    state = _state_with_engines(tmp_path / "2", {"docker": 0}, ("podman", "docker"))
+    assert (state.engine, state.image_present) == ("docker", True)
+    state = _state_with_engines(tmp_path / "3", {"docker": 0}, ("podman",))
+    assert (state.engine, state.image_present) == (None, False)
+
+
+def test_host_state_of_an_app_without_an_image_asks_about_none():
+    state = AppHostState().process(FULL)
+    assert (state.engine, state.image_present) == (None, None)
 
 
 def test_file_state_of_an_absent_file_is_none():

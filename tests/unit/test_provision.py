@@ -4,19 +4,22 @@ tests/e2e.)"""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tarfile
 from pathlib import Path
 
 from ssmenv import remote
-from ssmenv.provision import HostFile, Provision, Unpack
+from ssmenv.provision import HostFile, Provision, Pull, Unpack
 
 
-def bash(script: str, stdin: str = "") -> subprocess.CompletedProcess:
-    """``script`` after the provisioning program's functions (its main is not called)."""
+def bash(script: str, stdin: str = "", path: str | None = None) -> subprocess.CompletedProcess:
+    """``script`` after the provisioning program's functions (its main is not called); ``path``
+    first on ``PATH``."""
+    env = {**os.environ, "PATH": f"{path}:{os.environ['PATH']}"} if path else None
     return subprocess.run(
         ["bash", "-c", remote.program("provision") + "\nset -u\numask 022\n" + script],
-        input=stdin, capture_output=True, text=True, timeout=30,
+        input=stdin, capture_output=True, text=True, timeout=30, env=env,
     )  # fmt: skip
 
 
@@ -101,3 +104,80 @@ def test_a_release_whose_archive_is_not_the_one_planned_is_refused(tmp_path):
     result = bash("read_plan && unpack; s=$?; cleanup; exit $s", text)
     assert result.returncode != 0 and "did not arrive whole" in result.stderr
     assert list(releases.iterdir()) == []
+
+
+IMAGE = "127.0.0.1:5000/shop@sha256:" + "ab" * 32
+LOGIN = '{"auths": {"127.0.0.1:5000": {"auth": "RkFLRQ=="}}}'
+
+
+def fake_engine(tmp_path: Path, name: str, status: int = 0) -> Path:
+    """An engine that records its arguments and the login file it was given (its mode, its
+    directory's, its content), then exits with ``status``."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    engine = bin_dir / name
+    engine.write_text(f"""#!/bin/bash
+printf '%s\\n' "$@" > {tmp_path}/args
+for f in "$@"; do
+  case $f in */config.json) login=$f ;; /run/ssmenv/pull.*) login=$f/config.json ;; esac
+done
+if [ -n "$login" ]; then
+  stat -c '%a %U' "$login" "${{login%/*}}" > {tmp_path}/modes; cat "$login" > {tmp_path}/login
+fi
+echo "Error: pulling failed on purpose" >&2
+exit {status}
+""")
+    engine.chmod(0o755)
+    return bin_dir
+
+
+def test_a_pull_is_planned_with_the_logins_size_and_its_content_after_the_files():
+    plan = Provision("shop", files=(HostFile("/etc/j.conf", "[Journal]\n"),),
+                     pull=Pull("podman", IMAGE, LOGIN))  # fmt: skip
+    assert plan.plan()[-2:] == [f"pull podman {len(LOGIN)} {IMAGE}", "end"]
+    assert plan.payload() == "[Journal]\n" + LOGIN
+    assert plan.secrets == (LOGIN,)
+    assert "RkFLRQ" not in repr(plan)
+    assert plan.describe() == "/etc/j.conf, image sha256:abababababab"
+
+
+def test_podman_pulls_with_a_root_only_login_file_that_is_gone_after_the_pull(tmp_path):
+    plan = Provision("shop", pull=Pull("podman", IMAGE, LOGIN))
+    text = "".join(f"{line}\n" for line in plan.plan()) + plan.payload()
+    result = bash("state_dir && read_plan && pull && ls /run/ssmenv", text,
+                  path=str(fake_engine(tmp_path, "podman")))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    args = (tmp_path / "args").read_text().splitlines()
+    assert args[:3] == ["pull", "--quiet", "--authfile"] and args[-1] == IMAGE
+    assert (tmp_path / "modes").read_text().split("\n")[:2] == ["600 root", "700 root"]
+    assert (tmp_path / "login").read_text() == LOGIN
+    assert not [n for n in result.stdout.split() if n.startswith("pull.")]
+
+
+def test_docker_pulls_with_the_login_as_its_config_directory(tmp_path):
+    plan = Provision("shop", pull=Pull("docker", IMAGE, LOGIN))
+    text = "".join(f"{line}\n" for line in plan.plan()) + plan.payload()
+    result = bash("state_dir && read_plan && pull", text, path=str(fake_engine(tmp_path, "docker")))
+    assert result.returncode == 0, result.stderr
+    args = (tmp_path / "args").read_text().splitlines()
+    assert args[0] == "--config" and args[2:] == ["pull", "--quiet", IMAGE]
+    assert (tmp_path / "login").read_text() == LOGIN
+
+
+def test_a_failed_pull_says_why_and_leaves_no_login(tmp_path):
+    plan = Provision("shop", pull=Pull("podman", IMAGE, LOGIN))
+    text = "".join(f"{line}\n" for line in plan.plan()) + plan.payload()
+    result = bash("state_dir && read_plan && pull; echo status $?; ls /run/ssmenv", text,
+                  path=str(fake_engine(tmp_path, "podman", status=125)))  # fmt: skip
+    assert "status 1" in result.stdout
+    assert "could not pull " + IMAGE + " with podman (status 125): Error: pulling failed" in (
+        result.stderr)  # fmt: skip
+    assert not [n for n in result.stdout.split() if n.startswith("pull.")]
+
+
+def test_a_pull_without_a_login_passes_none(tmp_path):
+    plan = Provision("shop", pull=Pull("podman", IMAGE))
+    text = "".join(f"{line}\n" for line in plan.plan()) + plan.payload()
+    result = bash("state_dir && read_plan && pull", text, path=str(fake_engine(tmp_path, "podman")))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "args").read_text().splitlines() == ["pull", "--quiet", IMAGE]

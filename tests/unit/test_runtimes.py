@@ -1,7 +1,16 @@
 """Runtimes: each is one object that says its packages, start command and dependency install."""
 
+import pytest
+
+from ssmenv import render
 from ssmenv.config import AppConfig
+from ssmenv.credentials import Delivered
+from ssmenv.errors import ConfigError
 from ssmenv.runtimes import RUNTIMES
+from ssmenv.runtimes.container import ENGINES, Image, auth_json
+
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+IMAGE = f"registry.example.com:5000/shop/web:1.4@{DIGEST}"
 
 
 def test_node_installs_with_npm_only_where_the_source_has_a_lockfile(tmp_path):
@@ -23,7 +32,105 @@ def test_python_makes_a_virtualenv_per_release_and_installs_requirements_if_any(
 
 def test_every_runtime_is_a_setting_value_giving_its_packages_and_start():
     for name, runtime in RUNTIMES.items():
-        config = AppConfig.from_data({"ssm_path": "/a", "app_runtime": name})
+        image = {"app_image": IMAGE} if runtime.image else {}
+        config = AppConfig.from_data({"ssm_path": "/a", "app_runtime": name, **image})
         assert config.runtime is runtime
         assert config.packages == runtime.packages
         assert config.start == runtime.start.format(home="/opt/example-app")
+
+
+@pytest.mark.parametrize(("text", "registry", "repository", "tag"), [
+    (IMAGE, "registry.example.com:5000", "shop/web", "1.4"),
+    (f"127.0.0.1:5951/example@{DIGEST}", "127.0.0.1:5951", "example", None),
+    (f"localhost/app:v2@{DIGEST}", "localhost", "app", "v2"),
+    (f"library/node:22@{DIGEST}", "docker.io", "library/node", "22"),
+    (f"node@{DIGEST}", "docker.io", "node", None),
+])  # fmt: skip
+def test_an_image_reference_is_read_into_its_registry_repository_tag_and_digest(
+    text, registry, repository, tag
+):
+    image = Image.parse(text)
+    assert (image.registry, image.repository, image.tag, image.digest) == (
+        registry, repository, tag, DIGEST)  # fmt: skip
+    assert image.reference == text
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ("registry.example.com/shop:1.4", "must name the image by digest"),
+    ("shop@sha256:abc", "64 lowercase hex digits"),
+    (f"Shop@{DIGEST}", "repository path"),
+    (f"shop:bad tag@{DIGEST}", "tag"),
+    (f"shop; rm -rf /@{DIGEST}", "repository path"),
+])  # fmt: skip
+def test_an_image_reference_that_is_not_pinned_or_not_a_reference_is_refused(text, why):
+    with pytest.raises(ValueError, match=why):
+        Image.parse(text)
+
+
+def container(**more) -> AppConfig:
+    return AppConfig.from_data({"ssm_path": "/a", "app_runtime": "container",
+                                "app_image": IMAGE, **more})  # fmt: skip
+
+
+@pytest.mark.parametrize(("data", "line"), [
+    ({"app_runtime": "container"}, "app_image: required"),
+    ({"app_image": IMAGE}, 'app_image: only with app_runtime "container"'),
+    ({"container_engine": "docker"}, 'container_engine: only with app_runtime "container"'),
+    ({"app_runtime": "container", "app_image": IMAGE, "container_registry_password": "PW"},
+     "the registry's user and password go together"),
+    ({"app_runtime": "container", "app_image": IMAGE, "container_engine": "lxc"},
+     "container_engine: Input should be 'podman' or 'docker'"),
+    ({"app_runtime": "container", "app_image": IMAGE, "app_processes": ["worker"]},
+     "app_processes: without a Procfile the app has one process, web"),
+])  # fmt: skip
+def test_container_settings_are_checked_together_before_any_host_is_touched(data, line):
+    with pytest.raises(ConfigError, match=line):
+        AppConfig.from_data({"ssm_path": "/a", **data})
+
+
+def test_a_container_app_is_one_web_unit_whose_command_is_the_image_and_app_start():
+    config = container(app_start="--workers 2 'a b'")
+    assert config.units == ("example-app.service",)
+    assert config.container.args(config.processes[0].command) == ("--workers", "2", "a b")
+    assert config.container.args("") == ()
+
+
+def test_the_unit_runs_the_image_by_digest_giving_every_value_by_name_only():
+    unit = render.unit_files(container(), names=("API_KEY", "DATABASE_URL"),
+                             engine=ENGINES["podman"])["example-app.service"]  # fmt: skip
+    start = unit.split("ExecStart=", 1)[1].split("\n# ", 1)[0]
+    assert start.startswith("/usr/bin/podman run --rm --name=example-app --network=host "
+                            "--pull=never --init --replace --http-proxy=false \\\n")  # fmt: skip
+    assert "  --env=API_KEY \\\n  --env=DATABASE_URL \\\n  --env=PORT \\\n" in start
+    assert start.rstrip().endswith(IMAGE)
+    assert "EnvironmentFile=/etc/example-app.env" in unit and "Environment=PORT=3000" in unit
+    assert "KillMode=mixed" in unit
+    # The engine runs as root: the app's user and sandbox are the container's business.
+    assert "User=" not in unit and "ProtectSystem" not in unit
+
+
+def test_a_containers_credentials_are_mounted_read_only_and_named_by_their_path_inside():
+    unit = render.unit_files(container(), Delivered("example-app", ("API_KEY",)), names=("A",),
+                             engine=ENGINES["podman"])["example-app.service"]  # fmt: skip
+    assert "--volume=%d:/run/secrets:ro" in unit
+    assert "Environment=API_KEY_FILE=/run/secrets/API_KEY" in unit
+    assert "--env=API_KEY_FILE" in unit and "--env=API_KEY " not in unit
+
+
+def test_docker_removes_a_leftover_container_before_each_start_and_takes_no_podman_options():
+    unit = render.unit_files(container(container_engine="docker"), names=("A",),
+                             engine=ENGINES["docker"])["example-app.service"]  # fmt: skip
+    assert "ExecStartPre=-/usr/bin/docker rm --force example-app" in unit
+    assert "/usr/bin/docker run --rm --name=example-app" in unit
+    assert "--replace" not in unit and "--http-proxy" not in unit
+
+
+def test_app_start_words_are_taken_literally_by_systemd():
+    unit = render.unit_files(container(app_start="--greeting '50% $HOME'"), names=(),
+                             engine=ENGINES["podman"])["example-app.service"]  # fmt: skip
+    assert f'{IMAGE} --greeting "50%% $$HOME"' in unit
+
+
+def test_the_registry_login_is_what_both_engines_read():
+    assert auth_json("127.0.0.1:5000", "ci", "FAKE-pw") == (
+        '{"auths": {"127.0.0.1:5000": {"auth": "Y2k6RkFLRS1wdw=="}}}')  # fmt: skip
