@@ -137,16 +137,16 @@ def container_run(
     process = config.processes[0]
     given = [*names, *(["PORT"] if process.port else []),
              *(f"{name}_FILE" for name in credentials.names)]  # fmt: skip
-    words = engine.run(config.name, tuple(given), config.container.image,
-                       config.container.args(process.command), bool(credentials))  # fmt: skip
+    options = engine.options(config.name, bool(credentials))
+    image = [config.container.image.reference, *config.container.args(process.command)]
+    # One line for the engine's options, one per name, one for the image and its command. The
+    # credentials' mount is the one word with a specifier for systemd to expand (%d).
+    lines = [
+        " ".join(word if word == CREDENTIALS_MOUNT else exec_arg(word) for word in options),
+        *(exec_arg(f"--env={name}") for name in given),
+        " ".join(exec_arg(word) for word in image),
+    ]
     remove = [engine.binary, "rm", "--force", config.name] if engine.remove_first else None
-    # The credentials' mount is the one word with a specifier for systemd to expand (%d).
-    escaped = [word if word == CREDENTIALS_MOUNT else exec_arg(word) for word in words]
-    # One line for the engine's options, one per name, one for the image and its command.
-    first = next(i for i, word in enumerate(words) if word.startswith("--env=") or
-                 word == config.container.image.reference)  # fmt: skip
-    image = words.index(config.container.image.reference)
-    lines = [" ".join(escaped[:first]), *escaped[first:image], " ".join(escaped[image:])]
     return {
         "run": lines,
         "remove": remove,

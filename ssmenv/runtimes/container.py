@@ -106,18 +106,14 @@ class Engine:
     run_options: tuple[str, ...] = ()
     remove_first: bool = False
 
-    def run(self, container: str, names: tuple[str, ...], image: Image, args: tuple[str, ...],
-            credentials: bool) -> list[str]:  # fmt: skip
-        """The words of ``ExecStart=``: the container ``container`` in the foreground, removed
-        when it ends, on the host's network, with ``--init`` (a PID 1 that forwards the stop
-        signal and reaps), never pulling, given the variables ``names`` by name only, and the
+    def options(self, container: str, credentials: bool) -> list[str]:
+        """The words of ``ExecStart=`` before the variables' names and the image: the container
+        ``container`` in the foreground, removed when it ends, on the host's network, with
+        ``--init`` (a PID 1 that forwards the stop signal and reaps), never pulling, and the
         service's credentials directory read-only at ``/run/secrets`` when ``credentials``."""
         words = [self.binary, "run", "--rm", f"--name={container}", "--network=host",
                  "--pull=never", "--init", *self.run_options]  # fmt: skip
-        if credentials:
-            words.append(CREDENTIALS_MOUNT)
-        words += [f"--env={name}" for name in names]
-        return [*words, image.reference, *args]
+        return [*words, CREDENTIALS_MOUNT] if credentials else words
 
 
 ENGINES: dict[str, Engine] = {
