@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 
-from ssmenv.errors import EnvFileError
+from ssmenv.errors import EnvFileError, Problem
 
 #: Kernel limit for one ``NAME=VALUE`` string including its NUL; beyond it exec fails (203/EXEC).
 MAX_ARG_STRLEN = 131072
@@ -31,18 +30,6 @@ _NONCHARACTER = re.compile(f"[\ufdd0-\ufdef{_PLANE_ENDS}]")
 # Control characters as systemd's char_is_cc() sees them; NUL is reported on its own.
 _CC_BUT_TAB = re.compile("[\x01-\x08\x0a-\x1f\x7f]")  # systemd < 238 allows TAB only
 _CC_BUT_TAB_LF = re.compile("[\x01-\x08\x0b-\x1f\x7f]")  # systemd 238..247 allow TAB and LF
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Why one variable (or the file as a whole) cannot be written; never holds the value."""
-
-    name: str
-    reason: str
-
-    def __str__(self) -> str:
-        # repr() keeps an invalid name with a newline from splitting the message.
-        return f"{self.name if self.name.isprintable() else repr(self.name)}: {self.reason}"
 
 
 def _value_reasons(value: str, systemd_version: int | None) -> Iterator[str]:

@@ -8,12 +8,9 @@ error: ...``) instead of a traceback, and ``python -m ssmenv`` as ``ssmenv COMMA
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 from pyinfra.api.exceptions import PyinfraError
-
-if TYPE_CHECKING:
-    from ssmenv.envfile import Problem
 
 
 class SsmEnvError(PyinfraError):
@@ -26,6 +23,18 @@ class ConfigError(SsmEnvError):
 
 class SourceError(SsmEnvError):
     """A configuration source (SSM, Secrets Manager) could not be read."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why one variable (or the file as a whole) cannot be written; never holds the value."""
+
+    name: str
+    reason: str
+
+    def __str__(self) -> str:
+        # repr() keeps an invalid name with a newline from splitting the message.
+        return f"{self.name if self.name.isprintable() else repr(self.name)}: {self.reason}"
 
 
 class EnvFileError(SsmEnvError, ValueError):

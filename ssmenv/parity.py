@@ -1,6 +1,6 @@
 """Parity: the variable names one environment has and another has not (staging against prod).
 
-    python -m ssmenv.parity staging prod
+    python -m ssmenv parity staging prod
 
 Each environment is a group of group data: ``group_data/all.py``, then ``group_data/<name>.py``
 on top, as pyinfra layers them. Its sources are read as a deploy reads them and merged by the
@@ -8,7 +8,7 @@ same rules; only names (and where each comes from) are compared and printed, nev
 
 Exit status, as ``diff``: 0 when both have the same names, 2 when they differ, 1 when an
 environment's settings are not valid or one of its sources could not be read (the comparison
-would be wrong), or on bad usage. ``python -m ssmenv.parity`` is ``python -m ssmenv parity``.
+would be wrong), or on bad usage.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import argparse
 import runpy
 import sys
 import types
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -92,12 +91,9 @@ def run(args: argparse.Namespace) -> int:
     return status or (report.DIFFERS if differ else report.CLEAN)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m ssmenv parity ARGV``: the same parsing, errors and exit statuses."""
-    from ssmenv import cli  # cli lists this module's command: imported here, not circularly
-
-    return cli.main(["parity", *(sys.argv[1:] if argv is None else argv)])
-
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m ssmenv.parity ARGS` is `python -m ssmenv parity ARGS`, run by the front door by
+    # name: this module imports nothing of the CLI that lists it (no import cycle).
+    sys.argv[1:1] = ["parity"]
+    runpy.run_module("ssmenv", run_name="__main__", alter_sys=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ssmenv import parity, sources
+from ssmenv import cli, sources
 from tests.integration.test_sources import put_secrets
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,7 +39,7 @@ def group_data(tmp_path, aws_env):
 
 
 def test_names_in_one_environment_only_are_listed_with_their_source(group_data, capsys):
-    status = parity.main(["staging", "prod", "--group-data", str(group_data)])
+    status = cli.main(["parity", "staging", "prod", "--group-data", str(group_data)])
     out = capsys.readouterr().out
     assert status == 2  # as diff: they differ
     assert out.splitlines() == [
@@ -52,7 +52,7 @@ def test_names_in_one_environment_only_are_listed_with_their_source(group_data, 
 
 
 def test_an_environment_against_itself_has_parity(group_data, capsys):
-    assert parity.main(["prod", "prod", "--group-data", str(group_data)]) == 0
+    assert cli.main(["parity", "prod", "prod", "--group-data", str(group_data)]) == 0
     assert capsys.readouterr().out.splitlines()[-2:] == [
         "only in prod: (none)",
         "only in prod: (none)",
@@ -61,18 +61,18 @@ def test_an_environment_against_itself_has_parity(group_data, capsys):
 
 def test_an_environment_whose_source_cannot_be_read_is_an_error(group_data, capsys):
     (group_data / "broken.py").write_text('ssm_path = "/it/parity/staging"\nsecrets = ["nope"]\n')
-    assert parity.main(["staging", "broken", "--group-data", str(group_data)]) == 1
+    assert cli.main(["parity", "staging", "broken", "--group-data", str(group_data)]) == 1
     assert "secret nope: ResourceNotFoundException" in capsys.readouterr().err
 
 
 def test_an_environment_without_group_data_is_an_error(group_data, capsys):
-    assert parity.main(["staging", "qa", "--group-data", str(group_data)]) == 1
+    assert cli.main(["parity", "staging", "qa", "--group-data", str(group_data)]) == 1
     assert "qa.py: no such group data file" in capsys.readouterr().err
 
 
 def test_invalid_settings_are_an_error(group_data, capsys):
     (group_data / "bad.py").write_text('ssm_path = "relative/path"\n')
-    assert parity.main(["staging", "bad", "--group-data", str(group_data)]) == 1
+    assert cli.main(["parity", "staging", "bad", "--group-data", str(group_data)]) == 1
     assert "ssm_path" in capsys.readouterr().err
 
 
@@ -82,7 +82,7 @@ def test_invalid_settings_are_an_error(group_data, capsys):
     ids=["missing-argument", "unknown-option", "extra-argument"],
 )
 def test_bad_usage_is_an_error_not_a_difference(group_data, capsys, argv):
-    assert parity.main([*argv, "--group-data", str(group_data)]) == 1
+    assert cli.main(["parity", *argv, "--group-data", str(group_data)]) == 1
     assert "usage:" in capsys.readouterr().err
 
 
