@@ -210,8 +210,9 @@ def scan_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-tree-baseline",
         dest="tree_baseline",
         action="store_false",
-        help="accept no finding from the scanned work tree: PATH/.secrets.baseline is not read "
-        "and a --baseline inside the work tree is refused (CI on changes it does not trust)",
+        help="accept no finding on the scanned tree's word: PATH/.secrets.baseline is not read, "
+        "a --baseline inside the work tree is refused, and 'pragma: allowlist secret' comments "
+        "are ignored (CI on changes it does not trust)",
     )
     parser.add_argument(
         "--write-baseline",

@@ -21,7 +21,7 @@ Python file to import, and the older formats' ``custom_plugin_paths``, ``exclude
 ``word_list``) are ignored, with a note when they differ from the defaults. A baseline file in the
 tree is scanned like any other file, its own hashes aside, so it hides nothing. Where the tree is
 not trusted (CI on a pull request), ``tree_baseline=False`` takes accepted findings only from a
-baseline outside the work tree.
+baseline outside the work tree, and ignores the tree's ``pragma: allowlist secret`` comments.
 """
 
 from __future__ import annotations
@@ -64,6 +64,8 @@ PARALLEL_FROM = 32
 SETTINGS_KEYS = (
     "plugins_used", "filters_used", "custom_plugin_paths", "exclude", "exclude_regex", "word_list",
 )  # fmt: skip
+# The default filter that honours `pragma: allowlist secret` comments in the scanned files.
+ALLOWLIST_FILTER = "detect_secrets.filters.allowlist.is_line_allowlisted"
 # detect-secrets writes sha1 hex digests; anything else in their place is not a hash.
 _SHA1 = re.compile(r"[0-9a-f]{40}")
 
@@ -308,8 +310,9 @@ def scan(
     module's docstring). With ``write_baseline``, every detector finding is written there as
     accepted, with the default settings (audit labels of ``baseline`` kept), and only ``.env``
     findings remain; that file is not scanned. ``baseline`` defaults to
-    ``root/.secrets.baseline`` where it exists, unless ``tree_baseline`` is false: then no
-    baseline is taken from the tree, and one inside the work tree is refused.
+    ``root/.secrets.baseline`` where it exists, unless ``tree_baseline`` is false: then the tree
+    accepts none of its findings, neither by a baseline (one inside the work tree is refused) nor
+    by ``pragma: allowlist secret`` comments.
     """
     root = root.resolve()
     _check_work_tree(root)
@@ -334,12 +337,16 @@ def scan(
     report = Report(files_scanned=len(files), baseline=baseline, notes=notes)
     if known is not None and known.configures:
         report.notes.append(known.note())
-    with default_settings():
+    with default_settings() as settings:
+        if not tree_baseline:
+            # An allowlist comment is the tree accepting its own finding, as its baseline would.
+            settings.disable_filters(ALLOWLIST_FILTER)
         detected = _detect(root, files, processes, own)
         if write_baseline is not None:
             if known is not None:
                 detected.merge(SecretsCollection.load_from_baseline({"results": known.results}))
-            output = ds_baseline.format_for_output(detected)
+            # The default settings, whatever this scan's: a baseline that differs gets a note.
+            output = {**ds_baseline.format_for_output(detected), **_default_settings()}
             write_baseline.write_text(json.dumps(output, indent=2) + "\n", encoding="utf-8")
             report.accepted = sum(1 for _ in detected)
             detected = SecretsCollection()

@@ -190,8 +190,7 @@ def test_a_baseline_hash_that_is_not_a_sha1_is_refused(repo):
     ids=["one plugin", "files excluded", "entropy limit"],
 )
 def test_a_baseline_that_configures_the_scanner_hides_nothing_and_is_named(repo, settings, capsys):
-    with default_settings():
-        every_plugin = get_settings().json()["plugins_used"]
+    every_plugin = _defaults()["plugins_used"]
     baseline = repo.path / scan.BASELINE_NAME
     data = {"version": "1.5.0", "plugins_used": every_plugin, **settings, "results": {}}
     baseline.write_text(json.dumps(data))
@@ -245,6 +244,23 @@ def test_without_tree_baselines_one_from_outside_the_work_tree_is_used(repo, tmp
     report = scan.scan(repo.path, baseline=ci, tree_baseline=False)
     assert report.findings == [old_env(repo)]
     assert report.accepted == 5
+
+
+def test_without_tree_baselines_an_allowlist_comment_in_the_tree_hides_nothing(repo, tmp_path):
+    hidden = f'const token = "{scan_repo.GITHUB_TOKEN[:-4]}EKAF";  // pragma: allowlist secret\n'
+    write(repo.path, {"src/hidden.js": hidden})
+    assert Finding("src/hidden.js", 1, "GitHub Token") not in scan.scan(repo.path).findings
+    ci = tmp_path / "ci.json"
+    scan.scan(repo.path, write_baseline=ci)  # the baseline CI keeps: as the scan writes it
+    assert json.loads(ci.read_text())["filters_used"] == _defaults()["filters_used"]
+    report = scan.scan(repo.path, baseline=ci, tree_baseline=False)
+    assert Finding("src/hidden.js", 1, "GitHub Token") in report.findings
+    assert report.notes == []
+
+
+def _defaults() -> dict:
+    with default_settings():
+        return get_settings().json()
 
 
 @pytest.mark.parametrize("scanned", [".", "src"], ids=["the tree", "a subdirectory"])
