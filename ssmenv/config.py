@@ -68,11 +68,13 @@ APP = Settings("The app", (
             "System user (and group) the service runs as, never root; default: `app_name`.",
             parse=_not_root),
     Setting("app_source", Line, "examples/app", "Local directory holding the app, relative to "
-            "the repository or absolute. Uploaded as one release.", parse=_source_directory),
+            "the repository or absolute. Uploaded as one release: what git hands over of it "
+            "(tracked, or not ignored), or every file outside git; never `.env*` nor "
+            "`node_modules`.", parse=_source_directory),
     Setting("app_version", Matching(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}",
                                     "letters, digits, dots, dashes and underscores"), None,
-            "Release name under `/opt/<app_name>/releases/`; default: a hash of the source's "
-            "content, so any change makes a new release."),
+            "Release name under `/opt/<app_name>/releases/`; default: a hash of the release's "
+            "content, so any change to what it ships makes a new release."),
     Setting("app_runtime", Literal[tuple(RUNTIMES)], "node", " ".join(
         f"`{r.name}`: {r.help}" for r in RUNTIMES.values()), parse=RUNTIMES.__getitem__),
     Setting("app_start", Line, None, "Without a Procfile: the command systemd runs "
