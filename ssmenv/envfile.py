@@ -32,6 +32,11 @@ _CC_BUT_TAB = re.compile("[\x01-\x08\x0a-\x1f\x7f]")  # systemd < 238 allows TAB
 _CC_BUT_TAB_LF = re.compile("[\x01-\x08\x0b-\x1f\x7f]")  # systemd 238..247 allow TAB and LF
 
 
+def is_name(name: str) -> bool:
+    """Whether ``name`` is a variable name an env file (and every shell) takes."""
+    return _NAME.fullmatch(name) is not None
+
+
 def _value_reasons(value: str, systemd_version: int | None) -> Iterator[str]:
     """Yield why ``value`` cannot be carried exactly; reasons never quote the value."""
     if "\0" in value:
