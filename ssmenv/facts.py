@@ -454,7 +454,7 @@ one() {
   set -- "$1" "$2" "$(stat -L -c '%a %U' -- "$2" 2> /dev/null)"
   [ -n "$3" ] || return 0
   d=n; [ -d "$2" ] && d=y
-  reason=$(why ${3% *} ${3#* } $d)
+  reason=$(why "${3% *}" "${3#* }" $d)
   [ -z "$reason" ] || echo "$1: $2 $reason"
 }
 
