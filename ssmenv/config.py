@@ -77,7 +77,9 @@ APP = Settings("The app", (
         f"`{r.name}`: {r.help}" for r in RUNTIMES.values()), parse=RUNTIMES.__getitem__),
     Setting("app_start", Line, None, "Without a Procfile: the command systemd runs "
             "(`ExecStart=`), in `/opt/<app_name>/current`; `%` and `$` are taken literally (a "
-            "variable's value never lands on a command line, where `ps` shows it). Default: "
+            "variable's value never lands on a command line, where `ps` shows it). It starts "
+            "with the program: systemd's prefixes (`+`, `!`, `@`, `-`, `:`) are refused, as in a "
+            "Procfile. Default: "
             + "; ".join(f"`{r.start.format(home='/opt/<app_name>')}` ({r.name})"
                         for r in RUNTIMES.values() if not r.image)
             + "; for a container, the words after the image (its command), default none."),
@@ -228,7 +230,15 @@ class AppConfig:
         found: tuple[proc.Process, ...] = ()
         container, why = _container(runtime, values)
         problems += why
-        if container is not None and "app_port" in values and "app_processes" in values:
+        # A key with a problem has no value: what depends on it waits for it to be fixed.
+        ready = all(key in values for key in ("app_start", "app_port", "app_processes"))
+        if values.get("app_start") is not None and runtime is not None:
+            # The command lands in a unit: as ExecStart=, or as words after the image, which
+            # the engine's command precedes (so a leading "-" is an option there, no prefix).
+            why = proc.command_problems(values["app_start"], prefixes=not runtime.image)
+            problems += [f"app_start: {w}" for w in why]
+            ready = ready and not why
+        if ready and container is not None:
             # An image is one process: the web one, its command the image's own or app_start.
             try:
                 found = proc.processes(
@@ -238,7 +248,7 @@ class AppConfig:
                 )  # fmt: skip
             except ValueError as e:
                 problems.append(str(e))
-        elif runtime is not None and values.get("app_source") and "app_port" in values:
+        elif ready and runtime is not None and not runtime.image and values.get("app_source"):
             start = values["app_start"] or runtime.start_command(home)
             try:
                 procfile = proc.read_procfile(values["app_source"])

@@ -22,6 +22,7 @@ import jinja2
 from ssmenv import envfile
 from ssmenv.config import REPO_ROOT, AppConfig
 from ssmenv.credentials import Delivered
+from ssmenv.processes import command_problems
 from ssmenv.rotation import RotationTimer
 from ssmenv.runtimes.container import CREDENTIALS_MOUNT, ENGINES, SECRETS_DIR, Engine
 
@@ -74,6 +75,17 @@ def command_line(text: str) -> str:
     """An ``ExecStart=`` command line taken literally: no ``%`` specifier, no ``$VARIABLE`` (a
     secret's value among them) expanded into it; its words and quotes are systemd's as written."""
     return unit_value(text).replace("$", "$$")
+
+
+def exec_start(command: str) -> str:
+    """``command`` as its unit's ``ExecStart=`` line (``command_line``), or ``ValueError`` when
+    it cannot be one as written (``ssmenv.processes.command_problems``: a prefix that runs it as
+    root, a control character, a trailing backslash...). Host data and the Procfile are checked
+    before this; here no other way in can write such a line either."""
+    why = command_problems(command)
+    if why:
+        raise ValueError(f"ExecStart= command refused: {'; '.join(why)}")
+    return command_line(command)
 
 
 def exec_arg(arg: str) -> str:
@@ -184,7 +196,7 @@ def unit_files(
             home=config.home,
             env_file=config.env_file,
             port=process.port,
-            start=command_line(process.command),
+            start=None if container else exec_start(process.command),
             credentials=credentials.paths,
             load=credentials.delivery.directive,
             container=container,
