@@ -18,6 +18,7 @@ from typing import Any, Literal
 from ssmenv import activation, credentials, journald, rollout, sources
 from ssmenv import processes as proc
 from ssmenv.contract import Contract
+from ssmenv.names import VariableName, one_line
 from ssmenv.runtimes import RUNTIMES, Runtime
 from ssmenv.runtimes import container as image
 from ssmenv.settings import (
@@ -57,7 +58,7 @@ def _source_directory(text: str) -> Path:
     if not source.is_absolute():
         source = REPO_ROOT / source
     if not source.is_dir():
-        raise ValueError(f"no such directory: {source}")
+        raise ValueError(f"no such directory: {one_line(str(source))}")
     return source
 
 
@@ -91,10 +92,10 @@ APP = Settings("The app", (
 ))  # fmt: skip
 
 VARIABLES = Settings("Variables", (
-    Setting("env", Json(dict[StrictStr, StrictStr | Integer]), {},
-            "Non-secret variables from group data (name to value).",
+    Setting("env", Json(dict[VariableName, StrictStr | Integer]), {},
+            "Non-secret variables from group data (variable name to value).",
             parse=lambda env: {k: str(v) for k, v in env.items()}),
-    Setting("env_overrides", Json(list[StrictStr]), [], "Names that may be set by more than one "
+    Setting("env_overrides", Json(list[VariableName]), [], "Names that may be set by more than one "
             "source: the highest in precedence wins. Any other name set by two sources stops the "
             "deploy.", parse=frozenset),
     Setting("env_contract", Json(dict[StrictStr, Any]), {}, shown_type="map of name to rule",
@@ -102,7 +103,7 @@ VARIABLES = Settings("Variables", (
             "to rule (`required`, `default`, `check` (`non-empty`, `integer`, `port`, `url`), "
             "`one_of`, `pattern`, `allow_empty`). Checked before any host is touched; variables "
             "the app gets but the contract does not list are reported."),
-    Setting("env_required", Json(list[StrictStr]), [], "Names that must be present and "
+    Setting("env_required", Json(list[VariableName]), [], "Names that must be present and "
             "non-empty, or the deploy stops before touching any host; the same as "
             "`env_contract` entries with an empty rule.", parse=tuple),
     Setting("env_keep_previous", StrictBool, True, "Keep the replaced env file as "

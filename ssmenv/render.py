@@ -22,6 +22,7 @@ import jinja2
 from ssmenv import envfile
 from ssmenv.config import REPO_ROOT, AppConfig
 from ssmenv.credentials import Delivered
+from ssmenv.names import is_variable, shown
 from ssmenv.processes import command_problems
 from ssmenv.rotation import RotationTimer
 from ssmenv.runtimes.container import CREDENTIALS_MOUNT, ENGINES, SECRETS_DIR, Engine
@@ -178,6 +179,11 @@ def unit_files(
     one unit, which runs it with ``engine``, giving the container the env file's ``names``."""
     files = {}
     credentials = credentials or Delivered(config.name)
+    # Names become unit lines (LoadCredentialEncrypted=NAME:..., --env=NAME): the variables'
+    # composition refuses any other before this; here no other way in can write one either.
+    odd = [shown(n) for n in (*credentials.names, *names) if not is_variable(n)]
+    if odd:
+        raise ValueError(f"not variable names, refused in a unit: {', '.join(odd)}")
     target = config.target
     container = None
     if config.container is not None:

@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BeforeValidator
 
 from ssmenv import aws
 from ssmenv.errors import SourceError
+from ssmenv.names import RULE, is_variable, shown
 from ssmenv.settings import Json, Setting
 from ssmenv.sources.base import (
     Failure,
@@ -34,6 +35,8 @@ SECRETS_PER_CALL = 20
 CURRENT = "AWSCURRENT"
 
 _STAGE = re.compile(r"[A-Za-z0-9_.\-]{1,256}")
+# A secret's name (AWS allows these characters) or its ARN, which adds colons.
+_ID = re.compile(r"[A-Za-z0-9/_+=.@:\-]{1,2048}")
 
 
 @dataclass(frozen=True)
@@ -71,15 +74,17 @@ class SecretSpec:
             raise ValueError("must be a secret id or a dict with an id")
         unknown = set(entry) - {"id", "variable", "prefix", "stage"}
         if unknown:
-            raise ValueError(f"unknown keys {', '.join(sorted(map(str, unknown)))}")
+            raise ValueError(f"unknown keys {', '.join(map(shown, sorted(map(str, unknown))))}")
         secret_id, variable = entry.get("id"), entry.get("variable")
         prefix, stage = entry.get("prefix", ""), entry.get("stage", CURRENT)
-        if not isinstance(secret_id, str) or not secret_id:
-            raise ValueError("needs an id (the secret's name or ARN)")
-        if variable is not None and (not isinstance(variable, str) or prefix):
-            raise ValueError("variable (for a plain-string secret) is a name, without a prefix")
-        if not isinstance(prefix, str):
-            raise ValueError("prefix must be a string")
+        if not isinstance(secret_id, str) or not _ID.fullmatch(secret_id):
+            raise ValueError("needs an id: the secret's name or ARN (letters, digits and "
+                             "/_+=.@-, an ARN's colons)")  # fmt: skip
+        if variable is not None and (not is_variable(variable) or prefix):
+            raise ValueError(f"variable (for a plain-string secret) is a variable name ({RULE}), "
+                             "without a prefix")  # fmt: skip
+        if not isinstance(prefix, str) or (prefix and not is_variable(prefix)):
+            raise ValueError(f"prefix must be the start of a variable name ({RULE})")
         if not isinstance(stage, str) or not _STAGE.fullmatch(stage):
             raise ValueError("stage must be a version stage such as AWSCURRENT or AWSPENDING")
         return cls(secret_id, variable, prefix, stage)
@@ -202,7 +207,7 @@ def _json_object(text: str) -> tuple[dict[str, str], list[str]]:
     values, why = {}, []
     for key, value in data.items():
         if value is None:
-            why.append(f"key {key} is null")
+            why.append(f"key {shown(key)} is null")
         else:
             values[key] = value if isinstance(value, str) else json.dumps(value)
     return values, why
@@ -248,7 +253,7 @@ class SecretsManager(Source):
                 values, why = _json_object(result.value)
                 problems += [f"{secret.label}: {w}" for w in why]
                 found += [
-                    Variable(secret.prefix + key, value, f"{secret.label} key {key}",
+                    Variable(secret.prefix + key, value, f"{secret.label} key {shown(key)}",
                              result.version_id, secure=True)
                     for key, value in values.items()
                 ]  # fmt: skip

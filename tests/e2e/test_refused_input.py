@@ -1,10 +1,12 @@
-"""What the app's repository brings cannot reach root or a unit line: a Procfile or
-``app_start`` command with one of systemd's ``ExecStart=`` prefixes (``+`` runs it as root,
-outside ``User=`` and the sandbox) is refused with one line naming the key, before any host
-changes: no unit file, no release, no user, nothing run."""
+"""What the app's repository and the names from AWS bring cannot reach root or a unit line: a
+Procfile or ``app_start`` command with one of systemd's ``ExecStart=`` prefixes (``+`` runs it as
+root, outside ``User=`` and the sandbox), and a Secrets Manager key with a newline delivered as a
+credential (its name would become unit lines), are each refused with one line naming the key,
+before any host changes: no unit file, no release, no user, nothing run."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -90,3 +92,28 @@ def test_app_start_with_systemds_root_prefix_is_refused(seeded, deployer, lab_ho
     lines = [line.strip() for line in output.splitlines() if "app_start: " in line]
     assert lines and lines[0].startswith("app_start: starts with '+'"), output[-3000:]
     assert "touch" not in output and MARKER not in output
+
+
+# A JSON key that, as a credential's name, would be three unit lines: the second one a command
+# run as root before the app starts.
+FORGED = f"FORGED\nExecStartPre=+/usr/bin/touch {MARKER}\nX"
+
+
+def test_a_secret_key_with_a_newline_delivered_as_a_credential_is_refused_as_one_escaped_line(
+    seeded, stand_in, deployer, lab_hosts
+):
+    secret = "e2e/refused/forged"
+    stand_in.client("secretsmanager").create_secret(
+        Name=secret, SecretString=json.dumps({FORGED: "FAKE-forged-value", "OK": "FAKE-ok"})
+    )
+    data = {**DATA, "secrets": [secret], "credentials": "secure"}
+
+    output = refused_before_any_change(deployer, lab_hosts, data)
+
+    lines = [line.strip() for line in output.splitlines() if "FORGED" in line]
+    assert lines == [
+        f"{FORGED!r}: not a variable name (letters, digits and _, not starting with a digit) "
+        f"(from secret {secret} key {FORGED!r})"
+    ], output[-3000:]
+    assert not any(line.lstrip().startswith("ExecStartPre=") for line in output.splitlines())
+    assert "FAKE-forged-value" not in output and "FAKE-ok" not in output

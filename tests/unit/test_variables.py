@@ -317,10 +317,63 @@ def test_names_the_contract_does_not_list_are_a_note_not_a_problem():
 
 
 def test_invalid_values_are_refused_without_showing_them():
-    cfg = config(ssm_path="/app/prod", env={"bad-name": CANARY})
-    found = composed(cfg, ssm_path=path(BAD=CANARY + "\0", GOOD=CANARY))
+    cfg = config(ssm_path="/app/prod")
+    found = composed(cfg, ssm_path=path(**{"BAD": CANARY + "\0", "GOOD": CANARY,
+                                           "bad-name": CANARY}))  # fmt: skip
     assert [p.split(":")[0] for p in found.problems] == ["BAD", "bad-name"]
     assert CANARY not in "\n".join(found.problems)
+
+
+# Every name, whatever its source and whether it is an env-file line or a credential (whose name
+# becomes unit lines), is a variable name before any host is touched; one that is not is shown
+# escaped, on its one line.
+FORGED = "FORGED\nExecStartPre=+/usr/bin/touch /root/FAKE\nX"
+NAMES = {
+    "ssm_path": (  # SSM refuses such a name; an answer that has one is refused all the same
+        {"ssm_path": "/app/prod"},
+        {"ssm_path": {"/app/prod/A\nUser=root": Parameter("/app/prod/A\nUser=root", CANARY, 1,
+                                                          "SecureString")}},
+        "'A\\nUser=root': not a variable name (letters, digits and _, not starting with a "
+        "digit) (from /app/prod/A\\nUser=root)",
+    ),
+    "ssm_path dotted": (
+        {"ssm_path": "/app/prod"},
+        {"ssm_path": path(**{"db.url": CANARY})},
+        "db.url: not a variable name (letters, digits and _, not starting with a digit) (from "
+        "/app/prod/db.url)",
+    ),
+    "secret key": (
+        {"secrets": ["app/db"]},
+        {"secrets": {("app/db", "AWSCURRENT"): secret("app/db", json.dumps({FORGED: CANARY}))}},
+        f"{FORGED!r}: not a variable name (letters, digits and _, not starting with a digit) "
+        f"(from secret app/db key {FORGED!r})",
+    ),
+    "secret key with a prefix": (
+        {"secrets": [{"id": "app/db", "prefix": "DB_"}]},
+        {"secrets": {("app/db", "AWSCURRENT"): secret("app/db", json.dumps({"a b": CANARY}))}},
+        "'DB_a b': not a variable name (letters, digits and _, not starting with a digit) (from "
+        "secret app/db key 'a b')",
+    ),
+    "empty secret key": (
+        {"secrets": ["app/db"]},
+        {"secrets": {("app/db", "AWSCURRENT"): secret("app/db", json.dumps({"": CANARY}))}},
+        "'': not a variable name (letters, digits and _, not starting with a digit) (from "
+        "secret app/db key '')",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("delivery", ["env file", "credential"])
+@pytest.mark.parametrize("kind", list(NAMES))
+def test_a_name_from_aws_that_is_not_a_variable_name_is_refused_escaped_on_one_line(
+    kind, delivery
+):
+    data, answers, line = NAMES[kind]
+    cfg = config(**data, credentials="secure" if delivery == "credential" else [])
+    found = composed(cfg, **answers)
+    assert found.problems == (line,)
+    assert set(found.variables) == {"PORT"}  # refused: no variable, no unit line, no env line
+    assert CANARY not in line
 
 
 # Host data for the sources, read by AppConfig: every problem named by its key.
