@@ -140,8 +140,9 @@ def _rule(name: str, spec: Any) -> tuple[Rule | None, list[str]]:
         return None, ["must be a dict of rules (required, default, check, one_of, pattern)"]
     why = [f"unknown rule {shown(key)}" for key in sorted(map(str, set(spec) - _RULE_KEYS))]
     default = spec.get("default")
-    if default is not None and not isinstance(default, str | int):
+    if default is not None and (not isinstance(default, str | int) or isinstance(default, bool)):
         why.append("default must be a string")
+        default = None
     default = None if default is None else str(default)
     required = spec.get("required", default is None)
     if not isinstance(required, bool):
@@ -150,27 +151,35 @@ def _rule(name: str, spec: Any) -> tuple[Rule | None, list[str]]:
         why.append("a required name has no default")
     checks = spec.get("check", [])
     checks = [checks] if isinstance(checks, str) else checks
-    if not isinstance(checks, list) or not all(c in CHECKS for c in checks):
+    if not isinstance(checks, list) or not all(isinstance(c, str) and c in CHECKS for c in checks):
         why.append(f"check must be one or a list of: {', '.join(CHECKS)}")
         checks = []
     one_of = spec.get("one_of", [])
-    if not isinstance(one_of, list) or not all(isinstance(v, str | int) for v in one_of):
+    if not isinstance(one_of, list) or not all(
+        isinstance(v, str | int) and not isinstance(v, bool) for v in one_of
+    ):
         why.append("one_of must be a list of values")
         one_of = []
     pattern = spec.get("pattern")
-    if pattern is not None:
+    if pattern is not None and not isinstance(pattern, str):
+        why.append("pattern must be a regular expression, as a string")
+        pattern = None
+    elif pattern is not None:
         try:
-            re.compile(str(pattern))
+            re.compile(pattern)
         except re.error as e:
             why.append(f"pattern is not a regular expression ({one_line(str(e))})")
+    allow_empty = spec.get("allow_empty", False)
+    if not isinstance(allow_empty, bool):
+        why.append("allow_empty must be true or false")
     rule = Rule(
         name,
         required=bool(required),
         default=default,
         checks=tuple(checks),
         one_of=tuple(str(v) for v in one_of),
-        pattern=None if pattern is None else str(pattern),
-        allow_empty=bool(spec.get("allow_empty", False)),
+        pattern=pattern,
+        allow_empty=allow_empty is True,
     )
     if default is not None and not why:
         # A default is group data, not a secret: checking it here catches a typo at once.

@@ -82,6 +82,7 @@ def test_readme_table_lists_every_setting_with_its_default():
     ({"app_start": "/usr/bin/node 'FAKE.js"}, "app_start: has a quote that is not closed"),
     ({"app_runtime": "container", "app_image": IMAGE, "app_start": "--FAKE 'x"},
      "app_start: has a quote that is not closed"),
+    ({"env_contract": {"A": {"check": [{}]}}}, "env_contract: A: check must be one or a list"),
 ])  # fmt: skip
 def test_a_bad_setting_stops_with_one_line_naming_its_key_and_never_its_value(data, line):
     with pytest.raises(ConfigError) as error:
