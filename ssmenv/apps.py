@@ -34,6 +34,7 @@ from typing import Any
 
 from ssmenv import journald
 from ssmenv.config import APP, HOST_APPS, NAME, SETTINGS, AppConfig
+from ssmenv.names import shown
 from ssmenv.settings import Setting, collect, refuse, value_of
 
 #: Keys an app's entry may not set: its name is its key, and journald is one per host.
@@ -129,7 +130,8 @@ def _entry_problems(name: str, entry: Any) -> list[str]:
         if key in HOST_WIDE:
             problems.append(f"apps[{name}].{key}: {HOST_WIDE[key]}")
         elif key not in APP_KEYS:
-            problems.append(f"apps[{name}].{key}: not a setting (see the README's settings table)")
+            problems.append(f"apps[{name}].{shown(str(key))}: not a setting (see the README's "
+                            "settings table)")  # fmt: skip
     return problems
 
 
@@ -158,7 +160,7 @@ def read(data: Any, overrides: Mapping[str, Any] | None = None) -> HostApps:
         try:
             _NAME.check(name)
         except ValueError as e:
-            problems.append(f"apps[{name}]: {str(e).removeprefix('app_name: ')}")
+            problems.append(f"apps[{shown(name)}]: {str(e).removeprefix('app_name: ')}")
             continue
         why = _entry_problems(name, entry)
         if why:

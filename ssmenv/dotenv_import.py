@@ -35,6 +35,7 @@ from dotenv.variables import parse_variables
 
 from ssmenv import aws, envfile
 from ssmenv.errors import DotenvImportError
+from ssmenv.names import is_variable
 
 #: Largest value (UTF-8 bytes) each SSM parameter tier holds.
 TIER_LIMITS = {"Standard": 4096, "Advanced": 8192, "Intelligent-Tiering": 8192}
@@ -223,7 +224,7 @@ def read(path: Path) -> DotenvFile:
         bare_lines=tuple(sorted(lines[k] for k, v in resolved.items() if v is None)),
         unparsed_lines=tuple(unparsed),
         pem_blocks=tuple(blocks),
-        unprintable=frozenset(k for k in lines if k in alone or not envfile.is_name(k)),
+        unprintable=frozenset(k for k in lines if k in alone or not is_variable(k)),
         from_environment={k: v for k, v in from_environment.items() if k in values},
         undefined={k: v for k, v in undefined.items() if k in values},
     )
@@ -239,12 +240,12 @@ def _pem_block(text: str, name: str, first: int) -> PemBlock:
 
 def _given(name: str) -> str:
     """A name from the command line as printed: escaped unless it is a valid name."""
-    return name if envfile.is_name(name) else repr(name)
+    return name if is_variable(name) else repr(name)
 
 
 def _reference(name: str) -> str:
     """A ``${NAME}`` reference as printed: one whose name is not a name is not shown."""
-    return f"${{{name}}}" if envfile.is_name(name) else "${...}"
+    return f"${{{name}}}" if is_variable(name) else "${...}"
 
 
 def selected(source: DotenvFile, destination: Destination) -> dict[str, str]:
@@ -289,7 +290,7 @@ def problems(
     ]
     for name, first, last in source.pem_blocks:
         # Named by its own line: a later assignment of the name may have replaced it.
-        where = f"line {first}: {name}" if envfile.is_name(name) else f"line {first}"
+        where = f"line {first}: {name}" if is_variable(name) else f"line {first}"
         span = f"lines {first}-{last}" if last > first else "no END line"
         lines.append((first, f"{where}: {_PEM_PROBLEM.format(span)}"))
     # A PEM block's other lines are its problem, reported above, not variables of their own.
