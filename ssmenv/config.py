@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ssmenv import activation, credentials, journald, rollout, sources
+from ssmenv import activation, credentials, journald, origins, rollout, sources
 from ssmenv import processes as proc
 from ssmenv.contract import Contract
 from ssmenv.names import VariableName, one_line
@@ -224,7 +224,11 @@ class AppConfig:
         # --- end of the configuration sources ---
         contract = Contract()
         if "env_contract" in values and "env_required" in values:
-            contract, why = Contract.parse(values["env_contract"], values["env_required"])
+            contract, why = Contract.parse(
+                values["env_contract"], values["env_required"],
+                contract_origin=origins.of(data, "env_contract"),
+                required_origin=origins.of(data, "env_required"),
+            )  # fmt: skip
             for problem in why:
                 fail("env_contract", problem)
         name = values.get("app_name", "example-app")
