@@ -66,7 +66,10 @@ APP = Settings("The app", (
     Setting("app_name", NAME, "example-app", "Name of the app: the unit, the env file "
             "`/etc/<app_name>.env`, `/opt/<app_name>`."),
     Setting("app_user", Matching(_USER, "a user name (lowercase letters, digits, _ and -)"), None,
-            "System user (and group) the service runs as, never root; default: `app_name`.",
+            "System user (and group) the service runs as, never root; default: `app_name`. "
+            "Made by the deploy, marked `ssmenv app <app_name>` in its comment; an account the "
+            "host has already is taken only if it is the app's (a system account or one in a "
+            "privileged group stops the deploy: see What a deploy does).",
             parse=_not_root),
     Setting("app_source", Line, "examples/app", "Local directory holding the app, relative to "
             "the repository or absolute. Uploaded as one release: what git hands over of it "

@@ -7,12 +7,14 @@
 # The release arrives base64 on stdin after the plan and the files, is checked by its sha256,
 # unpacked into a fresh directory beside the release with its dependencies installed there, and
 # renamed into place: a release directory only ever exists complete. Unique temp names, so two
-# runs shipping the same release never undo each other's work.
+# runs shipping the same release never undo each other's work. Nothing is made or changed
+# through a link.
 #
 # Runs as root after lib.sh. Plan lines, up to "end":
 #   ssmenv-provision 1
 #   app NAME · lock-wait SECONDS
-#   user NAME                           the app's system group and user NAME, made if missing
+#   user NAME                           the app's system user NAME and its group, made (marked
+#                                       as the toolkit's); one there already is never adopted
 #   dir PATH                            a directory owned by root, mode 0755, made or set so
 #   file SIZE SHA256 MODE RESTART PATH  a root-owned file put in place whole; RESTART, a unit or
 #                                       -, is restarted once it changed (failing that, the file
@@ -69,12 +71,34 @@ read_plan() {
 
 cleanup() { rm -rf -- "$STAGE" "$ARCHIVE" "$TEMP" "$LOGIN"; }
 
-# app_user: the app's system group and user, without a home or a login shell.
+# app_user NAME: the app's system user and its group of the same name, without a home or a
+# login shell, marked as the toolkit's with its comment (ssmenv.accounts). The plan asks only
+# when the state read found neither: one there now is another run's for this app (its mark) or
+# somebody else's, never adopted.
 app_user() {
-  local name=$1
-  getent group "$name" > /dev/null || groupadd -r -- "$name" || return 1
-  getent passwd "$name" > /dev/null ||
-    useradd -r -M -d /nonexistent -s /usr/sbin/nologin -g "$name" -- "$name"
+  local name=$1 mark="ssmenv app $APP" entry comment
+  if entry=$(getent passwd "$name"); then
+    IFS=: read -r _ _ _ _ comment _ <<< "$entry"
+    [ "$comment" = "$mark" ] && return 0
+  elif ! getent group "$name" > /dev/null; then
+    useradd -r -U -M -d /nonexistent -s /usr/sbin/nologin -c "$mark" -- "$name"
+    return
+  fi
+  say "app_user: the host's account or group $name appeared since the state read; not adopted"
+  return 1
+}
+
+# own_dir PATH: PATH is a directory and not a link (or absent), or say so: nothing the toolkit
+# makes or changes goes through a link (a chown or chmod would land on its target).
+own_dir() {
+  if [ -L "$1" ]; then
+    say "$1 is a symbolic link: ssmenv never follows a link in the directories it manages;" \
+      "remove it"
+    return 1
+  elif [ -e "$1" ] && [ ! -d "$1" ]; then
+    say "$1 is not a directory; remove it"
+    return 1
+  fi
 }
 
 # put_file I: file I's content from stdin into a temp file beside it, checked by its sha256, with
@@ -82,6 +106,7 @@ app_user() {
 put_file() {
   local i=$1 path=${F_PATH[$1]} unit=${F_RESTART[$1]} dir
   dir=${path%/*}
+  own_dir "$dir" || return 1
   [ -d "$dir" ] || mkdir -p -- "$dir" || return 1
   TEMP=$(mktemp -- "$dir/.${path##*/}.ssmenv-XXXXXX") || return 1
   head -c "${F_SIZE[i]}" > "$TEMP" && [ "$(digest "$TEMP")" = "${F_SHA[i]}" ] &&
@@ -100,6 +125,7 @@ put_file() {
 
 unpack() {
   local releases=${RELEASE%/*} name=${RELEASE##*/}
+  own_dir "$releases" && own_dir "$RELEASE" || return 1
   if [ -d "$RELEASE" ]; then
     say "release $name is on the host already"
     head -c "$SIZE" > /dev/null
@@ -160,7 +186,9 @@ main() {
   fi
   local dir i
   for dir in ${DIRS[@]+"${DIRS[@]}"}; do
-    if ! { mkdir -p -- "$dir" && chown root:root -- "$dir" && chmod 0755 -- "$dir"; }; then
+    own_dir "$dir" || exit 1
+    if ! { mkdir -p -- "$dir" && own_dir "$dir" && chown -h root:root -- "$dir" &&
+      chmod 0755 -- "$dir"; }; then
       say "could not make $dir"
       exit 1
     fi

@@ -95,6 +95,30 @@ def test_a_release_is_unpacked_into_place_with_its_install_step_run_in_it(tmp_pa
     assert [p.name for p in releases.iterdir()] == ["1a2b"]  # nothing staged is left
 
 
+def test_a_releases_directory_that_is_a_link_is_refused_and_nothing_lands_behind_it(tmp_path):
+    victim = tmp_path / "victim"
+    victim.mkdir(mode=0o700)
+    (tmp_path / "releases").symlink_to(victim)
+    release = Unpack(str(tmp_path / "releases" / "1a2b"), archive(tmp_path, **{"a.js": "ok"}))
+    plan = Provision("shop", release=release)
+    text = "".join(f"{line}\n" for line in plan.plan()) + plan.payload()
+    result = bash("read_plan && unpack", text)
+    assert result.returncode != 0
+    assert f"{tmp_path}/releases is a symbolic link: ssmenv never follows" in result.stderr
+    assert list(victim.iterdir()) == [] and victim.stat().st_mode & 0o777 == 0o700
+
+
+def test_a_file_whose_directory_is_a_link_is_not_written(tmp_path):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (tmp_path / "conf.d").symlink_to(victim)
+    plan = Provision("shop", files=(HostFile(str(tmp_path / "conf.d" / "50.conf"), "x\n"),))
+    text = "".join(f"{line}\n" for line in plan.plan()) + plan.payload()
+    result = bash("read_plan && put_file 0", text)
+    assert result.returncode != 0 and "conf.d is a symbolic link" in result.stderr
+    assert list(victim.iterdir()) == []
+
+
 def test_a_release_whose_archive_is_not_the_one_planned_is_refused(tmp_path):
     releases = tmp_path / "releases"
     releases.mkdir()
