@@ -1,6 +1,6 @@
 """The provisioning command: its plan (only what a host lacks), and its file and release steps,
-run by bash here on a temp directory. (The user, directories and lock run on real hosts:
-tests/e2e.)"""
+run by bash here on a temp directory. (The user, directories, lock and the dependencies'
+sandboxed install run on real hosts: tests/e2e.)"""
 
 from __future__ import annotations
 
@@ -82,16 +82,16 @@ def test_a_file_that_does_not_arrive_whole_is_not_put_in_place(tmp_path):
     assert not target.exists()
 
 
-def test_a_release_is_unpacked_into_place_with_its_install_step_run_in_it(tmp_path):
+def test_a_release_without_an_install_step_is_unpacked_into_place(tmp_path):
     releases = tmp_path / "releases"
     releases.mkdir()
-    release = Unpack(str(releases / "1a2b"), archive(tmp_path, **{"server.js": "ok"}),
-                     install="touch installed")  # fmt: skip
+    release = Unpack(str(releases / "1a2b"), archive(tmp_path, **{"server.js": "ok"}))
     plan = Provision("shop", release=release)
     text = "".join(f"{line}\n" for line in plan.plan()) + plan.payload()
     result = bash("read_plan && unpack && cleanup", text)
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in (releases / "1a2b").iterdir()) == ["installed", "server.js"]
+    assert sorted(p.name for p in (releases / "1a2b").iterdir()) == ["server.js"]
+    assert (releases / "1a2b").stat().st_mode & 0o777 == 0o755
     assert [p.name for p in releases.iterdir()] == ["1a2b"]  # nothing staged is left
 
 
