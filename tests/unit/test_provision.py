@@ -4,6 +4,7 @@ sandboxed install run on real hosts: tests/e2e.)"""
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import tarfile
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from ssmenv import remote
 from ssmenv.provision import HostFile, Provision, Pull, Unpack
+from ssmenv.runtimes.container import auth_json
 
 
 def bash(script: str, stdin: str = "", path: str | None = None) -> subprocess.CompletedProcess:
@@ -134,6 +136,15 @@ IMAGE = "127.0.0.1:5000/shop@sha256:" + "ab" * 32
 LOGIN = '{"auths": {"127.0.0.1:5000": {"auth": "RkFLRQ=="}}}'
 
 
+def test_a_pulls_secrets_are_its_login_in_every_form_it_may_be_said_back():
+    login = auth_json("127.0.0.1:5000", "ci", "FAKE-registry-c4n4ry")
+    token = base64.b64encode(b"ci:FAKE-registry-c4n4ry").decode()
+    assert Pull("podman", IMAGE, login).secrets == (
+        login, token, "ci:FAKE-registry-c4n4ry", "FAKE-registry-c4n4ry")
+    assert Pull("podman", IMAGE, "not json").secrets == ("not json",)
+    assert Pull("podman", IMAGE).secrets == ()
+
+
 def fake_engine(tmp_path: Path, name: str, status: int = 0) -> Path:
     """An engine that records its arguments and the login file it was given (its mode, its
     directory's, its content), then exits with ``status``."""
@@ -160,7 +171,7 @@ def test_a_pull_is_planned_with_the_logins_size_and_its_content_after_the_files(
                      pull=Pull("podman", IMAGE, LOGIN))  # fmt: skip
     assert plan.plan()[-2:] == [f"pull podman {len(LOGIN)} {IMAGE}", "end"]
     assert plan.payload() == "[Journal]\n" + LOGIN
-    assert plan.secrets == (LOGIN,)
+    assert plan.secrets == (LOGIN, "RkFLRQ==", "FAKE")
     assert "RkFLRQ" not in repr(plan)
     assert plan.describe() == "/etc/j.conf, image sha256:abababababab"
 
