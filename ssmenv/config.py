@@ -304,7 +304,7 @@ def _container(
 ) -> tuple[image.Container | None, list[str]]:
     """The image settings checked against the runtime: an image only for ``container``, and
     always for it; a registry password only with its user."""
-    given = [key for key in image.SETTINGS.keys if values.get(key) is not None]
+    given = [s.key for s in image.SETTINGS if values.get(s.key) not in (None, s.default)]
     if runtime is None or not runtime.image:
         if runtime is not None:
             return None, [f"{key}: only with app_runtime \"container\"" for key in given]
@@ -318,10 +318,11 @@ def _container(
     if (user is None) != (password is None):
         problems.append("container_registry_password: the registry's user and password go "
                         "together (container_registry_username)")  # fmt: skip
-    if problems or values.get("app_image") is None:
+    # A key with a problem has no value (collect reported it): nothing to build yet.
+    if problems or values.get("app_image") is None or "container_user" not in values:
         return None, problems
-    return image.Container(values["app_image"], values.get("container_engine"), user,
-                           password), []  # fmt: skip
+    return image.Container(values["app_image"], values.get("container_engine"), user, password,
+                           values["container_user"]), []  # fmt: skip
 
 
 def markdown_table() -> str:

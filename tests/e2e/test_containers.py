@@ -99,6 +99,30 @@ def running_digest(host: Host) -> str:
     return out.strip()
 
 
+def app_ids(host: Host) -> tuple[str, str]:
+    """The uid and gid the host gave the app's user."""
+    return host.run(f"id -u {APP}").strip(), host.run(f"id -g {APP}").strip()
+
+
+def container_processes(host: Host) -> dict[str, dict[str, list[str]]]:
+    """Every process of the container, seen from the host: its init (the engine's ``State.Pid``)
+    and what that started, each pid with the ``Uid``/``Gid`` lines of its /proc/<pid>/status
+    (real, effective, saved and filesystem ids)."""
+    pid = host.run(f"sudo podman container inspect --format '{{{{.State.Pid}}}}' {APP}").strip()
+    out = host.run(
+        f"sudo sh -c 'for p in {pid} $(cat /proc/{pid}/task/*/children); do "
+        f'echo "-- $p"; grep -E "^(Uid|Gid|Name):" /proc/$p/status; done\''
+    )
+    found: dict[str, dict[str, list[str]]] = {}
+    for line in out.splitlines():
+        if line.startswith("-- "):
+            current = found.setdefault(line[3:], {})
+        else:
+            key, _, values = line.partition(":")
+            current[key] = values.split()
+    return found
+
+
 def container_environ(host: Host) -> dict[str, bytes]:
     """The environment the container's processes got, read inside it (its PID 1, the init that
     starts the app with it), as raw bytes per name."""
@@ -128,6 +152,25 @@ def test_the_container_gets_every_value_byte_for_byte(deployed, hosts, pushed):
         assert fingerprints["SESSION_SECRET"] == sha256(CORPUS["SESSION_SECRET"])
         assert fingerprints["AT_SIZE_LIMIT"] == sha256(CORPUS["AT_SIZE_LIMIT"])
         assert running_digest(host) == pushed["v1"].rsplit("@", 1)[1]
+
+
+def test_the_containers_processes_run_as_the_apps_user_never_root(deployed, hosts):
+    for host in hosts:
+        uid, gid = app_ids(host)
+        assert uid != "0" and gid != "0"
+        processes = container_processes(host)
+        names = sorted(p["Name"][0] for p in processes.values())
+        assert names == ["node", "podman-init"], processes  # the init, and the app it started
+        for pid, ids in processes.items():
+            assert ids["Uid"] == [uid] * 4 and ids["Gid"] == [gid] * 4, (host.name, pid, ids)
+            # Its environment: the app's user's and root's to read, as a source-tree app's.
+            environ = f"/proc/{pid}/environ"
+            assert "API_KEY=" in host.run(f"sudo -u {APP} cat {environ} | tr '\\0' '\\n'")
+            assert "Permission denied" in host.run(f"cat {environ} 2>&1", check=False)
+        assert host.get("/healthz") == b"ok\n"
+        # The engine that started it is root's: it is the unit's main process.
+        engine = host.service(UNIT)["MainPID"]
+        assert host.run(f"ps -o uid= -p {engine}").strip() == "0"
 
 
 def test_no_value_is_on_a_command_line_in_the_journal_or_visible_to_other_users(
@@ -220,6 +263,12 @@ def test_credentials_are_files_the_container_reads_from_its_read_only_secrets_di
         environ = container_environ(host)
         assert "API_KEY" not in environ and "PEM_KEY" not in environ
         assert environ["API_KEY_FILE"] == b"/run/secrets/API_KEY"
+        # systemd hands them to the unit's User=, the app's user the container runs as.
+        uid = app_ids(host)[0]
+        owners = host.run(f"sudo stat -c '%u %a %n' /run/credentials/{UNIT}/API_KEY "
+                          f"/run/credentials/{UNIT}/PEM_KEY")  # fmt: skip
+        assert [line.split()[:2] for line in owners.splitlines()] == [[uid, "400"]] * 2
+        assert host.run(f"sudo podman exec {APP} id -u").strip() == uid
         inside = host.run_bytes(f"sudo podman exec {APP} cat /run/secrets/PEM_KEY")
         assert inside == CORPUS["PEM_KEY"].encode()
         # The app reads NAME_FILE when NAME is absent: its view of the value is the same.
@@ -283,3 +332,4 @@ def test_an_image_that_exits_at_start_rolls_back_to_the_previous_digest_and_stop
     assert running_digest(first) == pushed["v2"].rsplit("@", 1)[1]
     assert second.service(UNIT)["InvocationID"] == before
     assert running_digest(second) == pushed["v2"].rsplit("@", 1)[1]
+
