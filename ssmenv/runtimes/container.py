@@ -12,8 +12,9 @@ value from its own environment, which systemd filled from the env file. Neither 
 ``--env-file`` could: both take a line's value literally (quotes included) and none spans lines.
 
 A registry that needs a password gets it from the app's sources (``container_registry_password``
-names the variable): it goes to the pull only, on stdin into a root-only file that is removed once
-the pull ends, never into the app's environment.
+names the variable), or from Amazon ECR's authorization token (``ssmenv.ecr``) for an image in ECR
+(``container_registry_login``): it goes to the pull only, on stdin into a root-only file that is
+removed once the pull ends, never into the app's environment.
 
 The container's process runs as the app's user (``container_user``), as a source tree's does: the
 engine, which must be root, looks up that user's uid and gid on the host at each start and runs
@@ -159,6 +160,14 @@ SETTINGS = Settings("Container images", (
             "(`--user`, looked up at each start; the image need not know it), which also owns "
             "the unit's credentials. `image`: the image's own `USER`, root if it names none "
             "(the credentials are then root's alone)."),
+    Setting("container_registry_login", Literal["password", "ecr"], None, "How the host logs "
+            "in to the image's registry for the pull. `password`: `container_registry_username` "
+            "and the variable `container_registry_password` names. `ecr`: an Amazon ECR "
+            "authorization token (`ecr:GetAuthorizationToken`, user `AWS`), asked for once per "
+            "run for every host, in the region of the image's ECR host, else `aws_region`. "
+            "Default: `password` when `container_registry_username` is set, `ecr` for an image "
+            "in ECR (`<account>.dkr.ecr.<region>.amazonaws.com/...`), else none (a public "
+            "registry)."),
     Setting("container_registry_username", Line, None, "User name at the image's registry, "
             "when it needs a password."),
     Setting("container_registry_password", Matching(r"[A-Za-z_][A-Za-z0-9_]*", "a variable "
@@ -172,13 +181,16 @@ SETTINGS = Settings("Container images", (
 @dataclass(frozen=True)
 class Container:
     """What a container app runs: its image, the engine asked for (``None``: the host's), the
-    registry login (the user, and the name of the variable holding the password), and who the
-    container's process runs as (``user``: ``app`` or ``image``)."""
+    registry login (``login``: ``password``, with the user and the name of the variable holding
+    the password; ``ecr``, with the ``region`` to ask for the token in; ``None``: none), and who
+    the container's process runs as (``user``: ``app`` or ``image``)."""
 
     image: Image
     engine: str | None = None
     username: str | None = None
     password: str | None = None
+    login: Literal["password", "ecr"] | None = None
+    region: str | None = None
     user: Literal["app", "image"] = "app"
 
     def args(self, start: str) -> tuple[str, ...]:
