@@ -7,9 +7,12 @@ and to one that exits at start.
 from __future__ import annotations
 
 import base64
+import json
 import os
+import subprocess
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -55,16 +58,24 @@ def lab_registry() -> Iterator[registry.Registry]:
 
 
 @pytest.fixture(scope="module")
-def pushed(lab_registry, tmp_path_factory) -> dict[str, str]:
-    """References by digest: two working images and one whose container exits at start."""
-    authfile = tmp_path_factory.mktemp("registry") / "auth.json"
-    authfile.touch(mode=0o600)
-    authfile.write_text(registry.auth_json(lab_registry.address, USER, PASSWORD))
+def authfile(lab_registry, tmp_path_factory) -> Path:
+    """The registry's login for skopeo on this machine (root-only, never on a command line)."""
+    path = tmp_path_factory.mktemp("registry") / "auth.json"
+    path.touch(mode=0o600)
+    path.write_text(registry.auth_json(lab_registry.address, USER, PASSWORD))
+    return path
+
+
+@pytest.fixture(scope="module")
+def pushed(lab_registry, authfile) -> dict[str, str]:
+    """References by digest: two working images, one whose container exits at start, and a
+    multi-architecture one (its digest is its index's)."""
     return {
         "v1": images.build(lab_registry.address, "shop:v1", authfile=authfile),
         "v2": images.build(lab_registry.address, "shop:v2", authfile=authfile),
         "v3": images.build(lab_registry.address, "shop:v3", authfile=authfile),
         "broken": images.build(lab_registry.address, "shop:broken", True, authfile=authfile),
+        "multi": images.build(lab_registry.address, "shop:multi", authfile=authfile, multi=True),
     }
 
 
@@ -171,6 +182,18 @@ def test_the_containers_processes_run_as_the_apps_user_never_root(deployed, host
         # The engine that started it is root's: it is the unit's main process.
         engine = host.service(UNIT)["MainPID"]
         assert host.run(f"ps -o uid= -p {engine}").strip() == "0"
+
+
+def test_the_oci_runtime_keeps_the_environment_root_only_while_the_container_runs(
+    deployed, hosts
+):
+    # What README's "What is and is not protected" says of crun's copy of the container's config.
+    for host in hosts:
+        container = host.run(f"sudo podman container inspect --format '{{{{.Id}}}}' {APP}").strip()
+        config = f"/run/crun/{container}/config.json"
+        modes = host.run(f"sudo stat -c '%U:%G %a' /run/crun /run/crun/{container} {config}")
+        assert modes.split("\n")[:3] == ["root:root 700"] * 3
+        assert host.run(f"sudo grep -c -F -e {CORPUS['API_KEY']} {config}").strip() == "1"
 
 
 def test_no_value_is_on_a_command_line_in_the_journal_or_visible_to_other_users(
@@ -333,3 +356,39 @@ def test_an_image_that_exits_at_start_rolls_back_to_the_previous_digest_and_stop
     assert second.service(UNIT)["InvocationID"] == before
     assert running_digest(second) == pushed["v2"].rsplit("@", 1)[1]
 
+
+def test_a_multi_architecture_image_is_named_by_its_index_and_each_host_runs_its_own_platform(
+    deployed, deployer, hosts, pushed, authfile
+):
+    index = pushed["multi"]
+    name, digest = index.rsplit("@", 1)
+
+    def skopeo(*args: str) -> str:
+        return subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--authfile",
+                               str(authfile), *args], capture_output=True, text=True,
+                              check=True).stdout  # fmt: skip
+
+    # The digest of a tag already pushed, as the README says to find it: the index's.
+    assert skopeo("--format", "{{.Digest}}", f"docker://{name}:multi").strip() == digest
+    listed = json.loads(skopeo("--raw", f"docker://{index}"))["manifests"]
+    platforms = {m["platform"]["architecture"]: m["digest"] for m in listed}
+    assert set(platforms) == {"amd64", "arm64"}
+
+    result = deployer.run(data=settings(index))
+    assert result.returncode == 0, result.output[-3000:]
+    for host in hosts:
+        assert host.get("/healthz") == b"ok\n"
+        assert running_digest(host) == digest  # the container names the image by the index
+        # What the host pulled and runs: its own platform's image, listed in the index, which
+        # the engine knows by both digests.
+        architecture, *digests = host.run(
+            f"sudo podman image inspect --format '{{{{.Architecture}}}} {{{{range .RepoDigests}}}}"
+            f"{{{{.}}}} {{{{end}}}}' {index}").split()  # fmt: skip
+        assert architecture == "amd64"
+        assert {f"{name}@{digest}", f"{name}@{platforms['amd64']}"} <= set(digests)
+        assert f"{name}@{platforms['arm64']}" not in digests
+    # The state read finds it by the index's digest: nothing is pulled again.
+    again = deployer.run("-v", data=settings(index))
+    assert again.returncode == 0, again.output[-3000:]
+    assert "pull image" not in again.output
+    assert {name: n for name, n in again.changed.items() if n} == {}
