@@ -32,7 +32,7 @@ from copy import copy
 from dataclasses import dataclass
 from typing import Any
 
-from ssmenv import journald
+from ssmenv import journald, origins
 from ssmenv.config import APP, HOST_APPS, NAME, SETTINGS, AppConfig
 from ssmenv.names import shown
 from ssmenv.settings import Setting, collect, refuse, value_of
@@ -85,6 +85,16 @@ class Layered:
         value = value_of(self.data, key)
         return default if value is None else value
 
+    def origin(self, key: str) -> str | None:
+        """Where the app's ``key`` was set: ``--data``, its entry (and where that is), or the
+        host's data (``origins``)."""
+        if key in self.overrides:
+            return "--data"
+        if key in self.entry:
+            where = origins.of(self.data, "apps")
+            return f"apps[{self.name}]" + (f" in {where}" if where else "")
+        return origins.of(self.data, key)
+
     def from_entry(self, key: str) -> bool:
         """``key``'s value is the entry's own, or nobody's (a missing source): the app's problem,
         not the host's."""
@@ -103,6 +113,10 @@ class Snapshot:
 
     def get(self, key: str, default: Any = None) -> Any:
         return copy(self._values[key]) if key in self._values else default
+
+    def origin(self, key: str) -> str | None:
+        """Which of the inventory's layers set ``key`` (``origins.in_inventory``)."""
+        return origins.in_inventory(self.host, key)
 
 
 def _inventory_of(data: Any) -> Any:

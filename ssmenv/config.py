@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ssmenv import activation, aws, credentials, ecr, journald, rollout, sources
+from ssmenv import activation, aws, credentials, ecr, journald, origins, rollout, sources
 from ssmenv import processes as proc
 from ssmenv.contract import Contract
 from ssmenv.names import VariableName, one_line
@@ -67,7 +67,10 @@ APP = Settings("The app", (
     Setting("app_name", NAME, "example-app", "Name of the app: the unit, the env file "
             "`/etc/<app_name>.env`, `/opt/<app_name>`."),
     Setting("app_user", Matching(_USER, "a user name (lowercase letters, digits, _ and -)"), None,
-            "System user (and group) the service runs as, never root; default: `app_name`.",
+            "System user (and group) the service runs as, never root; default: `app_name`. "
+            "Made by the deploy, marked `ssmenv app <app_name>` in its comment; an account the "
+            "host has already is taken only if it is the app's (a system account or one in a "
+            "privileged group stops the deploy: see What a deploy does).",
             parse=_not_root),
     Setting("app_source", Line, "examples/app", "Local directory holding the app, relative to "
             "the repository or absolute. Uploaded as one release: what git hands over of it "
@@ -225,7 +228,11 @@ class AppConfig:
         # --- end of the configuration sources ---
         contract = Contract()
         if "env_contract" in values and "env_required" in values:
-            contract, why = Contract.parse(values["env_contract"], values["env_required"])
+            contract, why = Contract.parse(
+                values["env_contract"], values["env_required"],
+                contract_origin=origins.of(data, "env_contract"),
+                required_origin=origins.of(data, "env_required"),
+            )  # fmt: skip
             for problem in why:
                 fail("env_contract", problem)
         name = values.get("app_name", "example-app")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -64,6 +64,8 @@ class Rule:
     + checks: names from ``CHECKS``; a required name is non-empty unless ``allow_empty``
     + one_of: the allowed values
     + pattern: a regular expression the whole value must match
+    + origin: the setting that declares the rule and where it was set, for messages
+      (``env_contract in group_data/prod.py``, ``env_required in --data``)
     """
 
     name: str
@@ -73,6 +75,7 @@ class Rule:
     one_of: tuple[str, ...] = ()
     pattern: str | None = None
     allow_empty: bool = False
+    origin: str = field(default="", compare=False)
 
     def reasons(self, value: str) -> list[str]:
         """What is wrong with ``value``; each reason says which rule failed, never the value."""
@@ -111,14 +114,23 @@ class Contract:
         return sorted(n for n in names if n not in listed) if self.declared else []
 
     @classmethod
-    def parse(cls, contract: Any, required: Sequence[str] = ()) -> tuple[Contract, list[str]]:
+    def parse(
+        cls,
+        contract: Any,
+        required: Sequence[str] = (),
+        *,
+        contract_origin: str | None = None,
+        required_origin: str | None = None,
+    ) -> tuple[Contract, list[str]]:
         """Read ``env_contract`` (and the older ``env_required`` list, which adds required names)
-        from host data. Returns the contract and every problem, as ``NAME: why`` lines (a key
-        that is no variable name shown escaped: ``'A\\nB': not a variable name``)."""
+        from host data; ``*_origin``: where each was set (``group_data/prod.py``), which each rule
+        records. Returns the contract and every problem, as ``NAME: why`` lines (a key that is no
+        variable name shown escaped: ``'A\\nB': not a variable name``)."""
         problems: list[str] = []
         rules: dict[str, Rule] = {}
         if not isinstance(contract, Mapping):
             return cls(), ["must map variable names to rules (dicts)"]
+        declared_by = _declared_by("env_contract", contract_origin)
         for name, spec in contract.items():
             if not is_variable(name):
                 problems.append(f"{shown(str(name))}: not a variable name ({RULE})")
@@ -126,13 +138,18 @@ class Contract:
             rule, why = _rule(name, {} if spec is None else spec)
             problems += [f"{name}: {w}" for w in why]
             if rule is not None:
-                rules[rule.name] = rule
+                rules[rule.name] = replace(rule, origin=declared_by)
         for name in required:
             if name not in rules:
-                rules[name] = Rule(name)
+                rules[name] = Rule(name, origin=_declared_by("env_required", required_origin))
             elif not rules[name].required:
                 problems.append(f"{name}: listed in env_required but optional in env_contract")
         return cls(tuple(rules.values()), declared=bool(contract)), problems
+
+
+def _declared_by(setting: str, where: str | None) -> str:
+    """``env_required in group_data/all.py``, or the setting alone where that is not known."""
+    return f"{setting} in {where}" if where else setting
 
 
 def _rule(name: str, spec: Any) -> tuple[Rule | None, list[str]]:

@@ -64,3 +64,8 @@ class GitError(SsmEnvError):
 
 class ReportError(SsmEnvError):
     """The per-host reports could not be handed over or read."""
+
+
+class HostError(SsmEnvError):
+    """What a host has stands in the way, found by its state read before it changes: a directory
+    the toolkit manages that is a link, an account it did not make as the app's user."""

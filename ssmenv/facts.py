@@ -13,6 +13,7 @@ from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS, pop_global_arguments
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.host import Host
 
+from ssmenv.accounts import Account
 from ssmenv.activation import Pending
 
 if TYPE_CHECKING:
@@ -102,11 +103,15 @@ nl='
 paths=''
 # A section's file or directory: its path, remembered for the stat and digest at the end.
 named() { echo "$1"; if [ -f "$1" ] || [ -d "$1" ]; then paths="$paths$1$nl"; fi; }
+# A directory the toolkit manages: whatever is there (a link too, never followed), for the stat.
+entry() { echo "$1"; if [ -e "$1" ] || [ -L "$1" ]; then entries="$entries$1$nl"; fi; }
+entries=''
 echo --packages--
 dpkg-query -W -f='${Package} ${db:Status-Status} ${Version}\n' systemd $packages 2>/dev/null
-echo --user--; getent passwd "$user"
+echo --user--; if getent passwd "$user"; then echo --user-groups--; id -Gn -- "$user"; fi
 echo --group--; getent group "$user"
-echo --dirs--; named "$home"; named "$home/releases"
+echo --dirs--; entry "$home"; entry "$home/releases"; [ -z "$release" ] || entry "$release"
+for d in $credstores; do entry "${d%/*}"; entry "$d"; done
 if [ -n "$release" ]; then echo --release--; if [ -d "$release" ]; then echo present; fi; fi
 echo --current--; readlink "$home/current"
 # The app's units: <app>.service (the one unit of an app without a Procfile, whoever wrote it),
@@ -159,7 +164,7 @@ if [ -n "$image" ]; then
   if [ -n "$found" ] && "$found" image inspect "$image" > /dev/null 2>&1; then echo present; fi
 fi
 IFS=$nl
-echo --stat--; [ -z "$paths" ] || stat -c '%U %G %a %F %n' -- $paths
+echo --stat--; [ -z "$paths$entries" ] || stat -c '%U %G %a %F %n' -- $paths $entries
 echo --sha256--; [ -z "$paths" ] || sha256sum -- $paths 2>/dev/null
 true
 """
@@ -177,7 +182,9 @@ class HostState:
     user: str | None
     #: ``getent group`` of the app's group, ``name:gid``.
     group: str | None
-    #: The app's home and releases directory: ``{"/opt/a": "root root 755 directory"}``.
+    #: The directories the app's files live in, as they are: its home, releases and release,
+    #: the credential stores and the app's own in them, by path: ``{"/opt/a": "root root 755
+    #: directory"}``; a link is there as one (``"root root 777 symbolic link"``), never followed.
     dirs: Mapping[str, str]
     #: Whether the release asked about is on the host (``None``: none was asked about).
     release_present: bool | None
@@ -205,6 +212,9 @@ class HostState:
     #: none), and whether it has the image already (``None``: none was asked about).
     engine: str | None = None
     image_present: bool | None = None
+    #: The app's user as the host has it (``None``: no such user), to judge whether it may be
+    #: the app's (``ssmenv.accounts``).
+    account: Account | None = None
 
     def running(self, unit: str) -> bool:
         return self.services.get(unit, {}).get("ActiveState") == "active"
@@ -225,7 +235,8 @@ class HostState:
 class AppHostState(FactBase):
     """
     Everything a deploy compares for one app, read in one command: the host's systemd version,
-    the runtime packages, the app's user and group, its directories, release and ``current``
+    the runtime packages, the app's user (and its groups) and group, its directories (as they
+    are: a link is not followed), release and ``current``
     link, its unit files and units (``units``: those it wants, plus those the host has),
     journald's drop-in, the env file with its manifest and fingerprint key, and the app's
     credential files (``credential_dirs``: the encrypted and the plain one), and for an app that
@@ -254,6 +265,9 @@ class AppHostState(FactBase):
             credential_files={"/etc/credstore.encrypted/example-app/DB_PASSWORD": FileInfo(...)},
             engine=None,
             image_present=None,
+            account=Account(name="example-app", uid=998, gid=998,
+                            comment="ssmenv app example-app", home="/nonexistent",
+                            shell="/usr/sbin/nologin", groups=("example-app",)),
         )
 
     ``release=""`` asks about no release (``release_present`` is then ``None``): a rotation needs
@@ -322,11 +336,7 @@ class AppHostState(FactBase):
             packages=packages,
             user=":".join(passwd[i] for i in (0, 3, 5, 6)) if len(passwd) >= 7 else None,
             group=":".join(group[:3:2]) if len(group) >= 3 else None,
-            dirs={
-                path: stats[path]  # "root root 755 directory"
-                for path in found.get("dirs", [])
-                if stats.get(path, "").endswith(" directory")
-            },
+            dirs={path: stats[path] for path in found.get("dirs", []) if path in stats},
             release_present=one("release") == "present" if "release" in found else None,
             current=one("current"),
             unit_files={
@@ -348,6 +358,7 @@ class AppHostState(FactBase):
             },
             engine=one("engine"),
             image_present=one("image") == "present" if "image" in found else None,
+            account=Account.parse(one("user") or "", one("user-groups") or ""),
         )
 
 

@@ -16,6 +16,7 @@ from ssmenv.activation import Activation, said
 from ssmenv.facts import FileInfo, FileState
 from ssmenv.provision import Provision
 from ssmenv.rollout import Outcome, Pace, Rollout
+from ssmenv.scrub import scrub
 
 UNREAD = object()  # atomic_file reads the file's state itself
 
@@ -204,12 +205,40 @@ def activation(plan: Activation, pace: Pace | None = None):
     yield FunctionCommand(_take_turn, (plan, pace or Pace()), {})
 
 
+def _provision_host(state, host, plan: Provision) -> bool:
+    """Run ``plan`` on ``host`` as one remote command and print what it says, secrets masked:
+    on failure, or on success at ``-v`` (as pyinfra prints a command's output)."""
+    command, stdin = remote.command("provision", plan.plan(), plan.payload())
+    try:
+        ok, output = host.run_shell_command(
+            command,
+            print_output=False,  # what the host says back is masked first
+            print_input=state.print_input,
+            _stdin=stdin,  # the plan, the files, the registry login, the release
+            **_connector_arguments(state, host, host.executing_op_hash),
+        )
+    except Exception as e:  # the connection, mostly: this host's failure, not the run's
+        host.log_styled(f"the provisioning could not run: {type(e).__name__}: {e}"[:500],
+                        fg="red", log_func=logger.error)  # fmt: skip
+        return False
+    if ok and not state.print_output:
+        return True
+    text = "\n".join(line for line in output.output_lines if line.strip())
+    for line in scrub(text, plan.secrets).splitlines():
+        if ok:
+            host.log(line, logger.info)
+        else:
+            host.log_styled(line, fg="red", log_func=logger.error)
+    return ok
+
+
 @operation(is_idempotent=False)
 def provision(plan: Provision):
     """
     Make what an app host lacks before its activation, in one command: the app's system user and
     group, its directories, small root-owned files (restarting the unit that reads one) and a
-    release, unpacked into a directory of its own, complete or not at all.
+    release, unpacked into a directory of its own, complete or not at all, its dependencies
+    installed by an unprivileged, sandboxed user.
 
     + plan: the ``ssmenv.provision.Provision`` for this host (only what it lacks)
 
@@ -217,6 +246,7 @@ def provision(plan: Provision):
     one command that holds the app's lock. The release is unpacked into a uniquely named
     directory beside its path and renamed into place: two runs shipping the same release never
     remove each other's work, and a release already on the host (another run's) is left as it is.
+    What the host says back is printed with the plan's secrets (a registry login) masked.
 
     **Example:**
 
@@ -231,6 +261,4 @@ def provision(plan: Provision):
             ),
         )
     """
-    command, stdin = remote.command("provision", plan.plan(), plan.payload())
-    command.connector_arguments["_stdin"] = stdin
-    yield command
+    yield FunctionCommand(_provision_host, (plan,), {})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -70,6 +71,23 @@ class Pull:
     def line(self) -> str:
         return f"pull {self.engine} {len((self.auth or '').encode())} {self.image}"
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The login in every form an engine or a registry may say it back: whole, each entry's
+        token (base64 of ``user:password``, as it goes over the wire), decoded, and its password
+        alone."""
+        if not self.auth:
+            return ()
+        found = [self.auth]
+        try:
+            entries = json.loads(self.auth)["auths"].values()
+            for token in (entry["auth"] for entry in entries):
+                pair = base64.b64decode(token, validate=True).decode()
+                found += [token, pair, pair.partition(":")[2]]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            pass  # not the JSON auth_json writes: the whole login is still masked
+        return tuple(dict.fromkeys(s for s in found if s))
+
 
 @dataclass(frozen=True)
 class Provision:
@@ -114,5 +132,5 @@ class Provision:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """What must never be printed of it: the registry login."""
-        return (self.pull.auth,) if self.pull and self.pull.auth else ()
+        """What must never be printed of it, whatever the host says back: the registry login."""
+        return self.pull.secrets if self.pull else ()

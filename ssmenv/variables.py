@@ -92,9 +92,11 @@ def compose(config: AppConfig, fetched: Fetched, systemd_version: int | None = N
         variable = merged.get(rule.name)
         if variable is None:
             if rule.required and complete:
-                problems.append(
-                    f"{rule.name}: required but missing (expected {expected(config, rule.name)})"
-                )
+                # Where it is expected, and who requires it: a requirement the app does not
+                # have (another app's, inherited from group data) is found where it was set.
+                by = f"; required by {rule.origin}" if rule.origin else ""
+                problems.append(f"{rule.name}: required but missing "
+                                f"(expected {expected(config, rule.name)}{by})")  # fmt: skip
             continue
         problems += [
             f"{rule.name}: {r} (from {variable.source})" for r in rule.reasons(variable.value)

@@ -9,9 +9,10 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import apt
 
-from ssmenv import journald
+from ssmenv import accounts, journald
 from ssmenv.activation import sha256
 from ssmenv.config import AppConfig
+from ssmenv.errors import HostError
 from ssmenv.facts import HostState
 from ssmenv.operations import provision
 from ssmenv.provision import HostFile, Provision, Pull, Unpack
@@ -45,7 +46,14 @@ def app_host(
     ``others``: the apps bootstrapped before this one on the host in this run. The packages they
     install are theirs to install, and journald's drop-in, one per host, is the first app's to
     write (every app of a host has the host's journald settings), so nothing is done twice.
+
+    Refuses (``HostError``, before anything is done on any host) a host whose directories the
+    toolkit manages include a link, or whose account named ``app_user`` the toolkit did not
+    make and may not adopt (``ssmenv.accounts``).
     """
+    problems = refusals(config, state)
+    if problems:
+        raise HostError("\n".join(f"{host.name}: {config.name}: {p}" for p in problems))
     packages = runtime_packages(config)
     if config.container is not None and state.engine is None:
         packages.append(engine_on(config.container, None).package)
@@ -63,13 +71,33 @@ def app_host(
         files = (HostFile(JOURNALD_DROPIN, retention, restart="systemd-journald.service"),)
     plan = Provision(
         config.name,
-        user=config.user if state.group is None or state.user is None else None,
+        user=config.user if state.account is None else None,
         dirs=dirs, files=files, release=release, pull=pull,
     )  # fmt: skip
     # Decided before pyinfra's @deploy is entered: its bookkeeping costs a millisecond a host
     # even when it adds nothing, which a no-op redeploy of many hosts pays for each task.
     if missing or plan:
         _bootstrap(config.name, missing, plan)
+
+
+def refusals(config: AppConfig, state: HostState) -> list[str]:
+    """What on the host the app must not be provisioned over, one line each: a directory the
+    toolkit manages (``/opt/<app>``, its releases and release, the credential stores) that is a
+    link or not a directory (``chown``, ``chmod`` or a file written there would reach through
+    it), and an account named ``app_user`` that is not the app's to take."""
+    problems = []
+    for path, stat in state.dirs.items():
+        if config.container is not None and (path + "/").startswith(config.home + "/"):
+            continue  # an app that runs an image has nothing of its own there
+        kind = stat.split(" ", 3)[-1]
+        if kind == "symbolic link":
+            problems.append(f"{path} is a symbolic link: ssmenv never follows a link in the "
+                            "directories it manages; remove it")  # fmt: skip
+        elif kind != "directory":
+            problems.append(f"{path} is a {kind}, not a directory; remove it")
+    deployed = config.home in state.dirs or state.env_file is not None
+    account = accounts.refusal(config.user, config.name, state.account, state.group, deployed)
+    return [*problems, *([account] if account else [])]
 
 
 @deploy("Bootstrap app host")

@@ -16,7 +16,9 @@ class Runtime:
     + start: the default ``ExecStart=``, run in ``/opt/<app>/current``; ``{home}`` is
       ``/opt/<app>``
     + install: the shell command that installs a release's dependencies in its directory, given
-      the app's source (``None``: nothing to install)
+      the app's source (``None``: nothing to install); it runs as an unprivileged user systemd
+      makes up for it, with the network, a private ``/tmp`` as ``HOME``, and nothing writable but
+      the release (``shell/provision.sh``)
     + packages_for: more packages a given source needs (a lockfile's tool)
     + help: one sentence for the README
     + image: the app ships as a container image (``app_image``) rather than a source tree: no

@@ -166,7 +166,13 @@ stage() {
   local i=$1 path=${F_PATH[$1]} dir temp
   dir=${path%/*}
   if has_flag "$i" credential; then
-    # A credential's directory, and the credstore above it, are root's alone (umask 077).
+    # A credential's directory, and the credstore above it, are root's alone (umask 077), and
+    # never a link: nothing is written through one (the deploy's state read refuses it first).
+    if [ -L "$dir" ] || [ -L "${dir%/*}" ]; then
+      say "$dir or ${dir%/*} is a symbolic link: ssmenv never follows a link in the" \
+        "directories it manages; remove it"
+      return 1
+    fi
     [ -d "$dir" ] || mkdir -p -- "$dir" || return 1
   else
     [ -d "${dir:-/}" ] || (umask 022 && mkdir -p -- "$dir") || return 1

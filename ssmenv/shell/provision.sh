@@ -5,20 +5,22 @@
 # missing or different is in the plan. Under the app's deploy lock.
 #
 # The release arrives base64 on stdin after the plan and the files, is checked by its sha256,
-# unpacked into a fresh directory beside the release with its dependencies installed there, and
-# renamed into place: a release directory only ever exists complete. Unique temp names, so two
-# runs shipping the same release never undo each other's work.
+# unpacked into a fresh root-only directory beside the release with its dependencies installed
+# there (by an unprivileged, sandboxed transient unit: see install_deps), and renamed into place: a
+# release directory only ever exists complete. Unique temp names, so two runs shipping the same
+# release never undo each other's work. Nothing is made or changed through a link.
 #
 # Runs as root after lib.sh. Plan lines, up to "end":
 #   ssmenv-provision 1
 #   app NAME · lock-wait SECONDS
-#   user NAME                           the app's system group and user NAME, made if missing
+#   user NAME                           the app's system user NAME and its group, made (marked
+#                                       as the toolkit's); one there already is never adopted
 #   dir PATH                            a directory owned by root, mode 0755, made or set so
 #   file SIZE SHA256 MODE RESTART PATH  a root-owned file put in place whole; RESTART, a unit or
 #                                       -, is restarted once it changed (failing that, the file
 #                                       applies from its next start: not fatal)
 #   release PATH · archive BASE64-SIZE SHA256 · install COMMAND...   (all three optional; install
-#                                       runs by sh in the new release's directory)
+#                                       runs by sh in the new release's directory, unprivileged)
 #   pull ENGINE AUTH-SIZE IMAGE         the image pulled by ENGINE (podman, docker) by digest,
 #                                       logging in with the AUTH-SIZE bytes of registry login
 #                                       that follow the files on stdin (0: none)
@@ -27,10 +29,12 @@
 
 APP='' LOCK_WAIT=60 RELEASE='' SIZE='' SHA='' INSTALL='' USER_NAME=''
 DIRS=() F_SIZE=() F_SHA=() F_MODE=() F_RESTART=() F_PATH=()
-STAGE='' ARCHIVE='' TEMP='' LOGIN=''
+WORK='' TEMP='' LOGIN=''
 P_ENGINE='' P_SIZE=0 P_IMAGE=''
 # Seconds a pull may take: a large image over a slow link, not a hung registry.
 readonly PULL_TIMEOUT=900
+# Seconds a release's dependencies may take to install (native modules compile), likewise.
+readonly INSTALL_TIMEOUT=900
 
 read_plan() {
   local line word rest
@@ -67,14 +71,36 @@ read_plan() {
   return 1
 }
 
-cleanup() { rm -rf -- "$STAGE" "$ARCHIVE" "$TEMP" "$LOGIN"; }
+cleanup() { rm -rf -- "$WORK" "$TEMP" "$LOGIN"; }
 
-# app_user: the app's system group and user, without a home or a login shell.
+# app_user NAME: the app's system user and its group of the same name, without a home or a
+# login shell, marked as the toolkit's with its comment (ssmenv.accounts). The plan asks only
+# when the state read found neither: one there now is another run's for this app (its mark) or
+# somebody else's, never adopted.
 app_user() {
-  local name=$1
-  getent group "$name" > /dev/null || groupadd -r -- "$name" || return 1
-  getent passwd "$name" > /dev/null ||
-    useradd -r -M -d /nonexistent -s /usr/sbin/nologin -g "$name" -- "$name"
+  local name=$1 mark="ssmenv app $APP" entry comment
+  if entry=$(getent passwd "$name"); then
+    IFS=: read -r _ _ _ _ comment _ <<< "$entry"
+    [ "$comment" = "$mark" ] && return 0
+  elif ! getent group "$name" > /dev/null; then
+    useradd -r -U -M -d /nonexistent -s /usr/sbin/nologin -c "$mark" -- "$name"
+    return
+  fi
+  say "app_user: the host's account or group $name appeared since the state read; not adopted"
+  return 1
+}
+
+# own_dir PATH: PATH is a directory and not a link (or absent), or say so: nothing the toolkit
+# makes or changes goes through a link (a chown or chmod would land on its target).
+own_dir() {
+  if [ -L "$1" ]; then
+    say "$1 is a symbolic link: ssmenv never follows a link in the directories it manages;" \
+      "remove it"
+    return 1
+  elif [ -e "$1" ] && [ ! -d "$1" ]; then
+    say "$1 is not a directory; remove it"
+    return 1
+  fi
 }
 
 # put_file I: file I's content from stdin into a temp file beside it, checked by its sha256, with
@@ -82,6 +108,7 @@ app_user() {
 put_file() {
   local i=$1 path=${F_PATH[$1]} unit=${F_RESTART[$1]} dir
   dir=${path%/*}
+  own_dir "$dir" || return 1
   [ -d "$dir" ] || mkdir -p -- "$dir" || return 1
   TEMP=$(mktemp -- "$dir/.${path##*/}.ssmenv-XXXXXX") || return 1
   head -c "${F_SIZE[i]}" > "$TEMP" && [ "$(digest "$TEMP")" = "${F_SHA[i]}" ] &&
@@ -98,28 +125,86 @@ put_file() {
   } || say "could not restart $unit: ${path##*/} applies from its next start"
 }
 
+# unpack: the release, from stdin, into a directory of its own beside its path, then renamed
+# into place. Everything happens inside WORK, a fresh directory that only root can enter (0700),
+# so nobody sees or changes a release before it is complete, root's and in place.
 unpack() {
   local releases=${RELEASE%/*} name=${RELEASE##*/}
+  own_dir "$releases" && own_dir "$RELEASE" || return 1
   if [ -d "$RELEASE" ]; then
     say "release $name is on the host already"
     head -c "$SIZE" > /dev/null
     return 0
   fi
-  ARCHIVE=$(mktemp -- "$releases/.$name.ssmenv-XXXXXX") || return 1
-  STAGE=$(mktemp -d -- "$releases/.$name.ssmenv-XXXXXX") || return 1
-  chmod 0755 -- "$STAGE" || return 1
-  if ! head -c "$SIZE" | base64 -d > "$ARCHIVE" || [ "$(digest "$ARCHIVE")" != "$SHA" ]; then
+  WORK=$(mktemp -d -- "$releases/.$name.ssmenv-XXXXXX") || return 1
+  if ! head -c "$SIZE" | base64 -d > "$WORK/archive" || [ "$(digest "$WORK/archive")" != "$SHA" ]
+  then
     say "release $name did not arrive whole"
     return 1
   fi
-  tar -xzf "$ARCHIVE" -C "$STAGE" --no-same-owner || { say "could not unpack $name"; return 1; }
-  if [ -n "$INSTALL" ] && ! (cd -- "$STAGE" && sh -c "$INSTALL" >&2); then
-    say "installing the dependencies of release $name failed"
+  if [ -n "$INSTALL" ]; then
+    install_deps "$name" || return 1
+  elif ! { mkdir -m 0755 -- "$WORK/release" &&
+    tar -xzf "$WORK/archive" -C "$WORK/release" --no-same-owner; }; then
+    say "could not unpack $name"
     return 1
   fi
-  mv -T -- "$STAGE" "$RELEASE" || { say "could not move release $name into place"; return 1; }
-  STAGE=''
+  mv -T -- "$WORK/release" "$RELEASE" || { say "could not move release $name into place"; return 1; }
+  rm -rf -- "$WORK"
+  WORK=''
   sync -- "$releases"
+}
+
+# install_deps NAME: the release unpacked and its dependencies installed (INSTALL, by sh) by nobody
+# that matters: their install scripts are code from the internet. A transient unit runs both as
+# a user systemd makes up for it (DynamicUser=), which sees the release at the path it will live
+# at (a virtualenv's paths are absolute) and may write nothing else: not the host's files, not
+# the other releases, not the app's or any other app's secrets (root-only, and out of its sight
+# where the toolkit keeps them), not the instance's metadata service (its role's credentials).
+# Network for the registries, a private /tmp for caches (HOME), removed with the unit; a
+# deadline. Then the files are made root's, writable by nobody else, as every release is.
+install_deps() {
+  local name=$1 stage=$WORK/release releases=${RELEASE%/*} status
+  # systemd reads ':' as a separator in BindPaths= and '%' as a specifier.
+  [[ $RELEASE =~ ^[^:%]+$ ]] || { say "release path $RELEASE is not one systemd can bind"; return 1; }
+  # World-writable, inside WORK: only the unit reaches it, through its bind mount.
+  mkdir -m 0777 -- "$stage" || return 1
+  local hidden=(/run/ssmenv /etc/credstore /etc/credstore.encrypted /etc/ssmenv
+    /var/lib/systemd/credential.secret) path
+  for path in /etc/*.env /etc/*.env.*; do
+    if is_path "$path" && [[ $path =~ ^[^:%]+$ ]]; then hidden+=("$path"); fi
+  done
+  local properties=(
+    DynamicUser=yes UMask=0022 CapabilityBoundingSet= NoNewPrivileges=yes
+    ProtectSystem=strict ProtectHome=yes PrivateTmp=yes PrivateDevices=yes
+    ProtectKernelTunables=yes ProtectKernelModules=yes ProtectControlGroups=yes
+    RestrictNamespaces=yes RestrictRealtime=yes RestrictSUIDSGID=yes LockPersonality=yes
+    "IPAddressDeny=169.254.169.254 fd00:ec2::254"
+    "TemporaryFileSystem=$releases:ro" "BindPaths=$stage:$RELEASE" "WorkingDirectory=$RELEASE"
+    "RuntimeMaxSec=$INSTALL_TIMEOUT" TimeoutStopSec=10
+  )
+  for path in "${hidden[@]}"; do properties+=("InaccessiblePaths=-$path"); done
+  set -- "${properties[@]/#/--property=}"
+  # The unit's stdin is the archive; its output goes to a file only root can read, shown if it
+  # fails (masked by the control machine, as everything the host says). Its own sh expands $0.
+  # shellcheck disable=SC2016
+  systemd-run --quiet --wait --pipe --collect --unit="ssmenv-install-$APP-${WORK##*-}" \
+    --setenv=HOME=/tmp "$@" -- /bin/sh -c \
+    'tar -xzf - --no-same-owner && exec /bin/sh -c "$0"' "$INSTALL" \
+    < "$WORK/archive" > "$WORK/output" 2>&1
+  status=$?
+  if [ "$status" -ne 0 ]; then
+    say "installing the dependencies of release $name failed (status $status; deadline" \
+      "$INSTALL_TIMEOUT s); what it said last:"
+    tail -n 20 -- "$WORK/output" | sed 's/^/  | /' >&2
+    return 1
+  fi
+  # Never through a link (-h; -R follows none), set-id bits off, nothing writable but by root.
+  if ! { chown -R -h root:root -- "$stage" && chmod -R go-w,ug-s -- "$stage" &&
+    chmod 0755 -- "$stage"; }; then
+    say "could not make release $name root's"
+    return 1
+  fi
 }
 
 # pull: the image, by digest, before any activation needs it. The registry login goes from stdin
@@ -160,7 +245,9 @@ main() {
   fi
   local dir i
   for dir in ${DIRS[@]+"${DIRS[@]}"}; do
-    if ! { mkdir -p -- "$dir" && chown root:root -- "$dir" && chmod 0755 -- "$dir"; }; then
+    own_dir "$dir" || exit 1
+    if ! { mkdir -p -- "$dir" && own_dir "$dir" && chown -h root:root -- "$dir" &&
+      chmod 0755 -- "$dir"; }; then
       say "could not make $dir"
       exit 1
     fi

@@ -68,6 +68,12 @@ def test_the_python_twin_is_deployed_by_the_same_code(bare_host, bare_deployer, 
     assert python.fingerprints()["API_KEY"] == sha256("FAKE-bare-key")
     environ = python.process_environ("example-py.service")
     assert environ["SESSION_SECRET"] == b"FAKE-bare-session"
+    # The virtualenv was made where it lives (its paths are absolute: its scripts' first lines),
+    # not where its release was staged, and, like the release, is root's.
+    release = bare_host.run("readlink /opt/example-py/current").strip()
+    made = bare_host.run(f"grep '^command = ' {release}/.venv/pyvenv.cfg").strip()
+    assert made.endswith(f" -m venv {release}/.venv"), made
+    assert bare_host.run(f"sudo find {release} ! -user root").strip() == ""
     assert bare_host.get("/healthz") == b"ok\n"  # the node app next to it is untouched
 
     again = bare_deployer.run(data=twin)

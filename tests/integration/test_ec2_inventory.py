@@ -332,7 +332,7 @@ def test_prod_inventory_lists_the_running_web_instances_tagged_prod(stand_in):
     assert sorted(hosts) == ["web-1", "web-2"]
     for instance in web[:2]:
         host = hosts[_name(instance)]
-        assert host["groups"] == ["prod", "web"]
+        assert host["groups"] == ["example", "prod", "web"]
         assert host["data"]["ssh_hostname"] == fleet.address(instance["InstanceId"])
         assert host["data"]["ec2_instance_id"] == instance["InstanceId"]
         assert host["data"]["ssm_path"] == "/example-app/prod"  # group_data/prod.py
@@ -413,5 +413,5 @@ def test_staging_inventory_is_its_static_list_unless_ec2_is_asked_for():
     assert result.returncode == 0, result.stderr
     hosts = json.loads(result.stdout)
     assert [(h["name"], h["groups"]) for h in hosts] == [
-        ("app-1.staging.example.internal", ["staging", "web"])
+        ("app-1.staging.example.internal", ["example", "staging", "web"])
     ]

@@ -92,3 +92,5 @@ def test_a_host_that_needs_the_image_pulls_with_the_token_for_the_registry_the_i
     assert json.loads(pulls[0].auth) == {"auths": {"127.0.0.1:5951": {"auth": token}}}
     assert proxy.forwarded == {"GetAuthorizationToken": 1}
     assert MOTO_PASSWORD not in repr(pulls[0])
+    # Masked in what the host says back, as any registry login is.
+    assert {MOTO_PASSWORD, token, f"AWS:{MOTO_PASSWORD}"} <= set(pulls[0].secrets)

@@ -149,6 +149,21 @@ def test_a_credential_is_staged_root_only_in_a_directory_of_its_own(tmp_path):
     assert (tmp_path / "credstore").stat().st_mode & 0o777 == 0o700
 
 
+@pytest.mark.parametrize("linked", ["credstore", "credstore/app"])
+def test_a_credential_is_never_written_through_a_link(tmp_path, linked):
+    victim = tmp_path / "victim"
+    victim.mkdir(mode=0o755)
+    if linked == "credstore/app":
+        (tmp_path / "credstore").mkdir()
+    (tmp_path / linked).symlink_to(victim)
+    target = tmp_path / "credstore" / "app" / "DB_PASSWORD"
+    value = "FAKE-credential"
+    result = bash("umask 077; read_plan && stage_all && commit",
+                  plan(file_line(target, value, flags="credential")) + value)  # fmt: skip
+    assert result.returncode != 0 and "is a symbolic link" in result.stderr
+    assert list(victim.iterdir()) == [] and victim.stat().st_mode & 0o777 == 0o755
+
+
 def test_masks_send_a_credentials_value_and_its_previous_one_whole(tmp_path):
     target = tmp_path / "API_KEY"
     target.write_text("FAKE-new\nsecond line")

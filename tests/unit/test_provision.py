@@ -1,9 +1,10 @@
 """The provisioning command: its plan (only what a host lacks), and its file and release steps,
-run by bash here on a temp directory. (The user, directories and lock run on real hosts:
-tests/e2e.)"""
+run by bash here on a temp directory. (The user, directories, lock and the dependencies'
+sandboxed install run on real hosts: tests/e2e.)"""
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import tarfile
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from ssmenv import remote
 from ssmenv.provision import HostFile, Provision, Pull, Unpack
+from ssmenv.runtimes.container import auth_json
 
 
 def bash(script: str, stdin: str = "", path: str | None = None) -> subprocess.CompletedProcess:
@@ -82,17 +84,41 @@ def test_a_file_that_does_not_arrive_whole_is_not_put_in_place(tmp_path):
     assert not target.exists()
 
 
-def test_a_release_is_unpacked_into_place_with_its_install_step_run_in_it(tmp_path):
+def test_a_release_without_an_install_step_is_unpacked_into_place(tmp_path):
     releases = tmp_path / "releases"
     releases.mkdir()
-    release = Unpack(str(releases / "1a2b"), archive(tmp_path, **{"server.js": "ok"}),
-                     install="touch installed")  # fmt: skip
+    release = Unpack(str(releases / "1a2b"), archive(tmp_path, **{"server.js": "ok"}))
     plan = Provision("shop", release=release)
     text = "".join(f"{line}\n" for line in plan.plan()) + plan.payload()
     result = bash("read_plan && unpack && cleanup", text)
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in (releases / "1a2b").iterdir()) == ["installed", "server.js"]
+    assert sorted(p.name for p in (releases / "1a2b").iterdir()) == ["server.js"]
+    assert (releases / "1a2b").stat().st_mode & 0o777 == 0o755
     assert [p.name for p in releases.iterdir()] == ["1a2b"]  # nothing staged is left
+
+
+def test_a_releases_directory_that_is_a_link_is_refused_and_nothing_lands_behind_it(tmp_path):
+    victim = tmp_path / "victim"
+    victim.mkdir(mode=0o700)
+    (tmp_path / "releases").symlink_to(victim)
+    release = Unpack(str(tmp_path / "releases" / "1a2b"), archive(tmp_path, **{"a.js": "ok"}))
+    plan = Provision("shop", release=release)
+    text = "".join(f"{line}\n" for line in plan.plan()) + plan.payload()
+    result = bash("read_plan && unpack", text)
+    assert result.returncode != 0
+    assert f"{tmp_path}/releases is a symbolic link: ssmenv never follows" in result.stderr
+    assert list(victim.iterdir()) == [] and victim.stat().st_mode & 0o777 == 0o700
+
+
+def test_a_file_whose_directory_is_a_link_is_not_written(tmp_path):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (tmp_path / "conf.d").symlink_to(victim)
+    plan = Provision("shop", files=(HostFile(str(tmp_path / "conf.d" / "50.conf"), "x\n"),))
+    text = "".join(f"{line}\n" for line in plan.plan()) + plan.payload()
+    result = bash("read_plan && put_file 0", text)
+    assert result.returncode != 0 and "conf.d is a symbolic link" in result.stderr
+    assert list(victim.iterdir()) == []
 
 
 def test_a_release_whose_archive_is_not_the_one_planned_is_refused(tmp_path):
@@ -108,6 +134,15 @@ def test_a_release_whose_archive_is_not_the_one_planned_is_refused(tmp_path):
 
 IMAGE = "127.0.0.1:5000/shop@sha256:" + "ab" * 32
 LOGIN = '{"auths": {"127.0.0.1:5000": {"auth": "RkFLRQ=="}}}'
+
+
+def test_a_pulls_secrets_are_its_login_in_every_form_it_may_be_said_back():
+    login = auth_json("127.0.0.1:5000", "ci", "FAKE-registry-c4n4ry")
+    token = base64.b64encode(b"ci:FAKE-registry-c4n4ry").decode()
+    assert Pull("podman", IMAGE, login).secrets == (
+        login, token, "ci:FAKE-registry-c4n4ry", "FAKE-registry-c4n4ry")
+    assert Pull("podman", IMAGE, "not json").secrets == ("not json",)
+    assert Pull("podman", IMAGE).secrets == ()
 
 
 def fake_engine(tmp_path: Path, name: str, status: int = 0) -> Path:
@@ -136,7 +171,7 @@ def test_a_pull_is_planned_with_the_logins_size_and_its_content_after_the_files(
                      pull=Pull("podman", IMAGE, LOGIN))  # fmt: skip
     assert plan.plan()[-2:] == [f"pull podman {len(LOGIN)} {IMAGE}", "end"]
     assert plan.payload() == "[Journal]\n" + LOGIN
-    assert plan.secrets == (LOGIN,)
+    assert plan.secrets == (LOGIN, "RkFLRQ==", "FAKE")
     assert "RkFLRQ" not in repr(plan)
     assert plan.describe() == "/etc/j.conf, image sha256:abababababab"
 

@@ -265,7 +265,7 @@ def test_missing_required_names_say_where_each_was_expected():
         "API_KEY: is empty (from secret app/api)",
         "DATABASE_URL: is empty (from /app/prod/db/url)",
         "DB_PASSWORD: required but missing (expected SSM parameter /app/prod/DB_PASSWORD, "
-        "key PASSWORD of secret app/db or host data env)",
+        "key PASSWORD of secret app/db or host data env; required by env_required)",
     )
 
 
@@ -291,7 +291,7 @@ def test_every_contract_problem_is_reported_at_once_without_values():
         "  DB_PORT: is not a port number (1 to 65535) (from /app/prod/DB_PORT)",
         "  LOG_LEVEL: is not one of debug, info (from /app/prod/LOG_LEVEL)",
         "  MISSING: required but missing (expected SSM parameter /app/prod/MISSING or host "
-        "data env)",
+        "data env; required by env_contract)",
         "  SESSION_SECRET: does not match the pattern [!-~]{32,} (from /app/prod/SESSION_SECRET)",
         "  WORKERS: is not an integer (from /app/prod/WORKERS)",
     ]
