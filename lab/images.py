@@ -41,6 +41,11 @@ APP_PORT_DEFAULT = "8080"
 LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
 CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
+INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
+#: The platforms of a multi-architecture image: the hosts' own first. The others are the same
+#: layers under a config naming that architecture: an index as CI's multi-platform builds push,
+#: of which a host pulls its own platform's image.
+PLATFORMS = ("amd64", "arm64")
 
 
 @dataclass(frozen=True)
@@ -126,7 +131,9 @@ def app_layer(directory: Path, app: Path = APP) -> Layer:
     )
 
 
-def image_config(layers: list[Layer], tag: str, broken: bool = False) -> dict:
+def image_config(
+    layers: list[Layer], tag: str, broken: bool = False, architecture: str = "amd64"
+) -> dict:
     """The OCI image config: ``node server.js`` in ``/app`` (or, broken, a process that exits 1)."""
     entrypoint = (
         ["/bin/sh", "-c", "echo 'this image is broken on purpose: exiting 1' >&2; exit 1"]
@@ -135,7 +142,7 @@ def image_config(layers: list[Layer], tag: str, broken: bool = False) -> dict:
     )
     return {
         "created": EPOCH,
-        "architecture": "amd64",
+        "architecture": architecture,
         "os": "linux",
         "config": {
             "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
@@ -168,37 +175,51 @@ def _link(layout: Path, layer: Layer) -> None:
         shutil.copyfile(layer.path, target)
 
 
-def write_layout(layout: Path, tag: str, broken: bool = False) -> None:
-    """An OCI image layout in ``layout`` holding one image, referenced by ``tag``."""
+def write_layout(layout: Path, tag: str, broken: bool = False, multi: bool = False) -> None:
+    """An OCI image layout in ``layout`` holding one image, referenced by ``tag``; ``multi``: a
+    multi-architecture one, an index of one image per platform (``PLATFORMS``)."""
     (layout / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
     (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
     layers = [base_layer(), app_layer(layout)]
     for layer in layers:
         _link(layout, layer)
-    config = _blob(layout, json.dumps(image_config(layers, tag, broken)).encode())
-    manifest = {
+    manifests = []
+    for architecture in PLATFORMS if multi else PLATFORMS[:1]:
+        config = _blob(layout, json.dumps(image_config(layers, tag, broken, architecture)).encode())
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_TYPE,
+            "config": {"mediaType": CONFIG_TYPE, **config},
+            "layers": [
+                {"mediaType": LAYER_TYPE, "digest": layer.digest, "size": layer.size}
+                for layer in layers
+            ],
+        }
+        ref = _blob(layout, json.dumps(manifest).encode())
+        manifests.append({"mediaType": MANIFEST_TYPE, **ref,
+                          "platform": {"architecture": architecture, "os": "linux"}})  # fmt: skip
+    # One image: its manifest, as before (same digest). Several: their index.
+    top = {k: v for k, v in manifests[0].items() if k != "platform"}
+    if multi:
+        index = {"schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": manifests}
+        top = {"mediaType": INDEX_TYPE, **_blob(layout, json.dumps(index).encode())}
+    outer = {
         "schemaVersion": 2,
-        "mediaType": MANIFEST_TYPE,
-        "config": {"mediaType": CONFIG_TYPE, **config},
-        "layers": [
-            {"mediaType": LAYER_TYPE, "digest": layer.digest, "size": layer.size}
-            for layer in layers
-        ],
+        "manifests": [{**top, "annotations": {"org.opencontainers.image.ref.name": tag}}],
     }
-    ref = _blob(layout, json.dumps(manifest).encode())
-    index = {
-        "schemaVersion": 2,
-        "manifests": [
-            {"mediaType": MANIFEST_TYPE, **ref,
-             "annotations": {"org.opencontainers.image.ref.name": tag}},
-        ],
-    }  # fmt: skip
-    (layout / "index.json").write_text(json.dumps(index))
+    (layout / "index.json").write_text(json.dumps(outer))
 
 
-def build(registry: str, name: str, broken: bool = False, authfile: Path | None = None) -> str:
+def build(
+    registry: str,
+    name: str,
+    broken: bool = False,
+    authfile: Path | None = None,
+    multi: bool = False,
+) -> str:
     """Build ``name`` (``repo:tag``), push it to ``registry`` (``127.0.0.1:PORT``, plain HTTP) and
-    return the reference by digest the hosts pull: ``127.0.0.1:PORT/repo@sha256:...``.
+    return the reference by digest the hosts pull: ``127.0.0.1:PORT/repo@sha256:...``; ``multi``:
+    a multi-architecture image, whose digest is its index's.
 
     ``authfile``: a containers-auth.json for a registry that needs a password (see
     ``lab.registry.auth_json``): the password never goes on skopeo's command line."""
@@ -206,10 +227,10 @@ def build(registry: str, name: str, broken: bool = False, authfile: Path | None 
     tag = tag or "latest"
     with tempfile.TemporaryDirectory(prefix="ssmenv-image-") as tmp:
         layout = Path(tmp) / "oci"
-        write_layout(layout, tag, broken)
+        write_layout(layout, tag, broken, multi)
         digestfile = Path(tmp) / "digest"
         command = [
-            "skopeo", "copy", "--quiet", "--dest-tls-verify=false",
+            "skopeo", "copy", "--quiet", "--dest-tls-verify=false", *(["--all"] if multi else []),
             "--digestfile", str(digestfile),
             *(["--dest-authfile", str(authfile)] if authfile else []),
             f"oci:{layout}:{tag}", f"docker://{registry}/{repository}:{tag}",
@@ -230,11 +251,13 @@ def main(argv: list[str] | None = None) -> None:
     make.add_argument("--registry", required=True, help="127.0.0.1:PORT")
     make.add_argument("--tag", default="example:v1", help="repository:tag")
     make.add_argument("--broken", action="store_true", help="a container that exits 1 at start")
+    make.add_argument("--multi", action="store_true",
+                      help=f"a multi-architecture image (an index: {', '.join(PLATFORMS)})")
     make.add_argument("--authfile", type=Path, help="containers-auth.json for the registry")
     sub.add_parser("base", help="build the cached base layer; print its path")
     args = parser.parse_args(argv)
     if args.command == "build":
-        print(build(args.registry, args.tag, args.broken, args.authfile))
+        print(build(args.registry, args.tag, args.broken, args.authfile, args.multi))
     elif args.command == "base":
         print(base_layer().path)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ssmenv import activation, credentials, journald, origins, rollout, sources
+from ssmenv import activation, aws, credentials, ecr, journald, origins, rollout, sources
 from ssmenv import processes as proc
 from ssmenv.contract import Contract
 from ssmenv.names import VariableName, one_line
@@ -33,6 +33,7 @@ from ssmenv.settings import (
     StrictStr,
     collect,
     refuse,
+    value_of,
 )
 from ssmenv.settings import markdown_table as settings_table
 
@@ -238,7 +239,7 @@ class AppConfig:
         home = f"/opt/{name}"
         runtime: Runtime | None = values.get("app_runtime")
         found: tuple[proc.Process, ...] = ()
-        container, why = _container(runtime, values)
+        container, why = _container(runtime, values, data)
         problems += why
         # A key with a problem has no value: what depends on it waits for it to be fixed.
         ready = all(key in values for key in ("app_start", "app_port", "app_processes"))
@@ -307,11 +308,12 @@ class AppConfig:
 
 
 def _container(
-    runtime: Runtime | None, values: Mapping[str, Any]
+    runtime: Runtime | None, values: Mapping[str, Any], data: Any
 ) -> tuple[image.Container | None, list[str]]:
     """The image settings checked against the runtime: an image only for ``container``, and
-    always for it; a registry password only with its user."""
-    given = [key for key in image.SETTINGS.keys if values.get(key) is not None]
+    always for it; a registry password only with its user; an ECR login without either. An
+    ECR token is asked for in the region of the image's ECR host, else in ``aws_region``."""
+    given = [s.key for s in image.SETTINGS if values.get(s.key) not in (None, s.default)]
     if runtime is None or not runtime.image:
         if runtime is not None:
             return None, [f"{key}: only with app_runtime \"container\"" for key in given]
@@ -325,10 +327,28 @@ def _container(
     if (user is None) != (password is None):
         problems.append("container_registry_password: the registry's user and password go "
                         "together (container_registry_username)")  # fmt: skip
-    if problems or values.get("app_image") is None:
+    reference: image.Image | None = values.get("app_image")
+    ecr_region = ecr.region_of(reference.registry) if reference else None
+    login = values.get("container_registry_login")
+    if login is None:
+        login = "password" if user is not None else "ecr" if ecr_region else None
+    if login == "ecr" and (user is not None or password is not None):
+        problems.append("container_registry_login: ecr logs in as AWS with ECR's token: leave "
+                        "container_registry_username and container_registry_password unset")
+    elif login == "password" and user is None and password is None:
+        problems.append("container_registry_login: password needs container_registry_username "
+                        "and container_registry_password")  # fmt: skip
+    # A key with a problem has no value (collect reported it): nothing to build yet.
+    if problems or reference is None or any(k not in values for k in image.SETTINGS.keys):
         return None, problems
-    return image.Container(values["app_image"], values.get("container_engine"), user,
-                           password), []  # fmt: skip
+    region = None
+    if login == "ecr":
+        try:
+            region = ecr_region or aws.REGION.check(value_of(data, aws.REGION.key))
+        except ValueError:
+            return None, []  # the sources report aws_region's problem
+    return image.Container(reference, values.get("container_engine"), user, password, login,
+                           region, values["container_user"]), []  # fmt: skip
 
 
 def markdown_table() -> str:

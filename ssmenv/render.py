@@ -98,6 +98,15 @@ def exec_arg(arg: str) -> str:
     return '"' + escaped.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def exec_script(script: str) -> str:
+    """A shell script as one ``ExecStart=`` argument, single-quoted so that it reads as written;
+    ``$`` and ``%`` escaped for systemd. Only for the toolkit's own scripts: one holding a quote,
+    a backslash or a line break is refused."""
+    if re.search(r"['\\\n\r]", script):
+        raise ValueError("a unit's script may hold no quote, backslash or line break")
+    return "'" + command_line(script) + "'"
+
+
 def _environment(finalize=None) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -144,26 +153,40 @@ def container_run(
 ) -> dict[str, Any]:
     """What the unit of an app that runs an image says about it: the engine's command line, each
     word escaped for ``ExecStart=`` (the container given the env file's ``names``, the listening
-    process's ``PORT`` and each credential's ``NAME_FILE``, by name only), and the command that
-    removes a leftover container first, for an engine that cannot replace one."""
+    process's ``PORT`` and each credential's ``NAME_FILE``, by name only, and run as the app's
+    user unless ``container_user`` is ``image``), the command that removes a leftover container
+    first, for an engine that cannot replace one, and the user the unit runs as (``None``:
+    root)."""
     assert config.container is not None
     process = config.processes[0]
     given = [*names, *(["PORT"] if process.port else []),
              *(f"{name}_FILE" for name in credentials.names)]  # fmt: skip
+    user = config.user if config.container.user == "app" else None
     options = engine.options(config.name, bool(credentials))
     image = [config.container.image.reference, *config.container.args(process.command)]
-    # One line for the engine's options, one per name, one for the image and its command. The
-    # credentials' mount is the one word with a specifier for systemd to expand (%d).
+    head: list[str] = []
+    if user:
+        # The root shell that runs the engine as the app's user, on a line of its own.
+        *shell, script, binary = engine.command(user)
+        head = [" ".join([*map(exec_arg, shell), exec_script(script), exec_arg(binary)])]
+    else:
+        options = [*engine.command(), *options]
+    # The engine's command and options on one line, one line per name, one for the image and
+    # its command. The credentials' mount is the one word with a specifier for systemd to expand
+    # (%d).
     lines = [
+        *head,
         " ".join(word if word == CREDENTIALS_MOUNT else exec_arg(word) for word in options),
         *(exec_arg(f"--env={name}") for name in given),
         " ".join(exec_arg(word) for word in image),
     ]
-    remove = [engine.binary, "rm", "--force", config.name] if engine.remove_first else None
+    # With User=, a command that must run as root says so ("+").
+    remove = [("+" if user else "") + engine.binary, "rm", "--force", config.name]
     return {
         "run": lines,
-        "remove": remove,
+        "remove": remove if engine.remove_first else None,
         "secrets_dir": SECRETS_DIR,
+        "user": user,
     }
 
 

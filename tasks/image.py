@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from pyinfra import host
 
+from ssmenv import ecr
 from ssmenv.config import AppConfig
 from ssmenv.errors import ConfigError
 from ssmenv.facts import HostState
@@ -36,20 +37,39 @@ def registry_password(config: AppConfig, variables: Mapping[str, Variable]) -> s
     return variables[container.password].value
 
 
+def registry_login(
+    config: AppConfig, variables: Mapping[str, Variable]
+) -> tuple[str, str] | None:
+    """The user and password the pull logs in to the image's registry with (``None``: none):
+    ``container_registry_username`` and the variable ``container_registry_password`` names, or
+    ``AWS`` and Amazon ECR's token, asked for once per run (``ssmenv.ecr.run_login``: a
+    ``SourceError`` naming the call if it fails, before any host is touched)."""
+    container = config.container
+    if container is None or container.login is None:
+        return None
+    if container.login == "ecr":
+        assert container.region is not None
+        token = ecr.run_login(container.region)
+        return token.username, token.password
+    password = registry_password(config, variables)
+    if password is None or container.username is None:
+        return None
+    return container.username, password
+
+
 def app_image(
     config: AppConfig, state: HostState, variables: Mapping[str, Variable]
 ) -> Pull | None:
     """The pull of the app's image, unless the host has it (by digest) already: it travels in
     the host's one provisioning command (``tasks.bootstrap``), before the activation, so a slow
     or failing pull never happens while the old version is stopped. With the registry's login
-    when the settings name one: on stdin only, in a root-only file the pull removes."""
+    when the settings name one (an ECR token is asked for only when a host needs a pull): on
+    stdin only, in a root-only file the pull removes, for the registry the image names."""
     container = config.container
     if container is None or state.image_present:
         return None
     image = container.image
     host.log(f"{config.name}: pull image {image.repository}@{image.digest[:19]}")
-    password = registry_password(config, variables)
-    auth = None
-    if password is not None and container.username is not None:
-        auth = auth_json(image.registry, container.username, password)
+    login = registry_login(config, variables)
+    auth = auth_json(image.registry, *login) if login else None
     return Pull(engine_on(container, state.engine).name, image.reference, auth)

@@ -12,8 +12,14 @@ value from its own environment, which systemd filled from the env file. Neither 
 ``--env-file`` could: both take a line's value literally (quotes included) and none spans lines.
 
 A registry that needs a password gets it from the app's sources (``container_registry_password``
-names the variable): it goes to the pull only, on stdin into a root-only file that is removed once
-the pull ends, never into the app's environment.
+names the variable), or from Amazon ECR's authorization token (``ssmenv.ecr``) for an image in ECR
+(``container_registry_login``): it goes to the pull only, on stdin into a root-only file that is
+removed once the pull ends, never into the app's environment.
+
+The container's process runs as the app's user (``container_user``), as a source tree's does: the
+engine, which must be root, looks up that user's uid and gid on the host at each start and runs
+the container with them (``--user``; the image need not know the user), and the unit's ``User=``
+makes systemd hand the credentials to that user.
 """
 
 from __future__ import annotations
@@ -34,6 +40,10 @@ SECRETS_DIR = "/run/secrets"
 CREDENTIALS_MOUNT = f"--volume=%d:{SECRETS_DIR}:ro"
 #: Docker Hub's registry, for a reference without a registry host.
 DEFAULT_REGISTRY = "docker.io"
+#: The shell that runs the engine for a container run as the app's user (``Engine.command``):
+#: ``$0`` is the engine, ``$@`` the rest of the command line. ``id`` fails for a user the host
+#: lacks, and then nothing runs.
+RUN_AS = 'u=$(id -u {user}) && g=$(id -g {user}) && exec "$0" run --user="$u:$g" "$@"'
 
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 # A reference's name: an optional registry host (a dot, a colon or localhost), then the path.
@@ -106,13 +116,24 @@ class Engine:
     run_options: tuple[str, ...] = ()
     remove_first: bool = False
 
+    def command(self, user: str | None = None) -> list[str]:
+        """The first words of ``ExecStart=``: ``<engine> run``; for a container run as ``user``
+        (the app's), a root shell (``+``: privileged although the unit has ``User=``) that looks
+        up the user's uid and gid on the host at each start and runs ``<engine> run
+        --user=UID:GID`` with the words that follow it: the image need not know the user, and the
+        unit is the same on hosts that gave it different ids."""
+        if user is None:
+            return [self.binary, "run"]
+        return ["+/bin/sh", "-c", RUN_AS.format(user=user), self.binary]
+
     def options(self, container: str, credentials: bool) -> list[str]:
-        """The words of ``ExecStart=`` before the variables' names and the image: the container
-        ``container`` in the foreground, removed when it ends, on the host's network, with
-        ``--init`` (a PID 1 that forwards the stop signal and reaps), never pulling, and the
-        service's credentials directory read-only at ``/run/secrets`` when ``credentials``."""
-        words = [self.binary, "run", "--rm", f"--name={container}", "--network=host",
-                 "--pull=never", "--init", *self.run_options]  # fmt: skip
+        """The words of ``ExecStart=`` after ``command`` and before the variables' names and the
+        image: the container ``container`` in the foreground, removed when it ends, on the host's
+        network, with ``--init`` (a PID 1 that forwards the stop signal and reaps), never
+        pulling, and the service's credentials directory read-only at ``/run/secrets`` when
+        ``credentials``."""
+        words = ["--rm", f"--name={container}", "--network=host", "--pull=never", "--init",
+                 *self.run_options]  # fmt: skip
         return [*words, CREDENTIALS_MOUNT] if credentials else words
 
 
@@ -134,6 +155,19 @@ SETTINGS = Settings("Container images", (
     Setting("container_engine", Literal["podman", "docker"], None, "The engine that runs it; "
             "default: whichever the host has (Podman first), or Podman (Debian's `podman`) "
             "installed on a host without one."),
+    Setting("container_user", Literal["app", "image"], "app", "Who the container's process "
+            "runs as. `app`: the app's user (`app_user`), by the uid and gid it has on the host "
+            "(`--user`, looked up at each start; the image need not know it), which also owns "
+            "the unit's credentials. `image`: the image's own `USER`, root if it names none "
+            "(the credentials are then root's alone)."),
+    Setting("container_registry_login", Literal["password", "ecr"], None, "How the host logs "
+            "in to the image's registry for the pull. `password`: `container_registry_username` "
+            "and the variable `container_registry_password` names. `ecr`: an Amazon ECR "
+            "authorization token (`ecr:GetAuthorizationToken`, user `AWS`), asked for once per "
+            "run for every host, in the region of the image's ECR host, else `aws_region`. "
+            "Default: `password` when `container_registry_username` is set, `ecr` for an image "
+            "in ECR (`<account>.dkr.ecr.<region>.amazonaws.com/...`), else none (a public "
+            "registry)."),
     Setting("container_registry_username", Line, None, "User name at the image's registry, "
             "when it needs a password."),
     Setting("container_registry_password", Matching(r"[A-Za-z_][A-Za-z0-9_]*", "a variable "
@@ -146,13 +180,18 @@ SETTINGS = Settings("Container images", (
 
 @dataclass(frozen=True)
 class Container:
-    """What a container app runs: its image, the engine asked for (``None``: the host's), and
-    the registry login (the user, and the name of the variable holding the password)."""
+    """What a container app runs: its image, the engine asked for (``None``: the host's), the
+    registry login (``login``: ``password``, with the user and the name of the variable holding
+    the password; ``ecr``, with the ``region`` to ask for the token in; ``None``: none), and who
+    the container's process runs as (``user``: ``app`` or ``image``)."""
 
     image: Image
     engine: str | None = None
     username: str | None = None
     password: str | None = None
+    login: Literal["password", "ecr"] | None = None
+    region: str | None = None
+    user: Literal["app", "image"] = "app"
 
     def args(self, start: str) -> tuple[str, ...]:
         """``app_start`` as words after the image (the image's command; its entrypoint runs

@@ -7,9 +7,12 @@ and to one that exits at start.
 from __future__ import annotations
 
 import base64
+import json
 import os
+import subprocess
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -55,16 +58,24 @@ def lab_registry() -> Iterator[registry.Registry]:
 
 
 @pytest.fixture(scope="module")
-def pushed(lab_registry, tmp_path_factory) -> dict[str, str]:
-    """References by digest: two working images and one whose container exits at start."""
-    authfile = tmp_path_factory.mktemp("registry") / "auth.json"
-    authfile.touch(mode=0o600)
-    authfile.write_text(registry.auth_json(lab_registry.address, USER, PASSWORD))
+def authfile(lab_registry, tmp_path_factory) -> Path:
+    """The registry's login for skopeo on this machine (root-only, never on a command line)."""
+    path = tmp_path_factory.mktemp("registry") / "auth.json"
+    path.touch(mode=0o600)
+    path.write_text(registry.auth_json(lab_registry.address, USER, PASSWORD))
+    return path
+
+
+@pytest.fixture(scope="module")
+def pushed(lab_registry, authfile) -> dict[str, str]:
+    """References by digest: two working images, one whose container exits at start, and a
+    multi-architecture one (its digest is its index's)."""
     return {
         "v1": images.build(lab_registry.address, "shop:v1", authfile=authfile),
         "v2": images.build(lab_registry.address, "shop:v2", authfile=authfile),
         "v3": images.build(lab_registry.address, "shop:v3", authfile=authfile),
         "broken": images.build(lab_registry.address, "shop:broken", True, authfile=authfile),
+        "multi": images.build(lab_registry.address, "shop:multi", authfile=authfile, multi=True),
     }
 
 
@@ -99,6 +110,30 @@ def running_digest(host: Host) -> str:
     return out.strip()
 
 
+def app_ids(host: Host) -> tuple[str, str]:
+    """The uid and gid the host gave the app's user."""
+    return host.run(f"id -u {APP}").strip(), host.run(f"id -g {APP}").strip()
+
+
+def container_processes(host: Host) -> dict[str, dict[str, list[str]]]:
+    """Every process of the container, seen from the host: its init (the engine's ``State.Pid``)
+    and what that started, each pid with the ``Uid``/``Gid`` lines of its /proc/<pid>/status
+    (real, effective, saved and filesystem ids)."""
+    pid = host.run(f"sudo podman container inspect --format '{{{{.State.Pid}}}}' {APP}").strip()
+    out = host.run(
+        f"sudo sh -c 'for p in {pid} $(cat /proc/{pid}/task/*/children); do "
+        f'echo "-- $p"; grep -E "^(Uid|Gid|Name):" /proc/$p/status; done\''
+    )
+    found: dict[str, dict[str, list[str]]] = {}
+    for line in out.splitlines():
+        if line.startswith("-- "):
+            current = found.setdefault(line[3:], {})
+        else:
+            key, _, values = line.partition(":")
+            current[key] = values.split()
+    return found
+
+
 def container_environ(host: Host) -> dict[str, bytes]:
     """The environment the container's processes got, read inside it (its PID 1, the init that
     starts the app with it), as raw bytes per name."""
@@ -128,6 +163,37 @@ def test_the_container_gets_every_value_byte_for_byte(deployed, hosts, pushed):
         assert fingerprints["SESSION_SECRET"] == sha256(CORPUS["SESSION_SECRET"])
         assert fingerprints["AT_SIZE_LIMIT"] == sha256(CORPUS["AT_SIZE_LIMIT"])
         assert running_digest(host) == pushed["v1"].rsplit("@", 1)[1]
+
+
+def test_the_containers_processes_run_as_the_apps_user_never_root(deployed, hosts):
+    for host in hosts:
+        uid, gid = app_ids(host)
+        assert uid != "0" and gid != "0"
+        processes = container_processes(host)
+        names = sorted(p["Name"][0] for p in processes.values())
+        assert names == ["node", "podman-init"], processes  # the init, and the app it started
+        for pid, ids in processes.items():
+            assert ids["Uid"] == [uid] * 4 and ids["Gid"] == [gid] * 4, (host.name, pid, ids)
+            # Its environment: the app's user's and root's to read, as a source-tree app's.
+            environ = f"/proc/{pid}/environ"
+            assert "API_KEY=" in host.run(f"sudo -u {APP} cat {environ} | tr '\\0' '\\n'")
+            assert "Permission denied" in host.run(f"cat {environ} 2>&1", check=False)
+        assert host.get("/healthz") == b"ok\n"
+        # The engine that started it is root's: it is the unit's main process.
+        engine = host.service(UNIT)["MainPID"]
+        assert host.run(f"ps -o uid= -p {engine}").strip() == "0"
+
+
+def test_the_oci_runtime_keeps_the_environment_root_only_while_the_container_runs(
+    deployed, hosts
+):
+    # What README's "What is and is not protected" says of crun's copy of the container's config.
+    for host in hosts:
+        container = host.run(f"sudo podman container inspect --format '{{{{.Id}}}}' {APP}").strip()
+        config = f"/run/crun/{container}/config.json"
+        modes = host.run(f"sudo stat -c '%U:%G %a' /run/crun /run/crun/{container} {config}")
+        assert modes.split("\n")[:3] == ["root:root 700"] * 3
+        assert host.run(f"sudo grep -c -F -e {CORPUS['API_KEY']} {config}").strip() == "1"
 
 
 def test_no_value_is_on_a_command_line_in_the_journal_or_visible_to_other_users(
@@ -220,6 +286,12 @@ def test_credentials_are_files_the_container_reads_from_its_read_only_secrets_di
         environ = container_environ(host)
         assert "API_KEY" not in environ and "PEM_KEY" not in environ
         assert environ["API_KEY_FILE"] == b"/run/secrets/API_KEY"
+        # systemd hands them to the unit's User=, the app's user the container runs as.
+        uid = app_ids(host)[0]
+        owners = host.run(f"sudo stat -c '%u %a %n' /run/credentials/{UNIT}/API_KEY "
+                          f"/run/credentials/{UNIT}/PEM_KEY")  # fmt: skip
+        assert [line.split()[:2] for line in owners.splitlines()] == [[uid, "400"]] * 2
+        assert host.run(f"sudo podman exec {APP} id -u").strip() == uid
         inside = host.run_bytes(f"sudo podman exec {APP} cat /run/secrets/PEM_KEY")
         assert inside == CORPUS["PEM_KEY"].encode()
         # The app reads NAME_FILE when NAME is absent: its view of the value is the same.
@@ -283,3 +355,40 @@ def test_an_image_that_exits_at_start_rolls_back_to_the_previous_digest_and_stop
     assert running_digest(first) == pushed["v2"].rsplit("@", 1)[1]
     assert second.service(UNIT)["InvocationID"] == before
     assert running_digest(second) == pushed["v2"].rsplit("@", 1)[1]
+
+
+def test_a_multi_architecture_image_is_named_by_its_index_and_each_host_runs_its_own_platform(
+    deployed, deployer, hosts, pushed, authfile
+):
+    index = pushed["multi"]
+    name, digest = index.rsplit("@", 1)
+
+    def skopeo(*args: str) -> str:
+        return subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--authfile",
+                               str(authfile), *args], capture_output=True, text=True,
+                              check=True).stdout  # fmt: skip
+
+    # The digest of a tag already pushed, as the README says to find it: the index's.
+    assert skopeo("--format", "{{.Digest}}", f"docker://{name}:multi").strip() == digest
+    listed = json.loads(skopeo("--raw", f"docker://{index}"))["manifests"]
+    platforms = {m["platform"]["architecture"]: m["digest"] for m in listed}
+    assert set(platforms) == {"amd64", "arm64"}
+
+    result = deployer.run(data=settings(index))
+    assert result.returncode == 0, result.output[-3000:]
+    for host in hosts:
+        assert host.get("/healthz") == b"ok\n"
+        assert running_digest(host) == digest  # the container names the image by the index
+        # What the host pulled and runs: its own platform's image, listed in the index, which
+        # the engine knows by both digests.
+        architecture, *digests = host.run(
+            f"sudo podman image inspect --format '{{{{.Architecture}}}} {{{{range .RepoDigests}}}}"
+            f"{{{{.}}}} {{{{end}}}}' {index}").split()  # fmt: skip
+        assert architecture == "amd64"
+        assert {f"{name}@{digest}", f"{name}@{platforms['amd64']}"} <= set(digests)
+        assert f"{name}@{platforms['arm64']}" not in digests
+    # The state read finds it by the index's digest: nothing is pulled again.
+    again = deployer.run("-v", data=settings(index))
+    assert again.returncode == 0, again.output[-3000:]
+    assert "pull image" not in again.output
+    assert {name: n for name, n in again.changed.items() if n} == {}

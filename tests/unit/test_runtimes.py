@@ -1,5 +1,7 @@
 """Runtimes: each is one object that says its packages, start command and dependency install."""
 
+import subprocess
+
 import pytest
 
 from ssmenv import render
@@ -7,7 +9,7 @@ from ssmenv.config import AppConfig
 from ssmenv.credentials import Delivered
 from ssmenv.errors import ConfigError
 from ssmenv.runtimes import RUNTIMES
-from ssmenv.runtimes.container import ENGINES, Image, auth_json
+from ssmenv.runtimes.container import ENGINES, RUN_AS, Image, auth_json
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 IMAGE = f"registry.example.com:5000/shop/web:1.4@{DIGEST}"
@@ -99,14 +101,54 @@ def test_the_unit_runs_the_image_by_digest_giving_every_value_by_name_only():
     unit = render.unit_files(container(), names=("API_KEY", "DATABASE_URL"),
                              engine=ENGINES["podman"])["example-app.service"]  # fmt: skip
     start = unit.split("ExecStart=", 1)[1].split("\n# ", 1)[0]
-    assert start.startswith("/usr/bin/podman run --rm --name=example-app --network=host "
-                            "--pull=never --init --replace --http-proxy=false \\\n")  # fmt: skip
+    assert "\n  --rm --name=example-app --network=host --pull=never --init --replace "\
+           "--http-proxy=false \\\n" in start  # fmt: skip
     assert "  --env=API_KEY \\\n  --env=DATABASE_URL \\\n  --env=PORT \\\n" in start
     assert start.rstrip().endswith(IMAGE)
     assert "EnvironmentFile=/etc/example-app.env" in unit and "Environment=PORT=3000" in unit
     assert "KillMode=mixed" in unit
-    # The engine runs as root: the app's user and sandbox are the container's business.
-    assert "User=" not in unit and "ProtectSystem" not in unit
+    # The sandbox is the container's business: the engine must run as root.
+    assert "ProtectSystem" not in unit and "WorkingDirectory" not in unit
+
+
+def test_the_container_runs_as_the_apps_user_by_its_ids_on_the_host_which_owns_the_credentials():
+    unit = render.unit_files(container(app_user="shop"), Delivered("example-app", ("API_KEY",)),
+                             names=("A",), engine=ENGINES["podman"])  # fmt: skip
+    unit = unit["example-app.service"]
+    # User= makes systemd hand the credentials to the app's user; "+" keeps the engine root.
+    assert "\nUser=shop\nGroup=shop\n" in unit
+    assert ("\nExecStart=+/bin/sh -c 'u=$$(id -u shop) && g=$$(id -g shop) && "
+            'exec "$$0" run --user="$$u:$$g" "$$@"\' /usr/bin/podman \\\n'
+            "  --rm --name=example-app --network=host --pull=never --init --replace "
+            "--http-proxy=false --volume=%d:/run/secrets:ro \\\n") in unit  # fmt: skip
+
+
+def test_the_root_shell_runs_the_engine_with_the_users_ids_and_every_word_after_it(tmp_path):
+    # The script as systemd hands it to sh ($$ is $), with an engine that prints its arguments.
+    script = RUN_AS.format(user="root")
+    engine = tmp_path / "engine"
+    engine.write_text('#!/bin/sh\nprintf "%s|" "$@"\n')
+    engine.chmod(0o755)
+    ran = subprocess.run(["/bin/sh", "-c", script, str(engine), "--rm", "a b", "IMAGE"],
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    assert ran.stdout == "run|--user=0:0|--rm|a b|IMAGE|"
+    missing = subprocess.run(["/bin/sh", "-c", RUN_AS.format(user="ssmenv-no-such-user"),
+                              str(engine), "IMAGE"], capture_output=True, text=True)  # fmt: skip
+    assert missing.returncode != 0 and missing.stdout == ""  # no engine without the user
+
+
+def test_container_user_image_runs_the_images_own_user_as_root_would_start_it():
+    unit = render.unit_files(container(container_user="image"), names=("A",),
+                             engine=ENGINES["podman"])["example-app.service"]  # fmt: skip
+    assert "User=" not in unit and "/bin/sh" not in unit and "--user" not in unit
+    assert "\nExecStart=/usr/bin/podman run --rm --name=example-app --network=host " in unit
+
+
+def test_a_units_script_is_single_quoted_and_one_that_could_break_out_is_refused():
+    assert render.exec_script('exec "$0" "$@"') == "'exec \"$$0\" \"$$@\"'"
+    for script in ("echo 'x'", "a\\b", "a\nb"):
+        with pytest.raises(ValueError, match="no quote, backslash or line break"):
+            render.exec_script(script)
 
 
 def test_a_containers_credentials_are_mounted_read_only_and_named_by_their_path_inside():
@@ -120,9 +162,14 @@ def test_a_containers_credentials_are_mounted_read_only_and_named_by_their_path_
 def test_docker_removes_a_leftover_container_before_each_start_and_takes_no_podman_options():
     unit = render.unit_files(container(container_engine="docker"), names=("A",),
                              engine=ENGINES["docker"])["example-app.service"]  # fmt: skip
-    assert "ExecStartPre=-/usr/bin/docker rm --force example-app" in unit
-    assert "/usr/bin/docker run --rm --name=example-app" in unit
+    # As root ("+"): the unit's User= is the app's.
+    assert "ExecStartPre=-+/usr/bin/docker rm --force example-app" in unit
+    assert '"$$@"\' /usr/bin/docker \\\n  --rm --name=example-app' in unit
     assert "--replace" not in unit and "--http-proxy" not in unit
+    config = container(container_engine="docker", container_user="image")
+    image = render.unit_files(config, names=("A",), engine=ENGINES["docker"])["example-app.service"]
+    assert "ExecStartPre=-/usr/bin/docker rm --force example-app" in image
+    assert "ExecStart=/usr/bin/docker run --rm --name=example-app" in image
 
 
 def test_app_start_words_are_taken_literally_by_systemd():
