@@ -81,6 +81,7 @@ def test_a_bad_setting_stops_with_one_line_naming_its_key_and_never_its_value(da
 def test_percent_and_dollar_in_the_start_command_are_taken_literally(tmp_path):
     from ssmenv.render import unit_file
 
+    (tmp_path / "s.js").touch()
     config = AppConfig.from_data({"ssm_path": "/a", "app_source": str(tmp_path),
                                   "app_start": "/usr/bin/node s.js 100% $HOME"})  # fmt: skip
     assert "ExecStart=/usr/bin/node s.js 100%% $$HOME" in unit_file(config).splitlines()
