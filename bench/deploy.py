@@ -215,12 +215,13 @@ def power_off(hosts: Sequence[BenchHost]) -> None:
 
 
 def write_inventory(path: Path, hosts: Sequence[BenchHost]) -> None:
-    """The hosts in the ``staging`` group, reached as tests/e2e does, reading ``SSM_PATH``."""
+    """The hosts running the example app (group ``example``) in the ``staging`` group, reached
+    as tests/e2e does, reading ``SSM_PATH``."""
     entries = [
         (h.name, {**lab.connection_data(h.ssh_port), "ssm_path": SSM_PATH, "app_port": h.app_port})
         for h in hosts
     ]
-    path.write_text(f"staging = {entries!r}\n")
+    path.write_text(f"_hosts = {entries!r}\nexample = _hosts\nstaging = _hosts\n")
 
 
 def snapshot(into: Path, attempts: int = 4) -> Path:

@@ -1,4 +1,9 @@
-"""Production: only injected configuration differs from staging, never code."""
+"""Production: only injected configuration differs from staging, never code.
+
+The group of the hosts of inventories/prod.py, layered over their app's group (the example's:
+group_data/example.py). ``ssm_path`` and ``env`` below are the example app's in production:
+point them at your app's when its hosts join this group.
+"""
 
 ssm_path = "/example-app/prod"
 env = {"NODE_ENV": "production", "LOG_LEVEL": "info"}

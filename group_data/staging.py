@@ -1,4 +1,9 @@
-"""Staging: only injected configuration differs from production, never code."""
+"""Staging: only injected configuration differs from production, never code.
+
+The group of the hosts of inventories/staging.py (and of the demo's, inventories/local.py),
+layered over their app's group (the example's: group_data/example.py). ``ssm_path`` and ``env``
+below are the example app's in staging: point them at your app's when its hosts join this group.
+"""
 
 ssm_path = "/example-app/staging"
 env = {"NODE_ENV": "production", "LOG_LEVEL": "debug"}

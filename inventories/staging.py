@@ -1,9 +1,11 @@
 """Staging hosts: the static list below, or, with ``SSMENV_INVENTORY=ec2``, the running EC2
-instances carrying the tags below (see the README's "Inventories and hosts").
+instances carrying the tags below, of the account and with the instance profile below (see the
+README's "EC2 discovery by tags").
 
-Every host is in the groups ``staging`` and ``web``; its data come from, later ones winning:
-group_data/all.py, group_data/staging.py, group_data/web.py (if present), its own entry (EC2:
-``ssh_hostname`` and ``ec2_*``), then ``--data``.
+Every host is in the groups ``example`` (the app it runs), ``staging`` and ``web``; its data come
+from, later ones winning: group_data/all.py, group_data/example.py, group_data/staging.py,
+group_data/web.py (if present), its own entry (EC2: ``ssh_hostname`` and ``ec2_*``), then
+``--data``. For your own app, its group instead of ``example`` (README, "Your own app").
 """
 
 from ssmenv import ec2
@@ -13,10 +15,17 @@ _hosts = ec2.hosts(
         "app-1.staging.example.internal",
     ],
     tags={"Environment": "staging", "Role": "web"},
+    # Tags are not proof: anyone allowed to tag an instance could tag one of theirs
+    # Environment=staging and receive staging's secrets. Require what only staging's instances have:
+    # the account that owns them and the instance profile they are launched with (attaching it
+    # takes iam:PassRole on its role); vpc= and subnet= narrow it further. Put your own here.
+    account="123456789012",
+    instance_profile="arn:aws:iam::123456789012:instance-profile/example-app-staging",
 )
 
 # pyinfra applies a host's group data in the order this file defines its groups, the last
 # one winning; the file's own group (``staging``), when not defined in it, is added last. Defining
-# it first layers the data all -> staging -> web -> host.
+# them in this order layers the data all -> example -> staging -> web -> host.
+example = _hosts  # the example app's settings (group_data/example.py): your app's group instead
 staging = _hosts
 web = _hosts

@@ -23,9 +23,9 @@ DEMO_HOSTS = [("demo-1", 2201, 3001), ("demo-2", 2202, 3002)]
 
 
 def up() -> None:
-    if not aws.PIDFILE.exists():
-        aws.main(["--port", str(aws.DEFAULT_PORT), "up"])
-    aws.main(["--port", str(aws.DEFAULT_PORT), "seed", str(SEED)])
+    if aws.DEFAULT_PORT not in aws.running():
+        aws.main(["up", "--port", str(aws.DEFAULT_PORT)])
+    aws.main(["seed", "--port", str(aws.DEFAULT_PORT), str(SEED)])
     hosts.up("demo", len(DEMO_HOSTS), DEMO_HOSTS[0][1])
     print("\n$ pyinfra -y inventories/local.py deploy.py", flush=True)
     env = {**os.environ, **aws.environment(aws.DEFAULT_PORT)}
@@ -63,7 +63,7 @@ Both hosts run the app's web and worker. Look around:
       systemctl status example-app.target; journalctl -u example-app-worker
       sudo cat /etc/example-app.env; systemctl show -p Environment example-app-web
   curl http://127.0.0.1:3001/fingerprints
-  eval "$(.venv/bin/python -m lab.aws env)"        # point boto3 / aws at the SSM stand-in
+  eval "$(.venv/bin/python -m lab.aws env --port {aws.DEFAULT_PORT})"  # boto3, aws: the stand-in
   .venv/bin/pyinfra inventories/local.py deploy.py # redeploy: nothing changes, nothing restarts
   .venv/bin/pyinfra inventories/local.py rotate.py --dry  # after changing a value in the stand-in
 Stop everything with: make demo-down""")
@@ -72,8 +72,7 @@ Stop everything with: make demo-down""")
 def down() -> None:
     for name in hosts.down("demo"):
         print(f"{name}: powered off")
-    aws.main(["down"])
-    print("SSM stand-in stopped")
+    aws.main(["down", "--port", str(aws.DEFAULT_PORT)])
 
 
 if __name__ == "__main__":

@@ -1,11 +1,16 @@
 """Local test hosts: Debian 12 containers booted with systemd as PID 1 by systemd-nspawn.
 
 Each host shares this machine's network, answers SSH on 127.0.0.1 on a port of its own and lets the
-non-root user ``deploy`` in with the lab key and passwordless sudo, as an EC2 instance would. The
-image is built once with debootstrap and cached outside the repository, keyed by what goes into it;
-every host boots over it with ``--volatile=overlay``, so it starts fresh and leaves nothing behind.
+non-root user deploy in with the lab's key (python -m lab.hosts key) and passwordless sudo, as an
+EC2 instance would; root login and passwords are refused. Its host keys are new at every boot:
+nothing to pin (StrictHostKeyChecking=no, UserKnownHostsFile=/dev/null). The image is built once
+with debootstrap and cached outside the repository (SSMENV_LAB_CACHE, default
+/var/cache/ssmenv-lab), keyed by what goes into it; every host boots over it with
+--volatile=overlay, so it starts fresh and leaves nothing behind. What runs is recorded in the
+state directory (SSMENV_LAB_STATE, default /run/ssmenv-lab). Needs root.
 
     python -m lab.hosts up --prefix demo --count 2 --ssh-port 2201
+    ssh -i "$(python -m lab.hosts key)" -p 2201 deploy@127.0.0.1
     python -m lab.hosts status
     python -m lab.hosts down --prefix demo
 """
@@ -360,23 +365,52 @@ def down(prefix: str | None = None) -> list[str]:
     return stopped
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m lab.hosts", description=__doc__.splitlines()[0]
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
+#: What each image kind is for, for --help.
+KINDS = {
+    "node": "the default: a bare server plus Node.js, the example app's runtime",
+    "bare": "sshd, sudo and the user only, as a fresh EC2 instance",
+    "bench": "node plus python3, for the benchmark's peer",
+    "container": "bare plus Podman, for apps that run an image",
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(
+        prog="python -m lab.hosts", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    kinds = "; ".join(f"{kind}: {KINDS[kind]}" for kind in sorted(IMAGES))
+    sub = main.add_subparsers(dest="command", required=True)
     image = sub.add_parser("image", help="build the host image if not cached; print its path")
-    image.add_argument("--kind", choices=sorted(IMAGES), default="node")
-    start = sub.add_parser("up", help="boot hosts and wait until they answer SSH")
-    start.add_argument("--prefix", default="lab")
-    start.add_argument("--count", type=int, default=2)
-    start.add_argument("--ssh-port", type=int, default=2201, help="port of the first host")
-    start.add_argument("--kind", choices=sorted(IMAGES), default="node")
+    image.add_argument("--kind", choices=sorted(IMAGES), default="node",
+                       help=f"which image (default: node). {kinds}")  # fmt: skip
+    start = sub.add_parser(
+        "up", help="boot hosts and wait until they answer SSH",
+        description=f"Boot COUNT hosts named PREFIX-1..COUNT, the i-th answering SSH on "
+        f"127.0.0.1:SSH_PORT+i-1 as the user {USER} (passwordless sudo; the key: python -m "
+        f"lab.hosts key), and wait until each runs commands. Hosts of those names that run "
+        f"already are kept. Each prints its ssh command line. As pyinfra host data: "
+        f"ssh_hostname 127.0.0.1, ssh_port, ssh_user {USER}, ssh_key the lab's key, "
+        f"ssh_known_hosts_file /dev/null, ssh_strict_host_key_checking no (group_data/local.py).",
+    )  # fmt: skip
+    start.add_argument("--prefix", default="lab",
+                       help="the hosts' names: PREFIX-1, PREFIX-2... (default: lab)")  # fmt: skip
+    start.add_argument("--count", type=int, default=2, help="how many hosts (default: 2)")
+    start.add_argument("--ssh-port", type=int, default=2201, help="SSH port of the first host, "
+                       "the next ones on the ports after it (default: 2201); each must be free")
+    start.add_argument("--kind", choices=sorted(IMAGES), default="node",
+                       help=f"the image they boot (default: node). {kinds}")  # fmt: skip
     stop = sub.add_parser("down", help="power hosts off")
-    stop.add_argument("--prefix")
-    sub.add_parser("status", help="list running hosts")
-    sub.add_parser("key", help="print the path of the lab's SSH key")
-    args = parser.parse_args(argv)
+    stop.add_argument("--prefix", help="only the hosts named PREFIX-N; without it, every lab "
+                      "host that runs, whoever started it")  # fmt: skip
+    sub.add_parser("status", help="list running hosts: name, SSH port, nspawn pid")
+    sub.add_parser("key", help="print the path of the lab's SSH key (created on first use), "
+                   f"which logs in as {USER} on every host")  # fmt: skip
+    return main
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
 
     if args.command == "image":
         print(image_path(args.kind))

@@ -32,8 +32,9 @@ from copy import copy
 from dataclasses import dataclass
 from typing import Any
 
-from ssmenv import journald
+from ssmenv import journald, origins
 from ssmenv.config import APP, HOST_APPS, NAME, SETTINGS, AppConfig
+from ssmenv.names import shown
 from ssmenv.settings import Setting, collect, refuse, value_of
 
 #: Keys an app's entry may not set: its name is its key, and journald is one per host.
@@ -84,6 +85,16 @@ class Layered:
         value = value_of(self.data, key)
         return default if value is None else value
 
+    def origin(self, key: str) -> str | None:
+        """Where the app's ``key`` was set: ``--data``, its entry (and where that is), or the
+        host's data (``origins``)."""
+        if key in self.overrides:
+            return "--data"
+        if key in self.entry:
+            where = origins.of(self.data, "apps")
+            return f"apps[{self.name}]" + (f" in {where}" if where else "")
+        return origins.of(self.data, key)
+
     def from_entry(self, key: str) -> bool:
         """``key``'s value is the entry's own, or nobody's (a missing source): the app's problem,
         not the host's."""
@@ -102,6 +113,10 @@ class Snapshot:
 
     def get(self, key: str, default: Any = None) -> Any:
         return copy(self._values[key]) if key in self._values else default
+
+    def origin(self, key: str) -> str | None:
+        """Which of the inventory's layers set ``key`` (``origins.in_inventory``)."""
+        return origins.in_inventory(self.host, key)
 
 
 def _inventory_of(data: Any) -> Any:
@@ -129,7 +144,8 @@ def _entry_problems(name: str, entry: Any) -> list[str]:
         if key in HOST_WIDE:
             problems.append(f"apps[{name}].{key}: {HOST_WIDE[key]}")
         elif key not in APP_KEYS:
-            problems.append(f"apps[{name}].{key}: not a setting (see the README's settings table)")
+            problems.append(f"apps[{name}].{shown(str(key))}: not a setting (see the README's "
+                            "settings table)")  # fmt: skip
     return problems
 
 
@@ -158,7 +174,7 @@ def read(data: Any, overrides: Mapping[str, Any] | None = None) -> HostApps:
         try:
             _NAME.check(name)
         except ValueError as e:
-            problems.append(f"apps[{name}]: {str(e).removeprefix('app_name: ')}")
+            problems.append(f"apps[{shown(name)}]: {str(e).removeprefix('app_name: ')}")
             continue
         why = _entry_problems(name, entry)
         if why:

@@ -21,6 +21,7 @@ import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from ssmenv.names import one_line
 from ssmenv.settings import Matching, Setting
 
 #: Attempts per request (the first included) unless AWS_MAX_ATTEMPTS or the AWS config file says.
@@ -133,12 +134,13 @@ def reason(error: Exception, withheld: Iterable[str] = ()) -> str:
         if any(v and v in message for v in withheld):
             message = "(message withheld: it quotes a value)"
         return code_and_message(detail.get("Code", "error"), message)
-    return str(error)
+    return one_line(str(error))
 
 
 def code_and_message(code: str, message: str) -> str:
-    """``Code: message``, as AWS reports an error (also inside an answer: ``Errors``)."""
-    return f"{code}: {message}".rstrip(": ")
+    """``Code: message``, as AWS reports an error (also inside an answer: ``Errors``), on one
+    line: a message can quote a name, which can hold anything."""
+    return one_line(f"{code}: {message}".rstrip(": "))
 
 
 def reset() -> None:

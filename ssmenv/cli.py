@@ -203,7 +203,16 @@ def scan_arguments(parser: argparse.ArgumentParser) -> None:
         "--baseline",
         type=Path,
         metavar="FILE",
-        help="detect-secrets baseline of accepted findings (default: PATH/.secrets.baseline)",
+        help="detect-secrets baseline of accepted findings, read for its results only, never "
+        "its settings (default: PATH/.secrets.baseline)",
+    )
+    parser.add_argument(
+        "--no-tree-baseline",
+        dest="tree_baseline",
+        action="store_false",
+        help="accept no finding on the scanned tree's word: PATH/.secrets.baseline is not read, "
+        "a --baseline inside the work tree is refused, and 'pragma: allowlist secret' comments "
+        "are ignored (CI on changes it does not trust)",
     )
     parser.add_argument(
         "--write-baseline",
@@ -214,7 +223,11 @@ def scan_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def scan_run(args: argparse.Namespace) -> int:
-    report = scan.scan(args.path, args.baseline, args.write_baseline)
+    report = scan.scan(
+        args.path, args.baseline, args.write_baseline, tree_baseline=args.tree_baseline
+    )
+    for note in report.notes:
+        print(note, file=sys.stderr)
     for finding in report.findings:
         print(finding)
     accepted = f", {report.accepted} accepted by {report.baseline}" if report.baseline else ""

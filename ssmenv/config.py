@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ssmenv import activation, credentials, entrypoints, journald, rollout, sources
+from ssmenv import activation, credentials, entrypoints, journald, origins, rollout, sources
 from ssmenv import processes as proc
 from ssmenv.contract import Contract
+from ssmenv.names import VariableName, one_line
 from ssmenv.runtimes import RUNTIMES, Runtime
 from ssmenv.runtimes import container as image
 from ssmenv.settings import (
@@ -57,7 +58,7 @@ def _source_directory(text: str) -> Path:
     if not source.is_absolute():
         source = REPO_ROOT / source
     if not source.is_dir():
-        raise ValueError(f"no such directory: {source}")
+        raise ValueError(f"no such directory: {one_line(str(source))}")
     return source
 
 
@@ -68,16 +69,20 @@ APP = Settings("The app", (
             "System user (and group) the service runs as, never root; default: `app_name`.",
             parse=_not_root),
     Setting("app_source", Line, "examples/app", "Local directory holding the app, relative to "
-            "the repository or absolute. Uploaded as one release.", parse=_source_directory),
+            "the repository or absolute. Uploaded as one release: what git hands over of it "
+            "(tracked, or not ignored), or every file outside git; never `.env*` nor "
+            "`node_modules`.", parse=_source_directory),
     Setting("app_version", Matching(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}",
                                     "letters, digits, dots, dashes and underscores"), None,
-            "Release name under `/opt/<app_name>/releases/`; default: a hash of the source's "
-            "content, so any change makes a new release."),
+            "Release name under `/opt/<app_name>/releases/`; default: a hash of the release's "
+            "content, so any change to what it ships makes a new release."),
     Setting("app_runtime", Literal[tuple(RUNTIMES)], "node", " ".join(
         f"`{r.name}`: {r.help}" for r in RUNTIMES.values()), parse=RUNTIMES.__getitem__),
     Setting("app_start", Line, None, "Without a Procfile: the command systemd runs "
             "(`ExecStart=`), in `/opt/<app_name>/current`; `%` and `$` are taken literally (a "
-            "variable's value never lands on a command line, where `ps` shows it). Default: "
+            "variable's value never lands on a command line, where `ps` shows it). It starts "
+            "with the program: systemd's prefixes (`+`, `!`, `@`, `-`, `:`) are refused, as in a "
+            "Procfile. Default: "
             + "; ".join(f"`{r.start.format(home='/opt/<app_name>')}` ({r.name})"
                         for r in RUNTIMES.values() if not r.image)
             + "; for a container, the words after the image (its command), default none."),
@@ -89,10 +94,10 @@ APP = Settings("The app", (
 ))  # fmt: skip
 
 VARIABLES = Settings("Variables", (
-    Setting("env", Json(dict[StrictStr, StrictStr | Integer]), {},
-            "Non-secret variables from group data (name to value).",
+    Setting("env", Json(dict[VariableName, StrictStr | Integer]), {},
+            "Non-secret variables from group data (variable name to value).",
             parse=lambda env: {k: str(v) for k, v in env.items()}),
-    Setting("env_overrides", Json(list[StrictStr]), [], "Names that may be set by more than one "
+    Setting("env_overrides", Json(list[VariableName]), [], "Names that may be set by more than one "
             "source: the highest in precedence wins. Any other name set by two sources stops the "
             "deploy.", parse=frozenset),
     Setting("env_contract", Json(dict[StrictStr, Any]), {}, shown_type="map of name to rule",
@@ -100,7 +105,7 @@ VARIABLES = Settings("Variables", (
             "to rule (`required`, `default`, `check` (`non-empty`, `integer`, `port`, `url`), "
             "`one_of`, `pattern`, `allow_empty`). Checked before any host is touched; variables "
             "the app gets but the contract does not list are reported."),
-    Setting("env_required", Json(list[StrictStr]), [], "Names that must be present and "
+    Setting("env_required", Json(list[VariableName]), [], "Names that must be present and "
             "non-empty, or the deploy stops before touching any host; the same as "
             "`env_contract` entries with an empty rule.", parse=tuple),
     Setting("env_keep_previous", StrictBool, True, "Keep the replaced env file as "
@@ -219,7 +224,11 @@ class AppConfig:
         # --- end of the configuration sources ---
         contract = Contract()
         if "env_contract" in values and "env_required" in values:
-            contract, why = Contract.parse(values["env_contract"], values["env_required"])
+            contract, why = Contract.parse(
+                values["env_contract"], values["env_required"],
+                contract_origin=origins.of(data, "env_contract"),
+                required_origin=origins.of(data, "env_required"),
+            )  # fmt: skip
             for problem in why:
                 fail("env_contract", problem)
         name = values.get("app_name", "example-app")
@@ -228,7 +237,15 @@ class AppConfig:
         found: tuple[proc.Process, ...] = ()
         container, why = _container(runtime, values)
         problems += why
-        if container is not None and "app_port" in values and "app_processes" in values:
+        # A key with a problem has no value: what depends on it waits for it to be fixed.
+        ready = all(key in values for key in ("app_start", "app_port", "app_processes"))
+        if values.get("app_start") is not None and runtime is not None:
+            # The command lands in a unit: as ExecStart=, or as words after the image, which
+            # the engine's command precedes (so a leading "-" is an option there, no prefix).
+            why = proc.command_problems(values["app_start"], prefixes=not runtime.image)
+            problems += [f"app_start: {w}" for w in why]
+            ready = ready and not why
+        if ready and container is not None:
             # An image is one process: the web one, its command the image's own or app_start.
             try:
                 found = proc.processes(
@@ -238,7 +255,7 @@ class AppConfig:
                 )  # fmt: skip
             except ValueError as e:
                 problems.append(str(e))
-        elif runtime is not None and values.get("app_source") and "app_port" in values:
+        elif ready and runtime is not None and not runtime.image and values.get("app_source"):
             start = values["app_start"] or runtime.start_command(home)
             try:
                 procfile = proc.read_procfile(values["app_source"])

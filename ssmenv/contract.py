@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
+
+from ssmenv.names import RULE, is_variable, one_line, shown
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 
@@ -62,6 +64,8 @@ class Rule:
     + checks: names from ``CHECKS``; a required name is non-empty unless ``allow_empty``
     + one_of: the allowed values
     + pattern: a regular expression the whole value must match
+    + origin: the setting that declares the rule and where it was set, for messages
+      (``env_contract in group_data/prod.py``, ``env_required in --data``)
     """
 
     name: str
@@ -71,6 +75,7 @@ class Rule:
     one_of: tuple[str, ...] = ()
     pattern: str | None = None
     allow_empty: bool = False
+    origin: str = field(default="", compare=False)
 
     def reasons(self, value: str) -> list[str]:
         """What is wrong with ``value``; each reason says which rule failed, never the value."""
@@ -81,7 +86,7 @@ class Rule:
         if self.one_of and value not in self.one_of:
             found.append(f"is not one of {', '.join(self.one_of)}")
         if self.pattern is not None and not re.fullmatch(self.pattern, value):
-            found.append(f"does not match the pattern {self.pattern}")
+            found.append(f"does not match the pattern {one_line(self.pattern)}")
         return found
 
 
@@ -109,33 +114,52 @@ class Contract:
         return sorted(n for n in names if n not in listed) if self.declared else []
 
     @classmethod
-    def parse(cls, contract: Any, required: Sequence[str] = ()) -> tuple[Contract, list[str]]:
+    def parse(
+        cls,
+        contract: Any,
+        required: Sequence[str] = (),
+        *,
+        contract_origin: str | None = None,
+        required_origin: str | None = None,
+    ) -> tuple[Contract, list[str]]:
         """Read ``env_contract`` (and the older ``env_required`` list, which adds required names)
-        from host data. Returns the contract and every problem, as ``NAME: why`` lines."""
+        from host data; ``*_origin``: where each was set (``group_data/prod.py``), which each rule
+        records. Returns the contract and every problem, as ``NAME: why`` lines (a key that is no
+        variable name shown escaped: ``'A\\nB': not a variable name``)."""
         problems: list[str] = []
         rules: dict[str, Rule] = {}
         if not isinstance(contract, Mapping):
             return cls(), ["must map variable names to rules (dicts)"]
+        declared_by = _declared_by("env_contract", contract_origin)
         for name, spec in contract.items():
-            rule, why = _rule(str(name), {} if spec is None else spec)
+            if not is_variable(name):
+                problems.append(f"{shown(str(name))}: not a variable name ({RULE})")
+                continue
+            rule, why = _rule(name, {} if spec is None else spec)
             problems += [f"{name}: {w}" for w in why]
             if rule is not None:
-                rules[rule.name] = rule
+                rules[rule.name] = replace(rule, origin=declared_by)
         for name in required:
             if name not in rules:
-                rules[name] = Rule(name)
+                rules[name] = Rule(name, origin=_declared_by("env_required", required_origin))
             elif not rules[name].required:
                 problems.append(f"{name}: listed in env_required but optional in env_contract")
         return cls(tuple(rules.values()), declared=bool(contract)), problems
 
 
+def _declared_by(setting: str, where: str | None) -> str:
+    """``env_required in group_data/all.py``, or the setting alone where that is not known."""
+    return f"{setting} in {where}" if where else setting
+
+
 def _rule(name: str, spec: Any) -> tuple[Rule | None, list[str]]:
     if not isinstance(spec, Mapping):
         return None, ["must be a dict of rules (required, default, check, one_of, pattern)"]
-    why = [f"unknown rule {key}" for key in sorted(map(str, set(spec) - _RULE_KEYS))]
+    why = [f"unknown rule {shown(key)}" for key in sorted(map(str, set(spec) - _RULE_KEYS))]
     default = spec.get("default")
-    if default is not None and not isinstance(default, str | int):
+    if default is not None and (not isinstance(default, str | int) or isinstance(default, bool)):
         why.append("default must be a string")
+        default = None
     default = None if default is None else str(default)
     required = spec.get("required", default is None)
     if not isinstance(required, bool):
@@ -144,27 +168,35 @@ def _rule(name: str, spec: Any) -> tuple[Rule | None, list[str]]:
         why.append("a required name has no default")
     checks = spec.get("check", [])
     checks = [checks] if isinstance(checks, str) else checks
-    if not isinstance(checks, list) or not all(c in CHECKS for c in checks):
+    if not isinstance(checks, list) or not all(isinstance(c, str) and c in CHECKS for c in checks):
         why.append(f"check must be one or a list of: {', '.join(CHECKS)}")
         checks = []
     one_of = spec.get("one_of", [])
-    if not isinstance(one_of, list) or not all(isinstance(v, str | int) for v in one_of):
+    if not isinstance(one_of, list) or not all(
+        isinstance(v, str | int) and not isinstance(v, bool) for v in one_of
+    ):
         why.append("one_of must be a list of values")
         one_of = []
     pattern = spec.get("pattern")
-    if pattern is not None:
+    if pattern is not None and not isinstance(pattern, str):
+        why.append("pattern must be a regular expression, as a string")
+        pattern = None
+    elif pattern is not None:
         try:
-            re.compile(str(pattern))
+            re.compile(pattern)
         except re.error as e:
-            why.append(f"pattern is not a regular expression ({e})")
+            why.append(f"pattern is not a regular expression ({one_line(str(e))})")
+    allow_empty = spec.get("allow_empty", False)
+    if not isinstance(allow_empty, bool):
+        why.append("allow_empty must be true or false")
     rule = Rule(
         name,
         required=bool(required),
         default=default,
         checks=tuple(checks),
         one_of=tuple(str(v) for v in one_of),
-        pattern=None if pattern is None else str(pattern),
-        allow_empty=bool(spec.get("allow_empty", False)),
+        pattern=pattern,
+        allow_empty=allow_empty is True,
     )
     if default is not None and not why:
         # A default is group data, not a secret: checking it here catches a typo at once.

@@ -9,7 +9,9 @@ what the app saw locally. Three steps, so nothing is written unless all of it ca
 3. :func:`apply` writes the new ones (and the differing ones only when asked), tagged with their
    provenance.
 
-Plans, reports and errors name variables, parameters and secrets; never a value.
+Plans, reports and errors name variables, parameters and secrets; never a value, and never the
+text of a line: a line is named by its number, and its name only when that is a valid variable
+name on a line that holds more than the name (a key pasted without quotes reads as names).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 from dotenv import dotenv_values
@@ -33,6 +35,7 @@ from dotenv.variables import parse_variables
 
 from ssmenv import aws, envfile
 from ssmenv.errors import DotenvImportError
+from ssmenv.names import is_variable
 
 #: Largest value (UTF-8 bytes) each SSM parameter tier holds.
 TIER_LIMITS = {"Standard": 4096, "Advanced": 8192, "Intelligent-Tiering": 8192}
@@ -45,6 +48,20 @@ TAG_SOURCE, TAG_TIME = "ssmenv:source-file", "ssmenv:imported-at"
 
 # SSM names: letters, digits and _.-/ (a leaf is a variable name, a subset of these).
 _SSM_PATH = re.compile(r"/([A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*)?/?")
+# A PEM block's first and last lines (RFC 7468), as in a private key or a certificate.
+_PEM_BEGIN, _PEM_END = re.compile(r"-----BEGIN [A-Z0-9 ]+-----"), "-----END "
+_PEM_PROBLEM = (
+    "a PEM block without quotes ({}): dotenv takes its first line as the value and "
+    "reads the others as lines of their own; put the whole block in double quotes"
+)
+_EMPTY_PROBLEM = (
+    "empty, and SSM cannot store an empty parameter "
+    "(set it in group data env, or leave it out with --exclude)"
+)
+_EQUALS_PROBLEM = (
+    "nothing but a name and '=' signs (as a base64 token alone on a line reads); "
+    "quote the value if '=' is meant"
+)
 # Characters AWS allows in a tag value; others are replaced by "_".
 _TAG_UNSAFE = re.compile(r"[^\w\s.:/=+@-]")
 # Writes are throttled sooner than reads (a few PutParameter a second by default): standard retries
@@ -58,21 +75,56 @@ class State(Enum):
     DIFFERS = "differs"
 
 
+class PemBlock(NamedTuple):
+    """A PEM block (a key, a certificate) given as a value without quotes."""
+
+    name: str
+    first: int  # the line of NAME=-----BEGIN ...-----
+    last: int  # its -----END ...----- line (``first`` when there is none)
+
+
 @dataclass(frozen=True)
 class DotenvFile:
-    """A ``.env`` file as python-dotenv reads it; ``repr`` shows no value."""
+    """A ``.env`` file as python-dotenv reads it; ``repr`` shows no value and no name.
+
+    A line of the file is named in messages by its number. Its name is printed too only when it
+    is a valid variable name on a line that holds more than the name (see :meth:`label`): a
+    secret pasted without quotes (a PEM block, a token alone on a line) reads as names.
+    """
 
     path: Path
     #: Every name with a value, resolved as ``dotenv_values`` resolves it, in file order.
     values: dict[str, str] = field(repr=False)
-    #: Names written without ``=``: dotenv gives None and ``load_dotenv`` sets nothing for them.
-    bare_names: tuple[str, ...] = ()
+    #: Name -> the line of the assignment that gives it its value (or none).
+    lines: dict[str, int] = field(default_factory=dict, repr=False)
+    #: Lines without ``=``: dotenv gives the name None and ``load_dotenv`` sets nothing for it.
+    bare_lines: tuple[int, ...] = ()
     #: Lines python-dotenv cannot parse (it skips them with a warning).
     unparsed_lines: tuple[int, ...] = ()
+    #: Each PEM block written without quotes: dotenv takes its first line as the value and reads
+    #: each of the others as a line of its own.
+    pem_blocks: tuple[PemBlock, ...] = ()
+    #: Names never printed: invalid ones, and those of a line that is nothing but the name and
+    #: ``=`` signs (``TOKEN``, ``TOKEN=``, ``TOKEN==``: what a token alone on a line reads as).
+    unprintable: frozenset[str] = field(default_factory=frozenset, repr=False)
     #: Variable -> the ``${NAME}`` references it took from this process's environment.
-    from_environment: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    from_environment: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
     #: Variable -> the ``${NAME}`` references defined nowhere (their default, or empty, was used).
-    undefined: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    undefined: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+
+    def in_pem_block(self, line: int) -> bool:
+        """Whether ``line`` is inside a PEM block without quotes (after its first line)."""
+        return any(block.first < line <= block.last for block in self.pem_blocks)
+
+    def label(self, name: str) -> str:
+        """How a message names the line of ``name``: ``line N: NAME``, or ``line N`` alone when
+        the name may be a secret's text; a name not from the file (``(total)``) as it is."""
+        line = self.lines.get(name)
+        if line is None:
+            return name
+        if name in self.unprintable or self.in_pem_block(line):
+            return f"line {line}"
+        return f"line {line}: {name}"
 
 
 @dataclass(frozen=True)
@@ -135,7 +187,9 @@ def read(path: Path) -> DotenvFile:
         raise DotenvImportError(f"{path}: {e.strerror or e}") from None
     resolved = dotenv_values(stream=io.StringIO(text))  # dotenv's own parse and interpolation
 
-    unparsed, defined = [], set()
+    unparsed, blocks, defined = [], [], set()
+    lines: dict[str, int] = {}
+    alone: set[str] = set()
     from_environment: dict[str, tuple[str, ...]] = {}
     undefined: dict[str, tuple[str, ...]] = {}
     for binding in parse_stream(io.StringIO(text)):
@@ -145,9 +199,15 @@ def read(path: Path) -> DotenvFile:
         if binding.key is None:  # a comment or a blank line
             continue
         # A later assignment replaces an earlier one, notes included.
+        lines[binding.key] = binding.original.line
         from_environment.pop(binding.key, None)
         undefined.pop(binding.key, None)
+        alone.discard(binding.key)
+        if binding.original.string.strip().rstrip("=") == binding.key:
+            alone.add(binding.key)
         if binding.value is not None:
+            if _PEM_BEGIN.match(binding.value) and _PEM_END not in binding.value:
+                blocks.append(_pem_block(text, binding.key, binding.original.line))
             # dotenv resolves ${NAME} from the names above it first, then from os.environ.
             refs = [a.name for a in parse_variables(binding.value) if isinstance(a, Reference)]
             outside = [r for r in dict.fromkeys(refs) if r not in defined]
@@ -160,16 +220,32 @@ def read(path: Path) -> DotenvFile:
     return DotenvFile(
         path=path,
         values=values,
-        bare_names=tuple(k for k, v in resolved.items() if v is None),
+        lines=lines,
+        bare_lines=tuple(sorted(lines[k] for k, v in resolved.items() if v is None)),
         unparsed_lines=tuple(unparsed),
+        pem_blocks=tuple(blocks),
+        unprintable=frozenset(k for k in lines if k in alone or not is_variable(k)),
         from_environment={k: v for k, v in from_environment.items() if k in values},
         undefined={k: v for k, v in undefined.items() if k in values},
     )
 
 
-def _shown(name: str) -> str:
-    """A name as printed: as is when plain, quoted and escaped when it has odd characters."""
-    return name if re.fullmatch(r"[\w()-]+", name, re.ASCII) else repr(name)
+def _pem_block(text: str, name: str, first: int) -> PemBlock:
+    """The PEM block that starts at line ``first``: up to its END line, or that line alone when
+    there is none."""
+    following = text.split("\n")[first:]
+    ends = (n for n, line in enumerate(following, first + 1) if _PEM_END in line)
+    return PemBlock(name, first, next(ends, first))
+
+
+def _given(name: str) -> str:
+    """A name from the command line as printed: escaped unless it is a valid name."""
+    return name if is_variable(name) else repr(name)
+
+
+def _reference(name: str) -> str:
+    """A ``${NAME}`` reference as printed: one whose name is not a name is not shown."""
+    return f"${{{name}}}" if is_variable(name) else "${...}"
 
 
 def selected(source: DotenvFile, destination: Destination) -> dict[str, str]:
@@ -183,12 +259,12 @@ def problems(
     """Every reason the import cannot be done, all at once; empty when it can.
 
     Covers what the deploy would refuse (``ssmenv.envfile.problems``: names, NUL, invalid UTF-8,
-    noncharacters, sizes; and names the deploy sets itself) and what SSM cannot store (empty
-    values, values over the tier's size). Messages name variables, never values.
+    noncharacters, sizes; and names the deploy sets itself), what SSM cannot store (empty
+    values, values over the tier's size) and secrets pasted without quotes (a PEM block, a
+    token alone on a line). Messages name lines by number and valid names (``DotenvFile.label``),
+    never a value or a line's text.
     """
-    found = [
-        f"line {n}: python-dotenv cannot parse it (it skips it)" for n in source.unparsed_lines
-    ]
+    found = []  # about the command line
     if not _SSM_PATH.fullmatch(destination.ssm_path):
         found.append(
             f"--ssm-path {destination.ssm_path!r}: must start with / and hold only "
@@ -198,49 +274,72 @@ def problems(
         found.append(f"--tier {destination.tier!r}: must be one of {', '.join(TIER_LIMITS)}")
     for name in destination.exclude:
         if name not in source.values:
-            found.append(f"{name}: excluded, but {source.path.name} gives it no value")
+            found.append(f"{_given(name)}: excluded, but {source.path.name} gives it no value")
     for name in destination.secret_names:
         if name not in source.values:
-            found.append(f"{name}: declared for secret {destination.secret_id}, but not set")
+            found.append(
+                f"{_given(name)}: declared for secret {destination.secret_id}, but not set"
+            )
         elif name in destination.exclude:
-            found.append(f"{name}: both excluded and declared for the secret")
+            found.append(f"{_given(name)}: both excluded and declared for the secret")
 
-    values = selected(source, destination)
-    found += [f"{_shown(p.name)}: {p.reason}" for p in envfile.problems(values, systemd_version)]
+    lines: list[tuple[int, str]] = [  # about the file's lines: (line, message), in line order
+        (n, f"line {n}: python-dotenv cannot parse it (it skips it)")
+        for n in source.unparsed_lines
+        if not source.in_pem_block(n)
+    ]
+    for name, first, last in source.pem_blocks:
+        # Named by its own line: a later assignment of the name may have replaced it.
+        where = f"line {first}: {name}" if is_variable(name) else f"line {first}"
+        span = f"lines {first}-{last}" if last > first else "no END line"
+        lines.append((first, f"{where}: {_PEM_PROBLEM.format(span)}"))
+    # A PEM block's other lines are its problem, reported above, not variables of their own.
+    values = {
+        k: v
+        for k, v in selected(source, destination).items()
+        if not source.in_pem_block(source.lines[k])
+    }
     limit = TIER_LIMITS.get(destination.tier, TIER_LIMITS["Standard"])
+    reasons = [(p.name, p.reason) for p in envfile.problems(values, systemd_version)]
     for name, value in values.items():
         if name in DEPLOY_SET:
-            found.append(f"{name}: {DEPLOY_SET[name]}; leave it out (--exclude {name})")
+            reasons.append((name, f"{DEPLOY_SET[name]}; leave it out (--exclude {name})"))
         if name in destination.secret_names:
             continue
         size = len(value.encode("utf-8", "surrogatepass"))
         if size == 0:
-            found.append(
-                f"{name}: empty, and SSM cannot store an empty parameter "
-                "(set it in group data env, or leave it out with --exclude)"
-            )
+            reasons.append((name, _EMPTY_PROBLEM))
+        elif name in source.unprintable and not value.strip("="):
+            reasons.append((name, _EQUALS_PROBLEM))
         elif size > limit:
-            found.append(
-                f"{name}: {size} bytes, over the {limit} an SSM {destination.tier} parameter holds"
+            reasons.append(
+                (name, f"{size} bytes, over the {limit} an SSM {destination.tier} parameter holds")
             )
-    return found
+    lines += [(source.lines.get(n, 0), f"{source.label(n)}: {reason}") for n, reason in reasons]
+    return found + [message for _, message in sorted(lines, key=lambda line: line[0])]
 
 
 def warnings(source: DotenvFile, destination: Destination) -> list[str]:
-    """What the import does that the user may not expect; names only."""
+    """What the import does that the user may not expect; line numbers and valid names only."""
     notes = [
-        f"{name}: no '=' in {source.path.name}; dotenv sets nothing for it, so neither does this"
-        for name in source.bare_names
+        f"line {n}: no '=' in {source.path.name}; dotenv sets nothing for it, so neither does "
+        "this (the line is not shown: it may be a secret)"
+        for n in source.bare_lines
+        if not source.in_pem_block(n)
     ]
     values = selected(source, destination)
     for name, refs in source.from_environment.items():
-        if name in values:
-            taken = ", ".join(f"${{{r}}}" for r in refs)
-            notes.append(f"{name}: {taken} taken from this shell's environment, as dotenv does")
+        if name in values and not source.in_pem_block(source.lines[name]):
+            taken = ", ".join(_reference(r) for r in refs)
+            notes.append(
+                f"{source.label(name)}: {taken} taken from this shell's environment, as dotenv does"
+            )
     for name, refs in source.undefined.items():
-        if name in values:
-            missing = ", ".join(f"${{{r}}}" for r in refs)
-            notes.append(f"{name}: {missing} defined nowhere; dotenv used the default or ''")
+        if name in values and not source.in_pem_block(source.lines[name]):
+            missing = ", ".join(_reference(r) for r in refs)
+            notes.append(
+                f"{source.label(name)}: {missing} defined nowhere; dotenv used the default or ''"
+            )
     return notes
 
 

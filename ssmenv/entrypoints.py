@@ -17,13 +17,13 @@ Not checked: a program elsewhere on the host (``/usr/bin/node``) or found on its
 
 from __future__ import annotations
 
-import json
 import posixpath
 import re
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
+from ssmenv.names import shown
 from ssmenv.processes import Process
 from ssmenv.runtimes.base import Runtime
 
@@ -61,12 +61,6 @@ def files(command: str, home: str, installed: Sequence[str] = ()) -> tuple[str, 
     return tuple(p for p in found if p is not None and p.split("/", 1)[0] not in installed)
 
 
-def _shown(path: str) -> str:
-    """A path from the app's repository, fit for a line of output: control characters and
-    anything beyond ASCII escaped."""
-    return json.dumps(path)[1:-1]
-
-
 def problems(
     processes: Sequence[Process], source: Path, runtime: Runtime, home: str, start: str | None
 ) -> list[str]:
@@ -78,7 +72,7 @@ def problems(
         for path in files(process.command, home, runtime.installed):
             if (source / path).is_file():
                 continue
-            missing = f"no {_shown(path)} in {source}"
+            missing = f"no {shown(path)} in {source}"  # a name from the repository: escaped
             if not process.legacy:
                 found.append(f"app_source: {missing} (the Procfile's {process.name} process "
                              "runs it)")  # fmt: skip

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator, Mapping
 
 from ssmenv.errors import EnvFileError, Problem
+from ssmenv.names import is_variable
 
 #: Kernel limit for one ``NAME=VALUE`` string including its NUL; beyond it exec fails (203/EXEC).
 MAX_ARG_STRLEN = 131072
@@ -23,7 +24,6 @@ DEFAULT_BUDGET = 1024 * 1024
 # sysconf(_SC_ARG_MAX) on a default 8 MiB stack; systemd drops longer assignments as invalid.
 _ARG_MAX = 2 * 1024 * 1024
 
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # systemd's unichar_is_valid() rejects these, and with them the whole file.
 _PLANE_ENDS = "".join(chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(17))
 _NONCHARACTER = re.compile(f"[\ufdd0-\ufdef{_PLANE_ENDS}]")
@@ -68,7 +68,7 @@ def problems(
     found: list[Problem] = []
     total = 0
     for name, value in variables.items():
-        if not _NAME.fullmatch(name):
+        if not is_variable(name):
             found.append(Problem(name, "name must match [A-Za-z_][A-Za-z0-9_]*"))
         found.extend(Problem(name, reason) for reason in _value_reasons(value, systemd_version))
         # surrogatepass: count lone surrogates instead of failing; they are reported above.
@@ -225,4 +225,4 @@ def parse(text: str | bytes) -> dict[str, str]:
         # env_assignment_is_valid() drops oversized assignments only after the replace, so an
         # oversized later value removes an earlier valid one too.
         loaded[name] = decoded if len(key) + 1 + len(value) <= _ARG_MAX - 1 else None
-    return {k: v for k, v in loaded.items() if v is not None and _NAME.fullmatch(k)}
+    return {k: v for k, v in loaded.items() if v is not None and is_variable(k)}

@@ -57,5 +57,10 @@ class ScanError(SsmEnvError):
     """The tree or the baseline cannot be scanned (not a git work tree, unreadable baseline)."""
 
 
+class GitError(SsmEnvError):
+    """git could not tell which files of a tree it hands over (not installed, or it refuses the
+    tree)."""
+
+
 class ReportError(SsmEnvError):
     """The per-host reports could not be handed over or read."""

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ssmenv.activation import Unit
+from ssmenv.names import shown
 
 FORMAT = 1
 KEY_BYTES = 32
@@ -159,12 +160,13 @@ class Difference:
         return self.value is not False
 
     def __str__(self) -> str:
+        # A name read back from a host's manifest is shown escaped if it is odd: one line.
         if self.added:
-            return f"+{self.name}"
+            return f"+{shown(self.name)}"
         if self.removed:
-            return f"-{self.name}"
+            return f"-{shown(self.name)}"
         if self.deployed is None and self.current is None:  # group data, PORT: no versions
-            return f"{self.name} (new value)"
+            return f"{shown(self.name)} (new value)"
         text = self.versions()
         if self.value is False:
             return f"{text} ({SAME_VALUE_NEW_VERSION})"
@@ -174,7 +176,7 @@ class Difference:
 
     def versions(self) -> str:
         """``NAME vDEPLOYED->vCURRENT`` (``-`` for no version)."""
-        return f"{self.name} {_version(self.deployed)}->{_version(self.current)}"
+        return f"{shown(self.name)} {_version(self.deployed)}->{_version(self.current)}"
 
 
 def _version(version: int | str | None) -> str:

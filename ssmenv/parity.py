@@ -20,27 +20,41 @@ import types
 from pathlib import Path
 from typing import Any
 
-from ssmenv import report, sources
+from ssmenv import origins, report, sources
 from ssmenv.config import REPO_ROOT, AppConfig
 from ssmenv.errors import SsmEnvError
 from ssmenv.variables import Composition, compose
 
 
-def group_data(directory: Path, group: str) -> dict[str, Any]:
+class GroupData(dict[str, Any]):
+    """Host data of a host in one group, and the file each key was set in (``origin``, for
+    messages: "required by env_required in group_data/all.py")."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.files: dict[str, Path] = {}
+
+    def origin(self, key: str) -> str | None:
+        return origins.shown(self.files[key]) if key in self.files else None
+
+
+def group_data(directory: Path, group: str) -> GroupData:
     """Host data of a host in ``group`` only: ``all.py`` then ``<group>.py``, later wins."""
-    data: dict[str, Any] = {}
+    data = GroupData()
     for name in ("all", group):
         path = directory / f"{name}.py"
         if name == group and not path.is_file():
             raise SsmEnvError(f"{path}: no such group data file")
         if path.is_file():
-            data.update(
-                (key, value)
+            settings = {
+                key: value
                 for key, value in runpy.run_path(str(path)).items()
                 # What pyinfra keeps: settings, not dunders or what the file imported.
                 if not key.startswith("__")
                 and not isinstance(value, types.ModuleType | type | types.FunctionType)
-            )
+            }
+            data.update(settings)
+            data.files.update(dict.fromkeys(settings, path))
     return data
 
 

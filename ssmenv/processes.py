@@ -30,10 +30,60 @@ class ProcfileError(ValueError):
     """A Procfile line that is not ``name: command``; names the line, never quotes a value."""
 
 
+#: What systemd reads at the start of an ``ExecStart=`` line as prefixes, not as the command:
+#: ``+``, ``!`` and ``!!`` run it with full privileges, outside ``User=`` and the sandbox (as
+#: root); ``@`` sets its argv[0], ``-`` ignores its failure, ``:`` its ``$`` expansion, and newer
+#: systemd reads ``|`` as "through a shell".
+EXEC_PREFIXES = "@-:+!|"
+
+
+def command_problems(command: str, *, prefixes: bool = True) -> list[str]:
+    """Why ``command`` cannot be written into a unit as written (an ``ExecStart=`` line, or
+    words after a container's image when ``prefixes`` is false), one reason each; a reason never
+    quotes the command.
+
+    Refused: a character that is not printable text (a control character: NUL and CR end a unit
+    line, ESC drives a terminal; an invisible one), except a tab, which is whitespace to systemd
+    as to a shell; one of systemd's prefixes (``EXEC_PREFIXES``) before the command; a trailing
+    backslash, with which the unit's next line would become part of the command; a quote that is
+    not closed.
+    """
+    found = []
+    odd = next((c for c in command if not c.isprintable() and c != "\t"), None)
+    if odd is not None:
+        found.append(f"holds a control or invisible character (U+{ord(odd):04X}); a command is "
+                     "one line of printable text")  # fmt: skip
+    stripped = command.strip()
+    if not stripped:
+        return [*found, "is empty"]
+    if prefixes and stripped[0] in EXEC_PREFIXES:
+        found.append(f"starts with {stripped[0]!r}, which systemd reads as an ExecStart= prefix "
+                     "(+, ! and !! run the command as root, outside User= and the sandbox); "
+                     "start it with the program")  # fmt: skip
+    if stripped.endswith("\\"):
+        found.append("ends with a backslash, which would make the unit's next line part of it")
+    else:
+        try:
+            shlex.split(command)
+        except ValueError:
+            found.append("has a quote that is not closed")
+    return found
+
+
 def parse_procfile(text: str) -> dict[str, str]:
-    """``name: command`` per line, ``#`` comments and blank lines skipped, in order."""
+    """``name: command`` per line, ``#`` comments and blank lines skipped, in order; raises
+    ``ProcfileError`` naming the first bad line (by number, never its text).
+
+    Lines end at a newline only (a CR before it is dropped): ``str.splitlines`` would also end
+    one at a lone CR, a form feed or U+2028, making two processes of what an editor shows as one
+    line. Any other character that is not printable text is refused, comments included."""
     processes: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(text.removeprefix("\ufeff").split("\n"), 1):
+        line = line.removesuffix("\r")
+        odd = next((c for c in line if not c.isprintable() and c != "\t"), None)
+        if odd is not None:
+            raise ProcfileError(f"{PROCFILE} line {number}: holds a control or invisible "
+                                f"character (U+{ord(odd):04X})")  # fmt: skip
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
@@ -44,6 +94,9 @@ def parse_procfile(text: str) -> dict[str, str]:
         name, command = match.groups()
         if name in processes:
             raise ProcfileError(f"{PROCFILE} line {number}: process {name} is defined twice")
+        why = command_problems(command)
+        if why:
+            raise ProcfileError(f"{PROCFILE} line {number} ({name}): {'; '.join(why)}")
         processes[name] = command.strip()
     if not processes:
         raise ProcfileError(f"{PROCFILE}: no process")
@@ -53,7 +106,15 @@ def parse_procfile(text: str) -> dict[str, str]:
 def read_procfile(source: Path) -> dict[str, str] | None:
     """The processes of the Procfile in ``source``; ``None`` when it has none."""
     path = source / PROCFILE
-    return parse_procfile(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise ProcfileError(f"{PROCFILE} line {line}: not UTF-8 text") from None
+    return parse_procfile(text)
 
 
 SETTINGS = Settings("Processes", (

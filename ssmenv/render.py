@@ -22,6 +22,8 @@ import jinja2
 from ssmenv import envfile
 from ssmenv.config import REPO_ROOT, AppConfig
 from ssmenv.credentials import Delivered
+from ssmenv.names import is_variable, shown
+from ssmenv.processes import command_problems
 from ssmenv.rotation import RotationTimer
 from ssmenv.runtimes.container import CREDENTIALS_MOUNT, ENGINES, SECRETS_DIR, Engine
 
@@ -74,6 +76,17 @@ def command_line(text: str) -> str:
     """An ``ExecStart=`` command line taken literally: no ``%`` specifier, no ``$VARIABLE`` (a
     secret's value among them) expanded into it; its words and quotes are systemd's as written."""
     return unit_value(text).replace("$", "$$")
+
+
+def exec_start(command: str) -> str:
+    """``command`` as its unit's ``ExecStart=`` line (``command_line``), or ``ValueError`` when
+    it cannot be one as written (``ssmenv.processes.command_problems``: a prefix that runs it as
+    root, a control character, a trailing backslash...). Host data and the Procfile are checked
+    before this; here no other way in can write such a line either."""
+    why = command_problems(command)
+    if why:
+        raise ValueError(f"ExecStart= command refused: {'; '.join(why)}")
+    return command_line(command)
 
 
 def exec_arg(arg: str) -> str:
@@ -166,6 +179,11 @@ def unit_files(
     one unit, which runs it with ``engine``, giving the container the env file's ``names``."""
     files = {}
     credentials = credentials or Delivered(config.name)
+    # Names become unit lines (LoadCredentialEncrypted=NAME:..., --env=NAME): the variables'
+    # composition refuses any other before this; here no other way in can write one either.
+    odd = [shown(n) for n in (*credentials.names, *names) if not is_variable(n)]
+    if odd:
+        raise ValueError(f"not variable names, refused in a unit: {', '.join(odd)}")
     target = config.target
     container = None
     if config.container is not None:
@@ -184,7 +202,7 @@ def unit_files(
             home=config.home,
             env_file=config.env_file,
             port=process.port,
-            start=command_line(process.command),
+            start=None if container else exec_start(process.command),
             credentials=credentials.paths,
             load=credentials.delivery.directive,
             container=container,

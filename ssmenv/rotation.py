@@ -42,7 +42,7 @@ ROTATION = Settings("Scheduled rotation (the control host)", (
     Setting("rotation_name", Matching(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", "letters, digits, dashes "
                                       "and underscores (it names the units)"), None,
             "Names the units `ssmenv-rotate-<name>.service` and `.timer` and the lock "
-            "`/run/lock/ssmenv-rotate-<name>.lock`; default: the inventory file's name without "
+            "`/run/ssmenv-rotate-<name>/lock`; default: the inventory file's name without "
             "`.py`."),
     Setting("rotation_schedule", Line, "hourly", "When to rotate: the timer's `OnCalendar=` "
             "(`hourly`, `*-*-* 04:00:00`, `Mon..Fri *:0/15`; check one with `systemd-analyze "
@@ -59,8 +59,9 @@ ROTATION = Settings("Scheduled rotation (the control host)", (
             "control host; default: `<rotation_checkout>/.venv`.", parse=_absolute),
     Setting("rotation_environment_file", Line, None, "Absolute path of a file on the control host "
             "loaded as the service's `EnvironmentFile=`: AWS settings such as `AWS_REGION`, "
-            "`AWS_PROFILE`, `AWS_ENDPOINT_URL`. Must exist when set; keep it `root:root 0600`. "
-            "Nothing secret goes into the units.", parse=_absolute),
+            "`AWS_PROFILE`, `AWS_ENDPOINT_URL`. Must exist when set, owned by root (or "
+            "`rotation_user`) and mode 0600. Nothing secret goes into the units.",
+            parse=_absolute),
     Setting("rotation_user", Matching(r"[a-z_][a-z0-9_-]{0,31}", "a user name"), "root",
             "User the rotation runs as: the one whose SSH key reaches the inventory's hosts and "
             "whose AWS credentials (profile, instance role) read the parameters."),
@@ -100,8 +101,15 @@ class RotationTimer:
         return f"{UNIT_DIR}/{self.timer}"
 
     @property
+    def lock_directory(self) -> str:
+        """The lock's directory under /run, as the unit's ``RuntimeDirectory=`` names it."""
+        return f"ssmenv-rotate-{self.name}"
+
+    @property
     def lock(self) -> str:
-        return f"/run/lock/ssmenv-rotate-{self.name}.lock"
+        # Not world-writable /run/lock, where any local user could create the lock and hold it:
+        # a directory in /run (where only root creates) that systemd gives the service's user.
+        return f"/run/{self.lock_directory}/lock"
 
     @property
     def pyinfra(self) -> str:

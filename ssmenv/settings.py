@@ -163,8 +163,9 @@ def _lines(key: str, error: ValidationError) -> list[str]:
     never quotes the value)."""
     lines = []
     for problem in error.errors(include_input=False, include_url=False):
+        # "[key]" marks a problem with a dict's key, which the place already names.
         place = "".join(f"[{p!r}]" if isinstance(p, str) else f"[{p}]" for p in problem["loc"]
-                        if p not in ("function-after", "function-before"))  # fmt: skip
+                        if p not in ("function-after", "function-before", "[key]"))  # fmt: skip
         message = problem["msg"].removeprefix("Value error, ")
         lines.append(f"{key}{place}: {message}")
     return list(dict.fromkeys(lines))

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from ssmenv import credentials, envfile, sources
 from ssmenv.errors import ConfigError
+from ssmenv.names import RULE, is_variable, one_line, shown
 from ssmenv.sources import Fetched
 from ssmenv.sources.base import Variable
 
@@ -81,14 +82,21 @@ def compose(config: AppConfig, fetched: Fetched, systemd_version: int | None = N
     problems += why
     for name, default in config.contract.defaults().items():
         merged.setdefault(name, Variable(name, default, "env_contract default"))
+    # Every name, an env-file line's or a credential's (which becomes unit lines), whatever its
+    # source: one that is no name is refused here, shown escaped, and is no variable from here on.
+    for name in [n for n in merged if not is_variable(n)]:
+        source = merged.pop(name).source
+        problems.append(f"{shown(name)}: not a variable name ({RULE}) (from {source})")
 
     for rule in config.contract.rules:
         variable = merged.get(rule.name)
         if variable is None:
             if rule.required and complete:
-                problems.append(
-                    f"{rule.name}: required but missing (expected {expected(config, rule.name)})"
-                )
+                # Where it is expected, and who requires it: a requirement the app does not
+                # have (another app's, inherited from group data) is found where it was set.
+                by = f"; required by {rule.origin}" if rule.origin else ""
+                problems.append(f"{rule.name}: required but missing "
+                                f"(expected {expected(config, rule.name)}{by})")  # fmt: skip
             continue
         problems += [
             f"{rule.name}: {r} (from {variable.source})" for r in rule.reasons(variable.value)
@@ -109,9 +117,11 @@ def compose(config: AppConfig, fetched: Fetched, systemd_version: int | None = N
             f"{config.name}: variables not in env_contract (deployed anyway): "
             + ", ".join(f"{n} (from {merged[n].source})" for n in unlisted)
         )
+    # A message stays one line, whatever a source's text holds.
     return Composition(
-        dict(sorted(merged.items())), tuple(sorted(set(problems))), tuple(notes), complete
-    )
+        dict(sorted(merged.items())), tuple(sorted({one_line(p) for p in problems})),
+        tuple(one_line(n) for n in notes), complete,
+    )  # fmt: skip
 
 
 def merge(
@@ -134,7 +144,8 @@ def merge(
         if len(candidates) > 1 and (name not in overrides or len(set(ranks)) < len(ranks)):
             labels = [v.source for _, v in candidates]
             hint = "" if name in overrides else "; list it in env_overrides to let the last win"
-            problems.append(f"{name}: set by both {', '.join(labels[:-1])} and {labels[-1]}{hint}")
+            problems.append(f"{shown(name)}: set by both {', '.join(labels[:-1])} and "
+                            f"{labels[-1]}{hint}")  # fmt: skip
         merged[name] = candidates[-1][1]
     return merged, problems
 

@@ -1,5 +1,12 @@
 """Release: the app's code in /opt/<app>/releases/<version>, unpacked by the provisioning command
-and switched to in the activation."""
+and switched to in the activation.
+
+A release holds what git hands over of the app's source (``ssmenv.gitfiles``, the scan's rule
+too): tracked files and untracked ones git does not ignore. What git ignores stays on the machine
+that deploys (``config/production.env``, an ``.npmrc`` with a token, build output), and a line
+names it. A source outside any git work tree (or one git ignores whole, a build's output) has no
+ignore rules to go by: everything in it ships. ``.env*``, ``node_modules`` and the like never do.
+"""
 
 from __future__ import annotations
 
@@ -7,50 +14,132 @@ import atexit
 import gzip
 import hashlib
 import io
+import os
 import posixpath
 import shutil
 import tarfile
 import tempfile
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from pyinfra import host
+from pyinfra import host, logger
 
+from ssmenv import gitfiles
 from ssmenv.activation import LinkSwitch
 from ssmenv.config import AppConfig
 from ssmenv.facts import HostState
 from ssmenv.provision import Unpack
 
-# Never shipped: dependencies are installed on the host, local env files never leave the laptop.
+# Never shipped, tracked or not: dependencies are installed on the host, local env files never
+# leave the laptop.
 EXCLUDE = {"node_modules", ".git", ".env", "__pycache__", ".venv"}
+_EXCLUDED = ".env*, node_modules, .git, .venv and __pycache__"
+#: At most this many names in the line about what git ignores.
+NAMED = 10
 
 
-def _included(path: Path, root: Path) -> bool:
-    parts = path.relative_to(root).parts
-    return not any(p in EXCLUDE or p.startswith(".env") for p in parts)
+def _excluded(relative: str) -> bool:
+    return any(p in EXCLUDE or p.startswith(".env") for p in PurePosixPath(relative).parts)
+
+
+def _shown(name: str) -> str:
+    # A file name may hold anything, a newline that would forge an output line included.
+    return name if name.isprintable() else repr(name)
+
+
+@dataclass(frozen=True)
+class ReleaseFiles:
+    """What a release of a source tree holds, and what git kept out of it.
+
+    + files: POSIX paths relative to the source, in archive order (files, symbolic links and,
+      outside git, directories; an archive adds the parents of each)
+    + left_out: what git ignores that would otherwise ship (a directory it ignores whole ends in
+      ``/``); ``.env*``, ``node_modules`` and the like are not named, they never ship
+    + plain: why git had no say (``""``: it had): the source is outside a work tree, or ignored
+    """
+
+    files: tuple[str, ...]
+    left_out: tuple[str, ...] = ()
+    plain: str = ""
+
+    def note(self, app: str) -> str | None:
+        """One line for the deploy's output, names only, never a file's content."""
+        if self.plain:
+            return (f"{app}: {self.plain}: the release is every file in it but {_EXCLUDED} "
+                    "(git's ignore rules cannot apply)")  # fmt: skip
+        if not self.left_out:
+            return None
+        shown = ", ".join(_shown(name) for name in self.left_out[:NAMED])
+        more = f" and {len(self.left_out) - NAMED} more" if len(self.left_out) > NAMED else ""
+        return f"{app}: {len(self.left_out)} ignored by git, left out of the release: {shown}{more}"
+
+
+def _archive_order(paths: set[str]) -> tuple[str, ...]:
+    return tuple(sorted(paths, key=lambda p: PurePosixPath(p).parts))
+
+
+def _plain_files(source: Path) -> set[str]:
+    """Everything under ``source`` but what is never shipped; links are not followed."""
+    found = set()
+    for directory, dirs, files in os.walk(source):
+        relative = Path(directory).relative_to(source)
+        dirs[:] = [d for d in dirs if not _excluded(d)]
+        for name in (*dirs, *files):
+            path = Path(directory, name)
+            if not _excluded(name) and (path.is_symlink() or path.is_dir() or path.is_file()):
+                found.add((relative / name).as_posix())
+    return found
+
+
+def _left_out(source: Path) -> tuple[str, ...]:
+    listed = gitfiles.ignored(source)
+    # git lists a directory that holds only ignored things, then those things too: name them,
+    # not it (a directory it ignores whole is listed alone).
+    holders = {str(PurePosixPath(n).parent) + "/" for n in listed}
+    return tuple(
+        n for n in listed
+        if not _excluded(n) and not (n.endswith("/") and any(h.startswith(n) for h in holders))
+    )  # fmt: skip
+
+
+@cache
+def release_files(source: Path) -> ReleaseFiles:
+    """What a release of ``source`` holds (once per run for all hosts)."""
+    if not gitfiles.has_git(source):
+        return ReleaseFiles(_archive_order(_plain_files(source)), plain=f"{source} is not in a "
+                            "git work tree")  # fmt: skip
+    if gitfiles.is_ignored(source):
+        return ReleaseFiles(_archive_order(_plain_files(source)), plain=f"git ignores {source}")
+    files = {f for f in gitfiles.handed_over(source) if not _excluded(f)}
+    return ReleaseFiles(_archive_order(files), _left_out(source))
 
 
 @cache
 def build_archive(source: Path) -> tuple[str, Path]:
-    """A reproducible tar.gz of ``source`` and its content hash; built once per run for all hosts.
+    """A reproducible tar.gz of ``source``'s release files and its content hash; built once per
+    run for all hosts.
 
-    Entries are sorted, owned by root and dated 0, so the same source always gives the same bytes
-    and the hash can name the release.
+    Entries are sorted, owned by root and dated 0, so the same files always give the same bytes
+    and the hash can name the release (what git ignores does not change it).
     """
+    files = release_files(source).files
+    parents = {str(parent) for f in files for parent in PurePosixPath(f).parents}
+    entries = _archive_order({*files, *parents} - {"."})
     buffer = io.BytesIO()
     # gzip's header carries a date too: pin it.
     with (
         gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as gz,
         tarfile.open(fileobj=gz, mode="w") as tar,
     ):
-        for path in sorted(p for p in source.rglob("*") if _included(p, source)):
-            info = tar.gettarinfo(str(path), arcname=str(path.relative_to(source)))
+        for relative in entries:
+            path = source / relative
+            info = tar.gettarinfo(str(path), arcname=relative)  # a link stays a link
             info.uid = info.gid = 0
             info.uname = info.gname = "root"
             info.mtime = 0
-            info.mode = 0o755 if path.is_dir() or info.mode & 0o100 else 0o644
-            if path.is_file():
+            info.mode = 0o755 if info.isdir() or info.mode & 0o100 else 0o644
+            if info.isreg():
                 with path.open("rb") as f:
                     tar.addfile(info, f)
             else:
@@ -65,12 +154,26 @@ def build_archive(source: Path) -> tuple[str, Path]:
     return digest, out
 
 
+@cache
+def _say(app: str, source: Path) -> None:
+    """Say once per run what the release of ``app`` leaves out, if anything."""
+    note = release_files(source).note(app)
+    if note:
+        logger.warning(note)
+
+
+def _archive(config: AppConfig) -> tuple[str, Path]:
+    built = build_archive(config.source)
+    _say(config.name, config.source)
+    return built
+
+
 def release_path(config: AppConfig) -> str:
     """Where this config's release lives on a host: named by ``app_version`` or the source hash;
     ``""`` for an app that runs an image (it has no release on the host)."""
     if config.container is not None:
         return ""
-    version = config.version or build_archive(config.source)[0]
+    version = config.version or _archive(config)[0]
     return f"{config.home}/releases/{version}"
 
 
@@ -102,7 +205,7 @@ def app_release(config: AppConfig, state: HostState) -> ReleasePlan:
     unpack = None
     if not state.release_present:
         # Complete or not at all, under the app's lock: see ssmenv/shell/provision.sh.
-        unpack = Unpack(release, build_archive(config.source)[1],
+        unpack = Unpack(release, _archive(config)[1],
                         install=config.runtime.install(config.source))  # fmt: skip
     if state.current == release:
         return ReleasePlan(unpack)

@@ -22,8 +22,9 @@ from ssmenv.rotation import RotationTimer
 def rotation_timer(timer: RotationTimer) -> None:
     """Install ``timer``'s service and timer units, reload systemd if they changed, and enable
     and start the timer. Stops before changing anything, naming the setting, when the control
-    host lacks the checkout, the virtualenv, the inventory or the environment file, or systemd
-    cannot read the schedule."""
+    host lacks the checkout, the virtualenv, the inventory or the environment file, when someone
+    other than root or the rotation's user could change one of them (or read the environment
+    file), or when systemd cannot read the schedule."""
     state = host.get_fact(RotationHostState, timer=timer)
     if state["problems"]:
         raise ConfigError(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -15,6 +16,7 @@ from pydantic import AfterValidator, BeforeValidator
 
 from ssmenv import aws
 from ssmenv.errors import SourceError
+from ssmenv.names import RULE, is_variable, shown
 from ssmenv.settings import Json, Setting
 from ssmenv.sources.base import (
     Failure,
@@ -34,6 +36,8 @@ SECRETS_PER_CALL = 20
 CURRENT = "AWSCURRENT"
 
 _STAGE = re.compile(r"[A-Za-z0-9_.\-]{1,256}")
+# A secret's name (AWS allows these characters) or its ARN, which adds colons.
+_ID = re.compile(r"[A-Za-z0-9/_+=.@:\-]{1,2048}")
 
 
 @dataclass(frozen=True)
@@ -45,12 +49,15 @@ class SecretSpec:
       JSON object, and each key becomes a variable
     + prefix: put before each JSON key (``DB_`` makes ``password`` into ``DB_password``)
     + stage: the ``VersionStage`` to read (``AWSCURRENT``, ``AWSPENDING``, ``AWSPREVIOUS``...)
+    + as_json: keys of a JSON secret whose values are given as their JSON text, as the secret
+      writes it (a nested object or array is refused otherwise)
     """
 
     id: str
     variable: str | None = None
     prefix: str = ""
     stage: str = CURRENT
+    as_json: tuple[str, ...] = ()
 
     @property
     def is_json(self) -> bool:
@@ -69,20 +76,25 @@ class SecretSpec:
             entry = {"id": entry}
         if not isinstance(entry, dict):
             raise ValueError("must be a secret id or a dict with an id")
-        unknown = set(entry) - {"id", "variable", "prefix", "stage"}
+        unknown = set(entry) - {"id", "variable", "prefix", "stage", "as_json"}
         if unknown:
-            raise ValueError(f"unknown keys {', '.join(sorted(map(str, unknown)))}")
+            raise ValueError(f"unknown keys {', '.join(map(shown, sorted(map(str, unknown))))}")
         secret_id, variable = entry.get("id"), entry.get("variable")
         prefix, stage = entry.get("prefix", ""), entry.get("stage", CURRENT)
-        if not isinstance(secret_id, str) or not secret_id:
-            raise ValueError("needs an id (the secret's name or ARN)")
-        if variable is not None and (not isinstance(variable, str) or prefix):
-            raise ValueError("variable (for a plain-string secret) is a name, without a prefix")
-        if not isinstance(prefix, str):
-            raise ValueError("prefix must be a string")
+        as_json = entry.get("as_json", [])
+        if not isinstance(secret_id, str) or not _ID.fullmatch(secret_id):
+            raise ValueError("needs an id: the secret's name or ARN (letters, digits and "
+                             "/_+=.@-, an ARN's colons)")  # fmt: skip
+        if variable is not None and (not is_variable(variable) or prefix or as_json):
+            raise ValueError(f"variable (for a plain-string secret) is a variable name ({RULE}), "
+                             "without a prefix or as_json")  # fmt: skip
+        if not isinstance(prefix, str) or (prefix and not is_variable(prefix)):
+            raise ValueError(f"prefix must be the start of a variable name ({RULE})")
         if not isinstance(stage, str) or not _STAGE.fullmatch(stage):
             raise ValueError("stage must be a version stage such as AWSCURRENT or AWSPENDING")
-        return cls(secret_id, variable, prefix, stage)
+        if not isinstance(as_json, list) or not all(isinstance(k, str) for k in as_json):
+            raise ValueError("as_json must be a list of the secret's keys")
+        return cls(secret_id, variable, prefix, stage, tuple(as_json))
 
 
 def _listed(value: Any) -> Any:
@@ -95,8 +107,10 @@ SETTINGS = (
     Setting("secrets", Json(Annotated[list[Annotated[Any, AfterValidator(SecretSpec.parse)]],
                                       BeforeValidator(_listed)]), [],
             "Secrets Manager secrets (20 per request): ids of JSON secrets, each key becoming a "
-            'variable; or dicts `{"id": ..., "prefix": "DB_", "stage": "AWSPENDING"}`, or '
-            '`{"id": ..., "variable": "API_KEY"}` for a plain-text secret.', parse=tuple,
+            'variable; or dicts `{"id": ..., "prefix": "DB_", "stage": "AWSPENDING", "as_json": '
+            '["FLAGS"]}` (`as_json`: keys whose value, a nested object or array, is given as '
+            'its JSON text as the secret writes it), or `{"id": ..., "variable": "API_KEY"}` '
+            "for a plain-text secret.", parse=tuple,
             shown_type="list of string or map"),
 )  # fmt: skip
 
@@ -189,23 +203,80 @@ def _secret(secret_id: str, stage: str, item: dict[str, Any]) -> Secret | Failur
     return Secret(secret_id, item["Name"], item["SecretString"], item["VersionId"], stage)
 
 
-def _json_object(text: str) -> tuple[dict[str, str], list[str]]:
-    """A JSON secret's keys and values as text; reasons name keys and positions, never values."""
+# JSON's whitespace (RFC 8259): no other character may stand between its tokens.
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+class _Written(str):
+    """A number (or NaN, Infinity) as the secret writes it: never made a float or an int."""
+
+
+# Strict: a control character inside a string is not JSON.
+_decoder = json.JSONDecoder(parse_float=_Written, parse_int=_Written, parse_constant=_Written)
+
+
+def _kind(value: Any) -> str:
+    """What a JSON value is, in JSON's words."""
+    if isinstance(value, dict | list):
+        return "an object" if isinstance(value, dict) else "an array"
+    if isinstance(value, str):
+        return "a number" if isinstance(value, _Written) else "a string"
+    return "null" if value is None else "true or false"
+
+
+def _members(text: str) -> list[tuple[str, str, Any]]:
+    """The members of ``text``, which ``json.loads`` read as an object: each key, its value's
+    text as the secret writes it, and the value as read."""
+    members = []
+    i = _SPACE.match(text).end() + 1  # past "{"
+    while True:
+        i = _SPACE.match(text, i).end()
+        if text[i] == "}":  # an empty object
+            return members
+        key, i = json.decoder.scanstring(text, i + 1)
+        i = _SPACE.match(text, _SPACE.match(text, i).end() + 1).end()  # past ":"
+        value, end = _decoder.raw_decode(text, i)
+        members.append((key, text[i:end], value))
+        i = _SPACE.match(text, end).end()
+        if text[i] == "}":
+            return members
+        i += 1  # past ","
+
+
+def _json_object(text: str, as_json: Sequence[str] = ()) -> tuple[dict[str, str], list[str]]:
+    """A JSON secret's keys and each one's value as the exact text the secret holds: a string's
+    text, a number, ``true`` or ``false`` as written (``1.10`` stays ``1.10``, never ``1.1``); a
+    key of ``as_json`` gets its value's JSON text as written. Refused, by key: ``null``, a nested
+    object or array (unless in ``as_json``), a key given twice. Reasons name keys (escaped) and
+    positions, never values."""
     try:
-        data = json.loads(text)
+        data = _decoder.decode(text)
+        members = _members(text) if isinstance(data, dict) else []
     except json.JSONDecodeError as e:
         # Its msg is "Expecting value"-like and never quotes the document; str(e) is not used.
         where = f"{e.msg} at line {e.lineno} column {e.colno}"
         return {}, [f"is not valid JSON ({where}); give a variable for a plain-text secret"]
+    except RecursionError:
+        return {}, ["is JSON nested too deeply to read"]
     if not isinstance(data, dict):
-        return {}, [f"is JSON but not an object (a {type(data).__name__}); keys become variables"]
-    values, why = {}, []
-    for key, value in data.items():
-        if value is None:
-            why.append(f"key {key} is null")
+        return {}, [f"is JSON but not an object ({_kind(data)}); keys become variables"]
+    values: dict[str, str] = {}
+    why: list[str] = []
+    given = Counter(key for key, _, _ in members)
+    for key, written, value in members:
+        if given[key] > 1:  # json.loads keeps the last: which one the secret meant is unsure
+            why.append(f"key {shown(key)} appears twice")
+        elif key in as_json:
+            values[key] = written
+        elif value is None:
+            why.append(f"key {shown(key)} is null")
+        elif isinstance(value, dict | list):
+            why.append(f"key {shown(key)} holds {_kind(value)}: list it in as_json to "
+                       "get its JSON text")  # fmt: skip
         else:
-            values[key] = value if isinstance(value, str) else json.dumps(value)
-    return values, why
+            values[key] = str(value) if isinstance(value, str) else written
+    why += [f"as_json: no key {shown(key)}" for key in as_json if key not in data]
+    return values, list(dict.fromkeys(why))
 
 
 class SecretsManager(Source):
@@ -217,7 +288,9 @@ class SecretsManager(Source):
         "`secrets`",
         "`BatchGetSecretValue`, 20 ids per request, its per-secret `Errors` read; a `stage` other "
         "than `AWSCURRENT` with one `GetSecretValue`",
-        "a JSON object: one variable per key, an optional `prefix` before each; a plain string: "
+        "a JSON object: one variable per key (an optional `prefix` before each), its value the "
+        "text the secret holds (a number, `true` or `false` as written; `null` refused; a nested "
+        "object or array only for a key listed in `as_json`, as its JSON text); a plain string: "
         "the one variable named by `variable`",
     )
 
@@ -245,10 +318,10 @@ class SecretsManager(Source):
                                     secure=True)
                 found.append(variable)
             elif isinstance(result, Secret):
-                values, why = _json_object(result.value)
+                values, why = _json_object(result.value, secret.as_json)
                 problems += [f"{secret.label}: {w}" for w in why]
                 found += [
-                    Variable(secret.prefix + key, value, f"{secret.label} key {key}",
+                    Variable(secret.prefix + key, value, f"{secret.label} key {shown(key)}",
                              result.version_id, secure=True)
                     for key, value in values.items()
                 ]  # fmt: skip

@@ -13,6 +13,7 @@ from pydantic import AfterValidator
 
 from ssmenv import aws
 from ssmenv.errors import SourceError
+from ssmenv.names import RULE, is_variable, shown
 from ssmenv.settings import Json, Setting
 from ssmenv.sources.base import (
     Failure,
@@ -86,7 +87,14 @@ class ParameterSpec:
             raise ValueError("a parameter name is letters, digits and _ . - / (ARNs are not taken)")
         if ":" in reference and not _SELECTOR.fullmatch(selector):
             raise ValueError("the pin after ':' must be a version number or a label")
-        return cls(reference, variable or name.rstrip("/").rsplit("/", 1)[-1])
+        if variable is None:
+            variable = name.rstrip("/").rsplit("/", 1)[-1]
+            if not is_variable(variable):
+                raise ValueError(f"its last path component is not a variable name ({RULE}): "
+                                 "map a name to it ({\"NAME\": \"/path/to/it\"})")  # fmt: skip
+        elif not is_variable(variable):
+            raise ValueError(f"the variable {shown(variable)} is not a variable name ({RULE})")
+        return cls(reference, variable)
 
 
 @dataclass(frozen=True)

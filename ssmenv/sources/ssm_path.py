@@ -12,7 +12,8 @@ from pyinfra import logger
 
 from ssmenv import aws
 from ssmenv.errors import SourceError
-from ssmenv.settings import Json, Matching, Setting, StrictStr
+from ssmenv.names import VariableName, one_line
+from ssmenv.settings import Json, Matching, Setting
 from ssmenv.sources.base import Pin, Row, Source, Variable, read_once, run_cache
 from ssmenv.sources.ssm import NAME_CHARACTERS, Parameter, pinned_names
 
@@ -26,7 +27,8 @@ SETTINGS = (
             "SSM path read recursively and decrypted; each parameter's last path component is a "
             "variable name (see `ssm_path_map`). Starts with `/`. At least one of `ssm_path`, "
             "`ssm_parameters` and `secrets` is required.", parse=lambda p: p.rstrip("/") or "/"),
-    Setting("ssm_path_map", Json(dict[StrictStr, StrictStr]), {},
+    Setting("ssm_path_map", Json(dict[Matching(f"{NAME_CHARACTERS}+", "a parameter's path "
+                                               "relative to ssm_path"), VariableName]), {},
             "Variable names for parameters under `ssm_path` whose last component is not the name: "
             'path relative to `ssm_path` to variable (`{"db/url": "DATABASE_URL"}`).',
             parse=lambda names: {k.strip("/"): v for k, v in names.items()}),
@@ -108,8 +110,9 @@ class SsmPath(Source):
                 continue
             relative = parameter.name[len(spec.path) :].lstrip("/")
             name = spec.names.get(relative, relative.rsplit("/", 1)[-1])
-            found.append(Variable(name, parameter.value, parameter.name, parameter.version,
-                                  parameter.secure))
+            # The parameter's name as its source, on one line whatever an answer holds.
+            found.append(Variable(name, parameter.value, one_line(parameter.name),
+                                  parameter.version, parameter.secure))  # fmt: skip
         problems = [
             f"ssm_path_map: no SSM parameter {spec.path}/{relative}"
             for relative in sorted(spec.names)

@@ -223,10 +223,11 @@ def booted(
 
 
 def write_inventory(path: Path, group: str, hosts: list[Host]) -> Path:
-    """An inventory of ``hosts``, in that order, in ``group``, reached as the deploy user."""
+    """An inventory of ``hosts``, in that order, reached as the deploy user, running the example
+    app (the group ``example``: group_data/example.py) in ``group``, as inventories/local.py."""
     entries = [(h.name, {**lab.connection_data(h.ssh_port), "app_port": h.app_port})
                for h in hosts]  # fmt: skip
-    path.write_text(f"{group} = {entries!r}\n")
+    path.write_text(f"_hosts = {entries!r}\nexample = _hosts\n{group} = _hosts\n")
     return path
 
 

@@ -118,6 +118,7 @@ def test_missing_required_parameter_fails_naming_it_and_changes_no_host(
             f"SESSION_SECRET: required but missing (expected SSM parameter {PATH}/SESSION_SECRET"
             in result.output
         )
+        assert "required by env_required in group_data/example.py)" in result.output
         assert "Starting operation" not in result.output
     for host in lab_hosts:
         assert ([host.file_state(p) for p in watched], host.service(UNIT)) == before[host.name]

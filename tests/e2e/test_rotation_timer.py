@@ -32,7 +32,9 @@ CONTROL_SSH_PORT = SSH_PORT_BASE + 100
 NAME = "e2e"
 SERVICE = f"ssmenv-rotate-{NAME}.service"
 TIMER = f"ssmenv-rotate-{NAME}.timer"
-LOCK = f"/run/lock/ssmenv-rotate-{NAME}.lock"
+LOCK = f"/run/ssmenv-rotate-{NAME}/lock"
+# Where the lock was: world-writable /run/lock, where any local user can create it and hold it.
+OLD_LOCK = f"/run/lock/ssmenv-rotate-{NAME}.lock"
 AWS_ENV_FILE = "/etc/ssmenv/rotate-e2e.env"
 
 
@@ -288,3 +290,119 @@ def test_a_failed_rotation_leaves_the_service_failed_and_the_hosts_untouched(
     for host in lab_hosts:
         assert host.file_state("/etc/example-app.env") == before[host.name]
     control_host.run(f"sudo systemctl reset-failed {SERVICE}")
+
+
+def test_a_local_user_holding_the_old_lock_cannot_stop_the_rotation(
+    deployed, scheduler, stand_in, lab_hosts, control_host
+):
+    scheduled = scheduler.run(deploy="schedule.py")
+    assert scheduled.returncode == 0, scheduled.output[-3000:]
+    since = time.time() - 1
+    stand_in.put({f"{PATH}/API_KEY": "FAKE-timer-key-4"})
+    # An unprivileged local user (nobody) takes the lock where it was, and keeps it.
+    holder = "intruder-holds-the-old-lock"
+    control_host.run(
+        f"sudo systemd-run --quiet --unit={holder} --uid=nobody --gid=nogroup "
+        f"/usr/bin/flock {OLD_LOCK} /bin/sleep 600"
+    )
+    try:
+        wait_for(
+            "nobody to hold the old lock",
+            lambda: (
+                "held"
+                in control_host.run(
+                    f"sudo runuser -u nobody -- flock -n {OLD_LOCK} true || echo held", check=False
+                )
+            ),
+            deadline=30,
+        )
+        # Nor can it reach the lock where it is now: the directory is the rotation's user's.
+        denied = control_host.run(
+            f"sudo runuser -u nobody -- flock -n {LOCK} true; echo exit=$?", check=False
+        )
+        assert "exit=0" not in denied, denied
+        started = control_host.run(f"sudo systemctl start {SERVICE}; echo exit=$?", check=False)
+    finally:
+        control_host.run(f"sudo systemctl stop {holder}", check=False)
+
+    log = journal(control_host, SERVICE, since)
+    assert "exit=0" in started, started + log[-3000:]
+    assert unit_show(control_host, SERVICE, "Result")["Result"] == "success"
+    for host in lab_hosts:
+        assert host.fingerprints()["API_KEY"] == sha256("FAKE-timer-key-4"), log[-3000:]
+    directory = control_host.run(f"sudo stat -c '%U:%G %a' {LOCK.rsplit('/', 1)[0]}").strip()
+    assert directory == "root:root 700"
+
+
+@contextmanager
+def group_writable_inventory(control_host, share):
+    """An inventory others may change: the rotation would run whatever they put in it as root."""
+    loose = share / "loose.py"
+    shutil.copy(share / f"{NAME}.py", loose)
+    loose.chmod(0o664)
+    try:
+        yield (
+            {"rotation_inventory": str(loose)},
+            f"rotation_inventory: {loose} is writable by its group or others (mode 664)",
+        )
+    finally:
+        loose.unlink()
+
+
+@contextmanager
+def readable_environment_file(control_host, share):
+    """The AWS settings (here the stand-in's keys) in a file every local user can read."""
+    loose = "/etc/ssmenv/loose.env"
+    control_host.run(f"sudo sh -c 'cp {AWS_ENV_FILE} {loose} && chmod 644 {loose}'")
+    try:
+        yield (
+            {"rotation_environment_file": loose},
+            f"rotation_environment_file: {loose} has mode 644: it holds AWS settings, maybe "
+            "keys; make it 600",
+        )
+    finally:
+        control_host.run(f"sudo rm -f {loose}")
+
+
+@pytest.mark.parametrize("loose", [group_writable_inventory, readable_environment_file])
+def test_a_file_others_could_change_or_read_is_refused_before_any_unit_is_installed(
+    loose, deployed, scheduler, share, stand_in, control_host
+):
+    units = "ls /etc/systemd/system | grep -c ssmenv-rotate-loose; true"
+    assert control_host.run(units).strip() == "0"
+    with loose(control_host, share) as (data, problem):
+        refused = scheduler.run(deploy="schedule.py", data={**data, "rotation_name": "loose"})
+
+    assert refused.returncode != 0, refused.output[-3000:]
+    assert problem in refused.output, refused.output[-3000:]
+    assert stand_in.env["AWS_SECRET_ACCESS_KEY"] not in refused.output
+    assert control_host.run(units).strip() == "0"
+
+
+def test_a_rotation_run_as_another_user_locks_in_a_directory_of_that_user_alone(
+    deployed, scheduler, control_host
+):
+    user, name = "rotator", "as-rotator"
+    lock = f"/run/ssmenv-rotate-{name}/lock"
+    control_host.run(f"getent passwd {user} || sudo useradd --system --no-create-home {user}")
+    scheduled = scheduler.run(
+        deploy="schedule.py", data={"rotation_name": name, "rotation_user": user}
+    )
+    try:
+        assert scheduled.returncode == 0, scheduled.output[-3000:]
+        # The run itself fails (this user has no key to the app hosts); its lock's place stays.
+        control_host.run(f"sudo systemctl start ssmenv-rotate-{name}.service", check=False)
+        directory = control_host.run(f"sudo stat -c '%U:%G %a' {lock.rsplit('/', 1)[0]}")
+        assert directory.strip() == f"{user}:{user} 700"
+        for who, can in ((user, True), ("nobody", False)):
+            held = control_host.run(
+                f"sudo runuser -u {who} -- flock -n {lock} true; echo exit=$?", check=False
+            )
+            assert ("exit=0" in held) is can, (who, held)
+    finally:
+        control_host.run(
+            f"sudo systemctl disable --now ssmenv-rotate-{name}.timer; "
+            f"sudo systemctl reset-failed ssmenv-rotate-{name}.service; "
+            f"sudo rm -f /etc/systemd/system/ssmenv-rotate-{name}.*; sudo systemctl daemon-reload",
+            check=False,
+        )

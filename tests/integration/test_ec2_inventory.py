@@ -35,13 +35,25 @@ class Fleet:
         self.suite = uuid.uuid4().hex
         self.tags = {"Suite": self.suite}
 
-    def launch(self, count: int = 1, public: bool = True, **tags: str) -> list[dict]:
-        """``count`` instances in one reservation, with ``tags`` (``Name=...`` included)."""
+    def launch(
+        self,
+        count: int = 1,
+        public: bool = True,
+        subnet: str | None = None,
+        profile: str | None = None,
+        **tags: str,
+    ) -> list[dict]:
+        """``count`` instances in one reservation, with ``tags`` (``Name=...`` included), in
+        ``subnet`` (default: the default VPC's) with the instance profile ``profile`` (an ARN)."""
+        interface: dict = {"DeviceIndex": 0, "AssociatePublicIpAddress": public}
+        if subnet:
+            interface["SubnetId"] = subnet
         answer = self.client.run_instances(
             ImageId=AMI,
             MinCount=count,
             MaxCount=count,
-            NetworkInterfaces=[{"DeviceIndex": 0, "AssociatePublicIpAddress": public}],
+            NetworkInterfaces=[interface],
+            **({"IamInstanceProfile": {"Arn": profile}} if profile else {}),
             TagSpecifications=[
                 {
                     "ResourceType": "instance",
@@ -50,6 +62,27 @@ class Fleet:
             ],
         )
         return answer["Instances"]
+
+    def vpc(self, subnets: int = 1) -> tuple[str, list[str]]:
+        """A new VPC and ``subnets`` subnets in it: (VPC id, subnet ids)."""
+        vpc = self.client.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+        return vpc, [
+            self.client.create_subnet(VpcId=vpc, CidrBlock=f"10.9.{n}.0/24")["Subnet"]["SubnetId"]
+            for n in range(subnets)
+        ]
+
+    def instance_profile(self, name: str | None = None) -> str:
+        """The ARN of an instance profile (created unless it exists) with a role in it."""
+        iam = aws.client("iam", self.client.meta.endpoint_url, self.client.meta.region_name)
+        name = name or f"profile-{uuid.uuid4().hex[:8]}"
+        try:
+            return iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Arn"]
+        except iam.exceptions.NoSuchEntityException:
+            pass
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument="{}")
+        arn = iam.create_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Arn"]
+        iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+        return arn
 
     def address(self, instance_id: str, kind: str = "PrivateIpAddress") -> str:
         found = self.client.describe_instances(InstanceIds=[instance_id])
@@ -113,6 +146,73 @@ def test_hosts_are_named_by_their_name_tag_unique_and_never_a_connector(fleet):
     assert found["web-1"]["ec2_instance_id"] == named
     assert found["web-1"]["ec2_tags"] == {**fleet.tags, "Name": "web-1"}
     assert found["web-1"]["ec2_az"].startswith(REGION)
+
+
+# --- tags are not proof: what else an inventory can require ------------------------------------
+# Anyone allowed to tag an instance can tag one of theirs Environment=prod: it would receive
+# production's secrets. An inventory also requires what only its own instances have.
+
+
+def test_an_instance_tagged_alike_in_another_vpc_is_not_discovered(fleet):
+    (ours, [subnet]), (_, [elsewhere]) = fleet.vpc(), fleet.vpc()
+    fleet.launch(Name="web-1", subnet=subnet)
+    fleet.launch(Name="web-intruder", subnet=elsewhere)
+    fleet.launch(Name="web-default-vpc")
+    assert names(ec2.discover(fleet.tags, REGION)) == ["web-1", "web-default-vpc", "web-intruder"]
+    assert names(ec2.discover(fleet.tags, REGION, vpc=ours)) == ["web-1"]
+
+
+def test_an_instance_tagged_alike_in_another_subnet_is_not_discovered(fleet):
+    _, [private, public] = fleet.vpc(subnets=2)
+    fleet.launch(Name="web-1", subnet=private)
+    fleet.launch(Name="web-intruder", subnet=public)
+    assert names(ec2.discover(fleet.tags, REGION, subnet=private)) == ["web-1"]
+    assert names(ec2.discover(fleet.tags, REGION, subnet=[private, public])) == [
+        "web-1",
+        "web-intruder",
+    ]
+
+
+def test_an_instance_tagged_alike_without_the_instance_profile_is_not_discovered(fleet):
+    profile, other = fleet.instance_profile(), fleet.instance_profile()
+    fleet.launch(Name="web-1", profile=profile)
+    fleet.launch(Name="web-intruder")
+    fleet.launch(Name="web-other-role", profile=other)
+    assert names(ec2.discover(fleet.tags, REGION, instance_profile=profile)) == ["web-1"]
+
+
+def test_only_the_required_accounts_instances_are_discovered(fleet):
+    fleet.launch(Name="web-1")
+    assert names(ec2.discover(fleet.tags, REGION, account="123456789012")) == ["web-1"]
+    with pytest.raises(SourceError) as error:
+        ec2.discover(fleet.tags, REGION, account="111122223333")
+    assert str(error.value) == (
+        f"EC2 ({REGION}): no running instance is tagged Suite={fleet.suite} in account 111122223333"
+    )
+
+
+# --- a Name tag is not a host name until checked -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "web-1\n--> pyinfra error: forged line",  # a newline forges output lines
+        "web-1;reboot",
+        "web 1",
+        "web-1\tweb-2",
+        "web-\u202e1-bew",  # right-to-left override: shows as another name
+        "@local",  # pyinfra reads it as a connector: the deploy would run on this machine
+        "w" * 129,
+        "web-i-0123456789abcdef0",  # imitates the names discovery makes for twins
+        "i-0123456789abcdef0",  # imitates an instance id
+        "",
+    ],
+)
+def test_a_name_tag_that_is_not_a_host_name_gives_way_to_the_instance_id(fleet, name):
+    instance = fleet.launch(Name=name)[0]["InstanceId"]
+    fleet.launch(Name="web-2")
+    assert names(ec2.discover(fleet.tags, REGION)) == sorted([instance, "web-2"])
 
 
 def test_hosts_are_reached_at_their_private_or_public_address(fleet):
@@ -208,11 +308,17 @@ def pyinfra_inventory(inventory: str, env: dict[str, str]) -> subprocess.Complet
     )
 
 
+# What inventories/prod.py requires besides its tags: the account and the instance profile that
+# production's instances are launched with (the stand-in's account is 123456789012).
+PROD_PROFILE = "example-app-prod"
+
+
 def test_prod_inventory_lists_the_running_web_instances_tagged_prod(stand_in):
     # A region no other test uses: the inventory's own tags are the only filter.
     region = "ap-southeast-2"
     fleet = Fleet(stand_in.env["AWS_ENDPOINT_URL"], region)
-    web = [fleet.launch(Name=f"web-{n}", Environment="prod", Role="web")[0] for n in (1, 2, 3)]
+    prod = {"Environment": "prod", "Role": "web", "profile": fleet.instance_profile(PROD_PROFILE)}
+    web = [fleet.launch(Name=f"web-{n}", **prod)[0] for n in (1, 2, 3)]
     fleet.client.stop_instances(InstanceIds=[web[2]["InstanceId"]])
     fleet.launch(Name="worker-1", Environment="prod", Role="worker")
     fleet.launch(Name="web-staging", Environment="staging", Role="web")
@@ -226,11 +332,51 @@ def test_prod_inventory_lists_the_running_web_instances_tagged_prod(stand_in):
     assert sorted(hosts) == ["web-1", "web-2"]
     for instance in web[:2]:
         host = hosts[_name(instance)]
-        assert host["groups"] == ["prod", "web"]
+        assert host["groups"] == ["example", "prod", "web"]
         assert host["data"]["ssh_hostname"] == fleet.address(instance["InstanceId"])
         assert host["data"]["ec2_instance_id"] == instance["InstanceId"]
         assert host["data"]["ssm_path"] == "/example-app/prod"  # group_data/prod.py
         assert host["data"]["ssh_user"] == "admin"
+
+
+def test_prod_inventory_leaves_out_an_instance_tagged_prod_without_the_instance_profile(
+    stand_in,
+):
+    region = "ap-northeast-3"  # a region of its own: only this test's instances are in it
+    fleet = Fleet(stand_in.env["AWS_ENDPOINT_URL"], region)
+    profile = fleet.instance_profile(PROD_PROFILE)
+    fleet.launch(Name="web-1", Environment="prod", Role="web", profile=profile)
+    # Anyone allowed ec2:CreateTags can do this; attaching the profile needs iam:PassRole.
+    fleet.launch(Name="web-intruder", Environment="prod", Role="web")
+    fleet.launch(
+        Name="web-other-role", Environment="prod", Role="web", profile=fleet.instance_profile()
+    )
+    result = pyinfra_inventory(
+        "inventories/prod.py",
+        {**stand_in.env, "SSMENV_INVENTORY": "ec2", "SSMENV_EC2_REGION": region},
+    )
+    assert result.returncode == 0, result.stderr
+    assert [host["name"] for host in json.loads(result.stdout)] == ["web-1"]
+
+
+def test_prod_inventory_names_a_host_whose_name_tag_forges_output_by_its_instance_id(stand_in):
+    region = "eu-south-2"  # a region of its own: only this test's instances are in it
+    fleet = Fleet(stand_in.env["AWS_ENDPOINT_URL"], region)
+    prod = {"Environment": "prod", "Role": "web", "profile": fleet.instance_profile(PROD_PROFILE)}
+    forged = "web-2\n--> pyinfra error: FORGED line; rm -rf /"
+    instance = fleet.launch(Name=forged, **prod)[0]["InstanceId"]
+    fleet.launch(Name="web-1", **prod)
+    result = pyinfra_inventory(
+        "inventories/prod.py",
+        {**stand_in.env, "SSMENV_INVENTORY": "ec2", "SSMENV_EC2_REGION": region},
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(host["name"] for host in json.loads(result.stdout)) == [instance, "web-1"]
+    # Said in one line, the tag escaped: no line of the output begins with the forged one.
+    assert not any(
+        line.startswith("--> pyinfra error: FORGED") for line in result.stderr.splitlines()
+    )
+    assert f"EC2 {instance}: its Name tag 'web-2\\n--> pyinfra error: FORGED" in result.stderr
 
 
 def _name(instance: dict) -> str:
@@ -267,5 +413,5 @@ def test_staging_inventory_is_its_static_list_unless_ec2_is_asked_for():
     assert result.returncode == 0, result.stderr
     hosts = json.loads(result.stdout)
     assert [(h["name"], h["groups"]) for h in hosts] == [
-        ("app-1.staging.example.internal", ["staging", "web"])
+        ("app-1.staging.example.internal", ["example", "staging", "web"])
     ]

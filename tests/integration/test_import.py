@@ -7,6 +7,8 @@ boto3 finds the stand-in the standard way (``AWS_ENDPOINT_URL``, region from the
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from ssmenv import cli
 from ssmenv.dotenv_import import TAG_SOURCE, TAG_TIME
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+REPO = Path(__file__).resolve().parents[2]
 CANARY = "FAKE-CANARY-9KWQ"  # must never appear in anything the import prints
 OLD = "FAKE-old-value"  # what a parameter held before an import
 
@@ -175,7 +178,7 @@ def test_a_refused_file_writes_nothing(ssm, path, tmp_path, capsys):
     file = dotenv(tmp_path, f"GOOD={CANARY}\nBAD-NAME={CANARY}\nPORT=3000\n")
     status, out = run(capsys, str(file), "--ssm-path", path)
     assert status == 1
-    assert "BAD-NAME: name must match" in out and "PORT: the deploy sets PORT" in out
+    assert "line 2: name must match" in out and "line 3: PORT: the deploy sets PORT" in out
     assert stored(ssm, path) == {}
 
 
@@ -239,3 +242,42 @@ def test_an_aws_refusal_names_the_parameter_and_what_was_not_written(aws_env, tm
     assert status == 2
     assert "ssmenv import: error: writing /aws/reserved/A: AccessDeniedException" in out
     assert "written: nothing\n  not written: A, B" in out
+
+
+# Secrets pasted without quotes: python-dotenv reads each of their lines as a name of its own.
+LEAK = "CANARYM3"  # in every line of them: any part of them printed is caught
+PASTED_KEY = (
+    "GOOD=fine\n"
+    "DEPLOY_KEY=-----BEGIN OPENSSH PRIVATE KEY-----\n"
+    f"b3BlbnNzaC1rZXktdjEAAAAAFAKE{LEAK}AAAAAAAAAAAAAA\n"
+    f"FAKE+{LEAK}/AAAAAAAAAAAAAAAAAAAAAAAAAAAAA==\n"
+    "-----END OPENSSH PRIVATE KEY-----\n"
+)
+LONE_TOKEN = f"ghp_FAKE{LEAK}000000000000000000000000\n"
+
+
+def test_python_m_ssmenv_import_names_a_pasted_key_by_line_and_writes_nothing(ssm, path, tmp_path):
+    file = dotenv(tmp_path, PASTED_KEY + LONE_TOKEN)
+    done = subprocess.run(
+        [sys.executable, "-m", "ssmenv", "import", str(file), "--ssm-path", path],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done
+    assert LEAK not in done.stdout + done.stderr
+    assert "line 2: DEPLOY_KEY: a PEM block without quotes (lines 2-5)" in done.stdout
+    assert "note: line 6: no '='" in done.stdout
+    assert stored(ssm, path) == {}
+
+
+def test_a_token_alone_on_a_line_is_noted_by_its_number_and_not_imported(
+    ssm, path, tmp_path, capsys
+):
+    file = dotenv(tmp_path, f"GOOD=fine\n{LONE_TOKEN}OTHER=also\n")
+    status, out = run(capsys, str(file), "--ssm-path", path)
+    assert status == 0, out
+    assert LEAK not in out
+    assert "note: line 2: no '=' in .env" in out
+    assert set(stored(ssm, path)) == {"GOOD", "OTHER"}

@@ -42,23 +42,26 @@ def debug_inventory(cwd: Path, inventory: str, *args: str) -> dict[str, dict]:
 
 @pytest.fixture
 def project(tmp_path) -> Path:
-    """A project with group data for ``all``, ``prod`` and ``web``, and the repository's
-    inventories/prod.py."""
+    """A project with group data for ``all``, ``example`` (the app), ``prod`` and ``web``, and the
+    repository's inventories/prod.py."""
     (tmp_path / "group_data").mkdir()
-    for name in ("all", "prod", "web"):
+    for name in ("all", "example", "prod", "web"):
         (tmp_path / "group_data" / f"{name}.py").write_text(layer(name))
     (tmp_path / "inventories").mkdir()
     shutil.copy(REPO / "inventories" / "prod.py", tmp_path / "inventories" / "prod.py")
     return tmp_path
 
 
-def test_repository_inventory_layers_all_then_environment_then_group(project):
+def test_repository_inventory_layers_all_then_app_then_environment_then_group(project):
     hosts = debug_inventory(project, "inventories/prod.py")
     assert set(hosts) == {"app-1.prod.example.internal", "app-2.prod.example.internal"}
     for host in hosts.values():
-        assert host["groups"] == ["prod", "web"]
+        assert host["groups"] == ["example", "prod", "web"]
         assert host["data"]["layer"] == "web"
-        assert {"from_all", "from_prod", "from_web"} <= set(host["data"])
+        assert {"from_all", "from_example", "from_prod", "from_web"} <= set(host["data"])
+    (project / "group_data" / "web.py").unlink()
+    for host in debug_inventory(project, "inventories/prod.py").values():
+        assert host["data"]["layer"] == "prod"  # the environment over the app
 
 
 def test_host_data_wins_over_every_group_and_data_on_the_command_line_over_all(project):

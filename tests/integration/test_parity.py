@@ -65,6 +65,15 @@ def test_an_environment_whose_source_cannot_be_read_is_an_error(group_data, caps
     assert "secret nope: ResourceNotFoundException" in capsys.readouterr().err
 
 
+def test_a_missing_required_name_says_which_file_requires_it(group_data, capsys):
+    (group_data / "qa.py").write_text('ssm_path = "/it/parity/qa"\n')
+    assert cli.main(["parity", "staging", "qa", "--group-data", str(group_data)]) == 2
+    assert (
+        "  A: required but missing (expected SSM parameter /it/parity/qa/A or host data env; "
+        f"required by env_required in {group_data / 'all.py'})\n"
+    ) in capsys.readouterr().err
+
+
 def test_an_environment_without_group_data_is_an_error(group_data, capsys):
     assert cli.main(["parity", "staging", "qa", "--group-data", str(group_data)]) == 1
     assert "qa.py: no such group data file" in capsys.readouterr().err

@@ -8,7 +8,7 @@ import pytest
 
 from ssmenv import sources
 from ssmenv.config import AppConfig
-from ssmenv.errors import SourceError
+from ssmenv.errors import ConfigError, SourceError
 from ssmenv.sources import secrets_manager, ssm_parameters, ssm_path
 from ssmenv.sources.base import Failure
 from ssmenv.sources.secrets_manager import Secret
@@ -149,3 +149,18 @@ def test_an_unreachable_endpoint_is_one_clear_error_naming_the_path(unreachable_
     with pytest.raises(SourceError):
         ssm_path.parameters_by_path("us-east-1", "/it/down")
     assert sources.api_calls == {"GetParametersByPath": 1}
+
+
+def test_a_json_secrets_values_arrive_as_the_exact_text_it_holds(aws_env):
+    document = '{"RATE": 1.10, "LIMIT": 1e3, "ON": true, "FLAGS": {"beta" : [1, 2.50]}}'
+    put_secrets(aws_env, {"it/exact/cfg": document})
+    secret = {"id": "it/exact/cfg", "as_json": ["FLAGS"]}
+    variables = resolve(AppConfig.from_data({"secrets": [secret]}))
+    assert {n: variables[n].value for n in ("RATE", "LIMIT", "ON", "FLAGS")} == {
+        "RATE": "1.10", "LIMIT": "1e3", "ON": "true", "FLAGS": '{"beta" : [1, 2.50]}',
+    }  # fmt: skip
+    with pytest.raises(ConfigError) as error:
+        resolve(AppConfig.from_data({"secrets": ["it/exact/cfg"]}))
+    assert str(error.value).splitlines()[1:] == [
+        "  secret it/exact/cfg: key FLAGS holds an object: list it in as_json to get its JSON text"
+    ]

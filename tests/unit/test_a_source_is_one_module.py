@@ -115,7 +115,7 @@ def test_a_missing_name_says_it_could_come_from_it():
     cfg = config(ssm_path="/app/prod", env_required=["MISSING"])
     assert composed(cfg, ssm_path={}).problems == (
         "MISSING: required but missing (expected SSM parameter /app/prod/MISSING, static key "
-        "MISSING or host data env)",
+        "MISSING or host data env; required by env_required)",
     )
 
 

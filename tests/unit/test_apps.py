@@ -89,9 +89,13 @@ def test_an_entry_may_set_only_an_apps_settings(entry, line):
     assert found.startswith(line), found
 
 
-def test_an_app_name_is_checked_like_app_name():
+def test_an_app_name_is_checked_like_app_name_and_shown_escaped_on_its_line():
     (line,) = problems({**HOST, "apps": {"Shop App": {}}})
-    assert line.startswith("apps[Shop App]: must be lowercase letters")
+    assert line.startswith("apps['Shop App']: must be lowercase letters")
+    (line,) = problems({**HOST, "apps": {"shop\nExecStartPre=+/bin/true": {}}})
+    assert line.startswith("apps['shop\\nExecStartPre=+/bin/true']: must be lowercase letters")
+    (line,) = problems({**HOST, "apps": {"shop": {"app_port\n": 1}}})
+    assert line == "apps[shop].'app_port\\n': not a setting (see the README's settings table)"
 
 
 def test_no_app_at_all_is_refused():

@@ -5,6 +5,8 @@ import pytest
 from ssmenv.config import DEFAULTS, SETTINGS, AppConfig, markdown_table
 from ssmenv.errors import ConfigError
 
+IMAGE = "registry.example.com/shop@sha256:" + "0" * 64
+
 
 def test_defaults_with_an_ssm_path_make_a_valid_config():
     config = AppConfig.from_data({"ssm_path": "/example-app/prod/"})
@@ -69,6 +71,18 @@ def test_readme_table_lists_every_setting_with_its_default():
     ({"app_port": True}, "app_port: Input should be a valid integer"),
     ({"app_port": 70000}, "app_port: must be from 1 to 65535"),
     ({"env_keep_previous": "no"}, "env_keep_previous: Input should be a valid boolean"),
+    # Commands that land in a unit: systemd's prefixes ("+" runs it as root), a character that
+    # is no printable text, a trailing backslash, a quote never closed (then no traceback).
+    ({"app_start": "+/usr/bin/node FAKE.js"}, "app_start: starts with '+', which systemd reads"),
+    ({"app_start": "!!/usr/bin/node FAKE.js"}, "app_start: starts with '!', which systemd reads"),
+    ({"app_start": "/usr/bin/node\tFAKE.js"}, "app_start: must be one line of text"),
+    ({"app_start": "/usr/bin/node\x9bFAKE.js"}, "app_start: holds a control or invisible "
+                                               "character (U+009B)"),
+    ({"app_start": "/usr/bin/node FAKE.js \\"}, "app_start: ends with a backslash"),
+    ({"app_start": "/usr/bin/node 'FAKE.js"}, "app_start: has a quote that is not closed"),
+    ({"app_runtime": "container", "app_image": IMAGE, "app_start": "--FAKE 'x"},
+     "app_start: has a quote that is not closed"),
+    ({"env_contract": {"A": {"check": [{}]}}}, "env_contract: A: check must be one or a list"),
 ])  # fmt: skip
 def test_a_bad_setting_stops_with_one_line_naming_its_key_and_never_its_value(data, line):
     with pytest.raises(ConfigError) as error:
@@ -76,6 +90,12 @@ def test_a_bad_setting_stops_with_one_line_naming_its_key_and_never_its_value(da
     problems = str(error.value).splitlines()[1:]
     assert len(problems) == 1 and problems[0].strip().startswith(line), problems
     assert "FAKE" not in str(error.value)
+
+
+def test_a_containers_command_may_start_with_an_option_its_words_follow_the_image():
+    config = AppConfig.from_data({"ssm_path": "/a", "app_runtime": "container",
+                                  "app_image": IMAGE, "app_start": "--workers 4"})  # fmt: skip
+    assert config.processes[0].command == "--workers 4"
 
 
 def test_percent_and_dollar_in_the_start_command_are_taken_literally(tmp_path):

@@ -87,3 +87,19 @@ def test_names_the_contract_does_not_list_are_reported_only_for_a_declared_contr
 
 def test_a_contract_that_is_not_a_mapping_is_one_problem():
     assert Contract.parse(["A", "B"])[1] == ["must map variable names to rules (dicts)"]
+
+
+def test_each_rule_records_the_setting_that_declares_it_and_where():
+    contract, problems = Contract.parse(
+        {"A": {}, "B": {"check": "url"}}, ["B", "C"],
+        contract_origin="group_data/shop.py", required_origin="group_data/all.py",
+    )  # fmt: skip
+    assert problems == []
+    assert {r.name: r.origin for r in contract.rules} == {
+        "A": "env_contract in group_data/shop.py",
+        "B": "env_contract in group_data/shop.py",  # the contract's rule, also listed as required
+        "C": "env_required in group_data/all.py",
+    }
+    unknown, _ = Contract.parse({"A": {}}, ["C"])
+    assert [r.origin for r in unknown.rules] == ["env_contract", "env_required"]
+    assert unknown["A"] == Rule("A")  # where it was set is no part of the rule

@@ -70,8 +70,8 @@ def test_references_taken_from_the_environment_or_nowhere_are_noted(tmp_path, mo
     assert source.from_environment == {"DSN": ("SSMENV_TEST_HOST",)}
     assert source.undefined == {"ODD": ("SSMENV_TEST_NOWHERE",)}
     notes = warnings(source, TO_SSM)
-    assert any(n.startswith("DSN: ${SSMENV_TEST_HOST} taken from") for n in notes)
-    assert any(n.startswith("ODD: ${SSMENV_TEST_NOWHERE} defined nowhere") for n in notes)
+    assert any(n.startswith("line 3: DSN: ${SSMENV_TEST_HOST} taken from") for n in notes)
+    assert any(n.startswith("line 4: ODD: ${SSMENV_TEST_NOWHERE} defined nowhere") for n in notes)
     assert not any("db.example.invalid" in n for n in notes)
 
 
@@ -85,10 +85,7 @@ def test_a_later_assignment_replaces_the_notes_of_an_earlier_one(tmp_path, monke
 def test_bare_names_are_skipped_as_load_dotenv_skips_them(tmp_path):
     source = read(dotenv(tmp_path, "A=1\nBARE\n"))
     assert source.values == {"A": "1"}
-    assert source.bare_names == ("BARE",)
-    assert warnings(source, TO_SSM) == [
-        "BARE: no '=' in .env; dotenv sets nothing for it, so neither does this"
-    ]
+    assert source.bare_lines == (2,)
 
 
 def test_every_refusal_is_listed_at_once_naming_variables_never_values(tmp_path):
@@ -107,12 +104,12 @@ def test_every_refusal_is_listed_at_once_naming_variables_never_values(tmp_path)
     joined = "\n".join(found)
     for expected in (
         "line 8: python-dotenv cannot parse it",
-        "MY-VAR: name must match",
-        "WITH_NUL: value contains a NUL",
-        "NONCHARACTER: value contains a Unicode noncharacter",
-        "PORT: the deploy sets PORT from app_port",
-        "EMPTY: empty, and SSM cannot store an empty parameter",
-        "HUGE: 4800 bytes, over the 4096 an SSM Standard parameter holds",
+        "line 2: name must match",
+        "line 3: WITH_NUL: value contains a NUL",
+        "line 4: NONCHARACTER: value contains a Unicode noncharacter",
+        "line 5: PORT: the deploy sets PORT from app_port",
+        "line 6: empty, and SSM cannot store an empty parameter",  # NAME= alone: maybe a token
+        "line 7: HUGE: 4800 bytes, over the 4096 an SSM Standard parameter holds",
     ):
         assert expected in joined
     assert CANARY not in joined
@@ -128,7 +125,7 @@ def test_older_systemd_refuses_control_characters(tmp_path):
     source = read(dotenv(tmp_path, 'BELL="ring\\a"\n'))
     assert problems(source, TO_SSM) == []
     assert problems(source, TO_SSM, systemd_version=240) == [
-        "BELL: value has control characters other than TAB, LF, which systemd 240 refuses"
+        "line 1: BELL: value has control characters other than TAB, LF, which systemd 240 refuses"
     ]
 
 
@@ -149,7 +146,7 @@ def test_secret_names_go_to_the_secret_where_empty_values_are_fine(tmp_path):
     missing = Destination("/app/prod", secret_id="app/prod", secret_names=("NOPE",))
     assert problems(source, missing) == [
         "NOPE: declared for secret app/prod, but not set",
-        "EMPTY: empty, and SSM cannot store an empty parameter "
+        "line 2: empty, and SSM cannot store an empty parameter "
         "(set it in group data env, or leave it out with --exclude)",
     ]
 
@@ -249,3 +246,54 @@ def test_errors_are_one_line_and_tracebacks_need_debug(tmp_path, capsys):
     assert err.startswith("ssmenv import: error: ") and err.count("\n") == 1
     with pytest.raises(DotenvImportError):
         cli.main(["--debug", "import", missing, "--ssm-path", "/p"])
+
+
+# A private key pasted without quotes and a token alone on a line: python-dotenv reads each of
+# their lines as a name of its own (a line without "=" is a name with no value). Every line holds
+# the marker, so any part of them that reaches the terminal is caught.
+LEAK = "CANARYQ7"
+UNQUOTED_SECRETS = (
+    "GOOD=fine\n"  # 1
+    "DEPLOY_KEY=-----BEGIN OPENSSH PRIVATE KEY-----\n"  # 2
+    f"b3BlbnNzaC1rZXktdjEAAAAAFAKE{LEAK}AAAAAAAAAAAAAA\n"  # 3: a name, no value
+    f"FAKE+{LEAK}/AAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"  # 4: an invalid name, empty value
+    f"FAKE{LEAK}AAAAAAAAAAAAAAAAAAAAAAAAAAA==\n"  # 5: a valid name, value "="
+    "-----END OPENSSH PRIVATE KEY-----\n"  # 6: dotenv cannot parse it
+    f"ghp_FAKE{LEAK}000000000000000000000000\n"  # 7: a token alone: a valid name, no value
+    f"dG9rZW4tRkFLRS1{LEAK}==\n"  # 8: a base64 token alone: NAME and "="
+    f"c2Vzc2lvbi1GQUtF{LEAK}=\n"  # 9: a base64 token alone: NAME and an empty value
+    f"MY-{LEAK}=1\n"  # 10: an invalid name with a value
+    f"URL=${{{LEAK} not a name}}/x\n"  # 11: a reference that is not a name, defined nowhere
+)
+
+
+def test_import_prints_no_line_of_an_unquoted_pem_block_or_a_lone_token(tmp_path, capsys):
+    path = dotenv(tmp_path, UNQUOTED_SECRETS)
+    assert cli.main(["import", str(path), "--ssm-path", "/app/prod", "--dry-run"]) == 1
+    out = capsys.readouterr()
+    printed = out.out + out.err
+    assert LEAK not in printed, printed
+    for line in (
+        "line 2: DEPLOY_KEY: a PEM block without quotes",
+        "line 7: no '='",
+        "line 8: nothing but a name and '=' signs",
+        "line 9: empty, and SSM cannot store an empty parameter",
+        "line 10: name must match [A-Za-z_][A-Za-z0-9_]*",
+        "line 11: URL: ${...} defined nowhere",
+    ):
+        assert line in printed, printed
+    # The block's own lines are the block's problem, not lines of their own.
+    assert not any(f"line {n}:" in printed for n in (3, 4, 5, 6)), printed
+
+
+def test_every_message_about_a_line_names_it_by_number(tmp_path):
+    source = read(dotenv(tmp_path, "A=1\nBARE\nMY-VAR=x\nPORT=1\n"))
+    assert warnings(source, TO_SSM) == [
+        "line 2: no '=' in .env; dotenv sets nothing for it, so neither does this "
+        "(the line is not shown: it may be a secret)"
+    ]
+    assert problems(source, TO_SSM) == [
+        "line 3: name must match [A-Za-z_][A-Za-z0-9_]*",
+        "line 4: PORT: the deploy sets PORT from app_port; leave it out (--exclude PORT)",
+    ]
+    assert LEAK not in repr(read(dotenv(tmp_path, UNQUOTED_SECRETS)))

@@ -54,11 +54,12 @@ def test_a_source_without_the_runtimes_default_entry_file_is_refused_naming_the_
 def test_a_procfile_process_whose_program_or_script_is_missing_is_refused_by_name(tmp_path):
     (tmp_path / "server.js").touch()
     (tmp_path / "Procfile").write_text("web: /usr/bin/node server.js\nworker: ./bin/worker -v\n"
-                                       "clock: node h\u00f6rloge.js\n")  # fmt: skip
+                                       "clock: node 'my clock.js'\n")  # fmt: skip
     assert refused({"app_source": str(tmp_path)}) == [
         f"app_source: no bin/worker in {tmp_path} (the Procfile's worker process runs it)",
-        # A name from the app's repository is shown escaped, never as the terminal would read it.
-        f"app_source: no h\\u00f6rloge.js in {tmp_path} (the Procfile's clock process runs it)",
+        # A name from the app's repository that is not one word is quoted: it cannot pass for
+        # part of the message.
+        f"app_source: no 'my clock.js' in {tmp_path} (the Procfile's clock process runs it)",
     ]  # fmt: skip
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from ssmenv.config import AppConfig
 from ssmenv.errors import ConfigError
-from ssmenv.processes import Process, ProcfileError, parse_procfile, processes
+from ssmenv.processes import Process, ProcfileError, parse_procfile, processes, read_procfile
 
 PROCFILE = """\
 # The app's processes.
@@ -38,6 +38,58 @@ def test_a_procfile_is_name_colon_command_per_line_comments_and_blanks_skipped()
 def test_a_procfile_that_is_not_that_names_the_line(text, why):
     with pytest.raises(ProcfileError, match=why):
         parse_procfile(text)
+
+
+@pytest.mark.parametrize("prefix", ["+", "!", "!!", "@", "-", ":", "|", "-+", "@-", " +"])
+def test_a_procfile_command_with_an_exec_start_prefix_is_refused_naming_its_line_not_its_text(
+    prefix,
+):
+    # "+" (and "!", "!!") would run the command as root, outside User= and the sandbox.
+    text = f"web: /usr/bin/node server.js\nworker: {prefix}FAKE-node worker.js\n"
+    with pytest.raises(ProcfileError) as error:
+        parse_procfile(text)
+    assert str(error.value).startswith(
+        f"Procfile line 2 (worker): starts with {prefix.strip()[0]!r}, which systemd reads as an "
+        "ExecStart= prefix"
+    )
+    assert "FAKE" not in str(error.value)
+
+
+@pytest.mark.parametrize("char", ["\0", "\x1b", "\r", "\x0b", "\x0c", "\x7f", "\x85", "\x9b",
+                                  "\u2028", "\u202e", "\ufeff"])  # fmt: skip
+def test_a_procfile_line_with_a_control_or_invisible_character_is_refused_by_number(char):
+    # NUL and CR end a unit line (what follows would be a line of its own), ESC and CSI drive a
+    # terminal, U+2028 ends a line for Python, U+202E reverses what a reviewer reads.
+    text = f"web: /usr/bin/node server.js\nworker: /usr/bin/node FAKE{char}worker.js\n"
+    with pytest.raises(ProcfileError) as error:
+        parse_procfile(text)
+    assert str(error.value) == (
+        f"Procfile line 2: holds a control or invisible character (U+{ord(char):04X})"
+    )
+
+
+@pytest.mark.parametrize(("command", "why"), [
+    ("/usr/bin/node FAKE.js \\", "ends with a backslash, which would make the unit's next line "
+                                 "part of it"),
+    ("/usr/bin/node 'FAKE.js", "has a quote that is not closed"),
+    ('/usr/bin/node "FAKE.js', "has a quote that is not closed"),
+])  # fmt: skip
+def test_a_procfile_command_that_would_not_stay_one_command_is_refused(command, why):
+    with pytest.raises(ProcfileError) as error:
+        parse_procfile(f"web: {command}\nworker: /usr/bin/node worker.js\n")
+    assert str(error.value) == f"Procfile line 1 (web): {why}"
+
+
+def test_crlf_a_byte_order_mark_and_tabs_between_words_are_a_procfile_as_editors_write_it():
+    text = "\ufeffweb:\t/usr/bin/node\tserver.js\r\nworker: /usr/bin/node worker.js\r\n"
+    assert parse_procfile(text) == {"web": "/usr/bin/node\tserver.js",
+                                    "worker": "/usr/bin/node worker.js"}  # fmt: skip
+
+
+def test_a_procfile_that_is_not_utf8_is_refused_naming_the_line(tmp_path):
+    (tmp_path / "Procfile").write_bytes(b"web: /usr/bin/node server.js\nworker: \xff\n")
+    with pytest.raises(ProcfileError, match=r"^Procfile line 2: not UTF-8 text$"):
+        read_procfile(tmp_path)
 
 
 def test_without_a_procfile_the_app_is_one_web_process_in_its_old_unit():

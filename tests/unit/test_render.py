@@ -1,3 +1,4 @@
+from dataclasses import replace
 from pathlib import Path
 
 import jinja2
@@ -83,3 +84,21 @@ def test_the_fallback_loads_plain_credential_files():
 def test_without_credentials_a_unit_loads_none():
     unit = render.unit_files(AppConfig.from_data({"ssm_path": "/a/b"}))["example-app-web.service"]
     assert "LoadCredential" not in unit and "_FILE=" not in unit
+
+
+def test_a_credential_name_that_is_no_variable_name_never_becomes_unit_lines():
+    # The composition refuses it first; the renderer refuses it too, whoever hands it over.
+    config = AppConfig.from_data({"ssm_path": "/a/b"})
+    forged = Delivered(config.name, ("A\nExecStartPre=+/bin/true\nB",), ENCRYPTED)
+    with pytest.raises(ValueError, match=r"^not variable names, refused in a unit: 'A\\nExec"):
+        render.unit_files(config, forged)
+
+
+@pytest.mark.parametrize("command", ["+/usr/bin/node s.js", "!!/usr/bin/node s.js",
+                                     "/usr/bin/node s.js \\", "/usr/bin/node\0s.js"])  # fmt: skip
+def test_a_command_systemd_would_run_otherwise_never_becomes_an_exec_start_line(command):
+    # Host data and the Procfile are checked before; a process made any other way is too.
+    config = AppConfig.from_data({"ssm_path": "/a/b"})
+    process = replace(config.processes[0], command=command)
+    with pytest.raises(ValueError, match=r"^ExecStart= command refused: "):
+        render.unit_files(replace(config, processes=(process,)))

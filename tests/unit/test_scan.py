@@ -6,6 +6,7 @@ import json
 import shutil
 
 import pytest
+from detect_secrets.settings import default_settings, get_settings
 
 from ssmenv import cli, scan
 from ssmenv.scan import Finding, ScanError, is_env_file
@@ -146,19 +147,130 @@ def test_a_new_secret_is_not_hidden_by_the_baseline(repo):
     assert Finding("src/more.js", 1, "GitHub Token") in findings
 
 
-def test_the_conventional_baseline_is_used_by_default_and_not_scanned(repo):
+def test_the_conventional_baseline_is_used_by_default_and_its_own_hashes_are_not_findings(repo):
     default = repo.path / scan.BASELINE_NAME
     scan.scan(repo.path, write_baseline=default)
     report = scan.scan(repo.path)
     assert report.baseline == default
     assert report.findings == [old_env(repo)]
+    assert report.notes == []  # it holds the scan's own settings: nothing to say
 
 
-def test_a_baseline_without_plugins_is_refused(repo):
+def test_a_secret_kept_in_the_baseline_file_itself_is_found(repo):
+    default = repo.path / scan.BASELINE_NAME
+    scan.scan(repo.path, write_baseline=default)
+    data = json.loads(default.read_text())
+    data["note"] = f"aws {scan_repo.AWS_KEY}"
+    default.write_text(json.dumps(data, indent=2))
+    findings = scan.scan(repo.path).findings
+    line = next(n for n, text in enumerate(default.read_text().splitlines(), 1) if '"note"' in text)
+    # Found, and nothing else in it: its own hashes are not secrets.
+    assert [f for f in findings if f.file == scan.BASELINE_NAME] == [
+        Finding(scan.BASELINE_NAME, line, "AWS Access Key")
+    ]
+
+
+def test_a_baseline_hash_that_is_not_a_sha1_is_refused(repo):
     bad = repo.path / "bad.json"
-    bad.write_text(json.dumps({"version": "1.5.0", "results": {}}))
+    entry = {"type": "AWS Access Key", "hashed_secret": scan_repo.AWS_KEY, "line_number": 4}
+    bad.write_text(json.dumps({"version": "1.5.0", "results": {"src/aws.js": [entry]}}))
+    with pytest.raises(ScanError, match="not detect-secrets' results") as raised:
+        scan.scan(repo.path, baseline=bad)
+    assert scan_repo.AWS_KEY not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"plugins_used": [{"name": "AWSKeyDetector"}]},
+        {"filters_used": [{"path": "detect_secrets.filters.regex.should_exclude_file",
+                           "pattern": [".*"]}]},
+        {"plugins_used": [{"name": "HexHighEntropyString", "limit": 8}]},
+    ],
+    ids=["one plugin", "files excluded", "entropy limit"],
+)
+def test_a_baseline_that_configures_the_scanner_hides_nothing_and_is_named(repo, settings, capsys):
+    every_plugin = _defaults()["plugins_used"]
+    baseline = repo.path / scan.BASELINE_NAME
+    data = {"version": "1.5.0", "plugins_used": every_plugin, **settings, "results": {}}
+    baseline.write_text(json.dumps(data))
+    report = scan.scan(repo.path)
+    assert set(report.findings) == DETECTED | {old_env(repo)}
+    assert report.accepted == 0
+    assert len(report.notes) == 1 and "tries to configure the scanner" in report.notes[0]
+    assert cli.main(["scan", str(repo.path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("tries to configure the scanner") == 1, err
+
+
+def test_a_conventional_baseline_that_is_a_symlink_is_not_read(repo, tmp_path, capsys):
+    elsewhere = tmp_path / "accepts-everything.json"
+    scan.scan(repo.path, write_baseline=elsewhere)
+    (repo.path / scan.BASELINE_NAME).symlink_to(elsewhere)
+    assert cli.main(["scan", str(repo.path)]) == 1
+    out, err = capsys.readouterr()
+    assert "src/aws.js:4: AWS Access Key\n" in out
+    assert f"{scan.BASELINE_NAME}: a symbolic link, not read as a baseline\n" in err
+
+
+def test_a_baseline_of_results_only_is_a_baseline(repo, tmp_path):
+    written = tmp_path / "accepted.json"
+    scan.scan(repo.path, write_baseline=written)
+    results_only = tmp_path / "results-only.json"
+    results_only.write_text(json.dumps({"results": json.loads(written.read_text())["results"]}))
+    report = scan.scan(repo.path, baseline=results_only)
+    assert report.findings == [old_env(repo)]
+    assert report.notes == []
+
+
+def test_a_baseline_without_results_is_refused(repo):
+    bad = repo.path / "bad.json"
+    bad.write_text(json.dumps({"version": "1.5.0", "plugins_used": [{"name": "AWSKeyDetector"}]}))
     with pytest.raises(ScanError, match="not a detect-secrets baseline"):
         scan.scan(repo.path, baseline=bad)
+
+
+def test_without_tree_baselines_the_trees_own_baseline_accepts_nothing(repo):
+    scan.scan(repo.path, write_baseline=repo.path / scan.BASELINE_NAME)
+    report = scan.scan(repo.path, tree_baseline=False)
+    assert report.baseline is None
+    assert set(report.findings) == DETECTED | {old_env(repo)}  # and none about the baseline file
+
+
+def test_without_tree_baselines_one_from_outside_the_work_tree_is_used(repo, tmp_path):
+    ci = tmp_path / "ci" / "accepted.json"
+    ci.parent.mkdir()
+    scan.scan(repo.path, write_baseline=ci)
+    report = scan.scan(repo.path, baseline=ci, tree_baseline=False)
+    assert report.findings == [old_env(repo)]
+    assert report.accepted == 5
+
+
+def test_without_tree_baselines_an_allowlist_comment_in_the_tree_hides_nothing(repo, tmp_path):
+    hidden = f'const token = "{scan_repo.GITHUB_TOKEN[:-4]}EKAF";  // pragma: allowlist secret\n'
+    write(repo.path, {"src/hidden.js": hidden})
+    assert Finding("src/hidden.js", 1, "GitHub Token") not in scan.scan(repo.path).findings
+    ci = tmp_path / "ci.json"
+    scan.scan(repo.path, write_baseline=ci)  # the baseline CI keeps: as the scan writes it
+    assert json.loads(ci.read_text())["filters_used"] == _defaults()["filters_used"]
+    report = scan.scan(repo.path, baseline=ci, tree_baseline=False)
+    assert Finding("src/hidden.js", 1, "GitHub Token") in report.findings
+    assert report.notes == []
+
+
+def _defaults() -> dict:
+    with default_settings():
+        return get_settings().json()
+
+
+@pytest.mark.parametrize("scanned", [".", "src"], ids=["the tree", "a subdirectory"])
+def test_without_tree_baselines_one_inside_the_work_tree_is_refused(repo, scanned, capsys):
+    inside = repo.path / "accepted.json"
+    scan.scan(repo.path, write_baseline=inside)
+    argv = ["scan", str(repo.path / scanned), "--baseline", str(inside), "--no-tree-baseline"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "inside the work tree" in err, err
 
 
 def test_scanning_a_subdirectory_reports_paths_relative_to_it(built):

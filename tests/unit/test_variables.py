@@ -113,7 +113,7 @@ def test_a_json_secret_expands_each_key_with_its_prefix_and_version():
         "secret app/db key PASSWORD",
         "uuid-1",
     )
-    assert found["BETA"].value == '{"on": [1]}'  # nested JSON stays JSON
+    assert "BETA" not in found  # a nested object only when asked for (as_json)
 
 
 def test_a_plain_secret_becomes_one_variable_and_names_its_stage():
@@ -130,7 +130,7 @@ def test_a_plain_secret_becomes_one_variable_and_names_its_stage():
     ("document", "reason"),
     [
         (CANARY + "{", "is not valid JSON (Expecting value at line 1 column 1)"),
-        (json.dumps([CANARY]), "is JSON but not an object (a list)"),
+        (json.dumps([CANARY]), "is JSON but not an object (an array)"),
         (json.dumps({"A": None, "B": CANARY}), "key A is null"),
     ],
 )
@@ -265,7 +265,7 @@ def test_missing_required_names_say_where_each_was_expected():
         "API_KEY: is empty (from secret app/api)",
         "DATABASE_URL: is empty (from /app/prod/db/url)",
         "DB_PASSWORD: required but missing (expected SSM parameter /app/prod/DB_PASSWORD, "
-        "key PASSWORD of secret app/db or host data env)",
+        "key PASSWORD of secret app/db or host data env; required by env_required)",
     )
 
 
@@ -291,7 +291,7 @@ def test_every_contract_problem_is_reported_at_once_without_values():
         "  DB_PORT: is not a port number (1 to 65535) (from /app/prod/DB_PORT)",
         "  LOG_LEVEL: is not one of debug, info (from /app/prod/LOG_LEVEL)",
         "  MISSING: required but missing (expected SSM parameter /app/prod/MISSING or host "
-        "data env)",
+        "data env; required by env_contract)",
         "  SESSION_SECRET: does not match the pattern [!-~]{32,} (from /app/prod/SESSION_SECRET)",
         "  WORKERS: is not an integer (from /app/prod/WORKERS)",
     ]
@@ -317,10 +317,113 @@ def test_names_the_contract_does_not_list_are_a_note_not_a_problem():
 
 
 def test_invalid_values_are_refused_without_showing_them():
-    cfg = config(ssm_path="/app/prod", env={"bad-name": CANARY})
-    found = composed(cfg, ssm_path=path(BAD=CANARY + "\0", GOOD=CANARY))
+    cfg = config(ssm_path="/app/prod")
+    found = composed(cfg, ssm_path=path(**{"BAD": CANARY + "\0", "GOOD": CANARY,
+                                           "bad-name": CANARY}))  # fmt: skip
     assert [p.split(":")[0] for p in found.problems] == ["BAD", "bad-name"]
     assert CANARY not in "\n".join(found.problems)
+
+
+# Every name, whatever its source and whether it is an env-file line or a credential (whose name
+# becomes unit lines), is a variable name before any host is touched; one that is not is shown
+# escaped, on its one line.
+FORGED = "FORGED\nExecStartPre=+/usr/bin/touch /root/FAKE\nX"
+NAMES = {
+    "ssm_path": (  # SSM refuses such a name; an answer that has one is refused all the same
+        {"ssm_path": "/app/prod"},
+        {"ssm_path": {"/app/prod/A\nUser=root": Parameter("/app/prod/A\nUser=root", CANARY, 1,
+                                                          "SecureString")}},
+        "'A\\nUser=root': not a variable name (letters, digits and _, not starting with a "
+        "digit) (from /app/prod/A\\nUser=root)",
+    ),
+    "ssm_path dotted": (
+        {"ssm_path": "/app/prod"},
+        {"ssm_path": path(**{"db.url": CANARY})},
+        "db.url: not a variable name (letters, digits and _, not starting with a digit) (from "
+        "/app/prod/db.url)",
+    ),
+    "secret key": (
+        {"secrets": ["app/db"]},
+        {"secrets": {("app/db", "AWSCURRENT"): secret("app/db", json.dumps({FORGED: CANARY}))}},
+        f"{FORGED!r}: not a variable name (letters, digits and _, not starting with a digit) "
+        f"(from secret app/db key {FORGED!r})",
+    ),
+    "secret key with a prefix": (
+        {"secrets": [{"id": "app/db", "prefix": "DB_"}]},
+        {"secrets": {("app/db", "AWSCURRENT"): secret("app/db", json.dumps({"a b": CANARY}))}},
+        "'DB_a b': not a variable name (letters, digits and _, not starting with a digit) (from "
+        "secret app/db key 'a b')",
+    ),
+    "empty secret key": (
+        {"secrets": ["app/db"]},
+        {"secrets": {("app/db", "AWSCURRENT"): secret("app/db", json.dumps({"": CANARY}))}},
+        "'': not a variable name (letters, digits and _, not starting with a digit) (from "
+        "secret app/db key '')",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("delivery", ["env file", "credential"])
+@pytest.mark.parametrize("kind", list(NAMES))
+def test_a_name_from_aws_that_is_not_a_variable_name_is_refused_escaped_on_one_line(
+    kind, delivery
+):
+    data, answers, line = NAMES[kind]
+    cfg = config(**data, credentials="secure" if delivery == "credential" else [])
+    found = composed(cfg, **answers)
+    assert found.problems == (line,)
+    assert set(found.variables) == {"PORT"}  # refused: no variable, no unit line, no env line
+    assert CANARY not in line
+
+
+# A JSON secret's values arrive as the exact text the secret holds.
+@pytest.mark.parametrize(("written", "value"), [
+    ("1.10", "1.10"),
+    ("1e3", "1e3"),
+    ("-0.0", "-0.0"),
+    ("12345678901234567890123", "12345678901234567890123"),
+    ("true", "true"),
+    ("false", "false"),
+    ('"1.10"', "1.10"),
+    ('"caf\\u00e9 \\n"', "café \n"),
+])  # fmt: skip
+def test_a_json_secrets_number_or_boolean_arrives_as_written(written, value):
+    cfg = config(secrets=["app/db"])
+    document = f'{{"V": {written}, "W": 1}}'
+    found = composed(cfg, secrets={("app/db", "AWSCURRENT"): secret("app/db", document)})
+    assert found.problems == ()
+    assert found.variables["V"].value == value
+
+
+def test_a_nested_object_or_array_arrives_as_its_json_text_only_when_asked_for():
+    document = '{"FLAGS": {"beta" : [1, 2.50]}, "HOSTS": ["a", "b"], "PLAIN": "x"}'
+    fetched = {("app/cfg", "AWSCURRENT"): secret("app/cfg", document)}
+    refused = composed(config(secrets=["app/cfg"]), secrets=fetched)
+    assert refused.problems == (
+        "secret app/cfg: key FLAGS holds an object: list it in as_json to get its JSON text",
+        "secret app/cfg: key HOSTS holds an array: list it in as_json to get its JSON text",
+    )
+    asked = composed(config(secrets=[{"id": "app/cfg", "as_json": ["FLAGS", "HOSTS", "PLAIN"]}]),
+                     secrets=fetched)  # fmt: skip
+    assert asked.problems == ()
+    assert {n: v.value for n, v in asked.variables.items() if n != "PORT"} == {
+        "FLAGS": '{"beta" : [1, 2.50]}',  # as the secret writes it, spaces included
+        "HOSTS": '["a", "b"]',
+        "PLAIN": '"x"',  # its JSON text: quoted
+    }
+
+
+@pytest.mark.parametrize(("document", "as_json", "reason"), [
+    ('{"A": 1, "A": 2}', [], "key A appears twice"),
+    ('{"A": 1}', ["B"], "as_json: no key B"),
+    ('{"A\\u001b[2J": null}', [], "key 'A\\x1b[2J' is null"),
+    ("[" * 5000 + "]" * 5000, [], "is JSON nested too deeply to read"),
+    ("1.10", [], "is JSON but not an object (a number); keys become variables"),
+])  # fmt: skip
+def test_a_json_secret_that_would_be_read_ambiguously_is_refused_by_key(document, as_json, reason):
+    cfg = config(secrets=[{"id": "app/db", "as_json": as_json}])
+    found = composed(cfg, secrets={("app/db", "AWSCURRENT"): secret("app/db", document)})
+    assert found.problems == (f"secret app/db: {reason}",)
 
 
 # Host data for the sources, read by AppConfig: every problem named by its key.
