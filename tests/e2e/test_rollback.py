@@ -89,8 +89,9 @@ def deployer(deployer, lab_hosts, tmp_path_factory) -> Deployer:
                          "app_processes": {"web": 1, "worker": 2, "admin": {
                              "port": admin_port(h), "health_path": "/healthz"}}})
                for h in lab_hosts]  # fmt: skip
-    inventory = tmp_path_factory.mktemp("rollback-inventory") / "staging.py"
-    inventory.write_text(f"staging = {entries!r}\n")
+    inventory = tmp_path_factory.mktemp("rollback-inventory") / "rollback.py"
+    # The example app (group example) in staging, as conftest.write_inventory has it.
+    inventory.write_text(f"_hosts = {entries!r}\nexample = _hosts\nstaging = _hosts\n")
     return Deployer(inventory, deployer.env)
 
 
