@@ -26,6 +26,9 @@ for config in apps.each(host, found):
     new_release = release.app_release(config, state)
     pull = image.app_image(config, state, variables[config.name])
     bootstrap.app_host(config, state, others=tuple(done), release=new_release.unpack, pull=pull)
-    env = environment.app_environment(config, variables[config.name], state)
+    # The manifest records how each unit of this version is checked: a later rollback to it
+    # checks it so.
+    checks = service.unit_checks(config, config.units)
+    env = environment.app_environment(config, variables[config.name], state, checks)
     service.app_service(config, state, env=env, release=new_release.switch)
     done.append(config)

@@ -30,3 +30,4 @@ for config in apps.each(host, found):
         service.app_service(config, state, env=env, only_env=True)
     else:
         host.log(f"{config.env_file}: no value changed")
+        environment.install_manifest(config, env, state)  # if only versions moved

@@ -15,7 +15,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ssmenv import activation, aws, credentials, ecr, journald, origins, rollout, sources
+from ssmenv import (
+    activation,
+    aws,
+    credentials,
+    ecr,
+    entrypoints,
+    journald,
+    origins,
+    rollout,
+    sources,
+)
 from ssmenv import processes as proc
 from ssmenv.contract import Contract
 from ssmenv.names import VariableName, one_line
@@ -272,6 +282,10 @@ class AppConfig:
                 )  # fmt: skip
             except ValueError as e:
                 problems.append(str(e) if str(e).startswith("app_") else f"app_source: {e}")
+            # What the units will run must be in the release (a missing server.js would fail at
+            # start, on the first host, after the release went to all of them).
+            problems += entrypoints.problems(found, values["app_source"], runtime, home,
+                                             values["app_start"])  # fmt: skip
         if problems or runtime is None:
             return None, problems
         config = cls(

@@ -13,8 +13,9 @@ from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS, pop_global_arguments
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.host import Host
 
+from ssmenv import manifest as manifests
 from ssmenv.accounts import Account
-from ssmenv.activation import Pending
+from ssmenv.activation import Pending, Unit
 
 if TYPE_CHECKING:
     from ssmenv.rotation import RotationTimer
@@ -221,6 +222,12 @@ class HostState:
 
     def enabled(self, unit: str) -> bool:
         return self.services.get(unit, {}).get("UnitFileState") in ("enabled", "static")
+
+    @property
+    def checks(self) -> Mapping[str, Unit] | None:
+        """How the version the host runs checks each of its units, as its manifest records them
+        (``None``: a manifest written before manifests recorded them, or none)."""
+        return manifests.checks(manifests.loads(self.manifest))
 
     @property
     def active_units(self) -> tuple[str, ...]:

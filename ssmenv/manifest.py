@@ -1,9 +1,14 @@
-"""The env file's manifest: per variable its source, version and a keyed fingerprint, never a value.
+"""The env file's manifest: per variable its source, version and a keyed fingerprint, never a value;
+and how each unit of the deployed version is health-checked.
 
 It sits beside the env file (``/etc/<app>.env.manifest``), readable by the app's group, so a
 person or a tool on the host can see what is deployed and where it came from. Fingerprints are
 HMAC-SHA256 with a random key per host stored root-only (``/etc/<app>.env.key``): a bare sha256
 would let anyone who reads the manifest test guesses of a weak password offline.
+
+The units' health checks (port, path, timeout, settle time) are those of the version the host
+runs: the activation switches the manifest with the units and a rollback puts it back, so a
+later rollback to that version checks it as it was deployed, not as the settings say now.
 """
 
 from __future__ import annotations
@@ -11,11 +16,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ssmenv.activation import Unit
 from ssmenv.names import shown
 
 FORMAT = 1
@@ -36,11 +43,16 @@ CREDENTIAL = "credential"
 
 
 def build(
-    app: str, key: str, variables: Mapping[str, Any], credentials: Collection[str] = ()
+    app: str,
+    key: str,
+    variables: Mapping[str, Any],
+    credentials: Collection[str] = (),
+    units: Collection[Unit] | None = None,
 ) -> dict[str, Any]:
     """The manifest for ``variables`` (name -> object with value, source, version), those named
-    in ``credentials`` marked as delivered as credentials (``"as": "credential"``)."""
-    return {
+    in ``credentials`` marked as delivered as credentials (``"as": "credential"``), and the
+    health check of each of ``units`` (``None``: none recorded)."""
+    built: dict[str, Any] = {
         "format": FORMAT,
         "app": app,
         "variables": {
@@ -53,6 +65,41 @@ def build(
             for name, v in sorted(variables.items())
         },
     }
+    if units is not None:
+        built["units"] = {
+            u.name: {"port": u.port, "health_path": u.path, "health_timeout": u.timeout,
+                     "health_settle": u.settle}
+            for u in sorted(units, key=lambda u: u.name)
+        }  # fmt: skip
+    return built
+
+
+def checks(manifest: Mapping[str, Any] | None) -> dict[str, Unit] | None:
+    """How a host's manifest records each unit of the deployed version is checked, by unit name;
+    ``None`` for a manifest that records none (written before manifests did)."""
+    entries = (manifest or {}).get("units")
+    if not isinstance(entries, dict):
+        return None
+    found = {}
+    for name, entry in entries.items():
+        if isinstance(entry, dict) and (unit := _unit(name, entry)):
+            found[name] = unit
+    return found
+
+
+def _count(value: Any, least: int, most: int = 999_999_999) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and least <= value <= most
+
+
+def _unit(name: str, entry: Mapping[str, Any]) -> Unit | None:
+    """A recorded check, if it is one the activation's plan can carry (an entry that is not is
+    left out: that unit is then checked as the settings say)."""
+    port, path = entry.get("port"), entry.get("health_path")
+    timeout, settle = entry.get("health_timeout"), entry.get("health_settle")
+    if not (_count(port, 0, 65535) and _count(timeout, 1) and _count(settle, 0)
+            and isinstance(path, str) and re.fullmatch(r"(/[!-~]*)?", path)):  # fmt: skip
+        return None
+    return Unit(name, port, path, timeout, settle)
 
 
 def credentials(manifest: Mapping[str, Any] | None) -> dict[str, str]:

@@ -3,13 +3,14 @@ those host data names in ``credentials``, as systemd credentials."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from pyinfra import host
 from pyinfra.api import deploy
 
 from ssmenv import credentials, envfile, manifest, render, sources
-from ssmenv.activation import FileWrite, sha256
+from ssmenv.activation import FileWrite, Unit, sha256
 from ssmenv.config import AppConfig
 from ssmenv.credentials import Delivered
 from ssmenv.envfile import EnvFileError
@@ -53,7 +54,9 @@ class EnvPlan:
     """What the environment step needs switched on a host, for the activation to carry:
     ``files`` to write (env file, manifest, credentials); ``known``, every file of the step as it
     would be written (owner, mode, flags), for an activation that must put back what an
-    unfinished one changed; ``credentials``, what the units must load."""
+    unfinished one changed; ``credentials``, what the units must load; ``manifest``, the
+    manifest when it alone changes (nothing the app reads does), which goes with the activation
+    if there is one and is installed on its own otherwise (``install_manifest``)."""
 
     files: tuple[FileWrite, ...]
     secrets: tuple[str, ...] = field(repr=False)
@@ -68,6 +71,7 @@ class EnvPlan:
     names: tuple[str, ...] = ()
     #: Which variables there are is not what the host's manifest records.
     names_changed: bool = False
+    manifest: FileWrite | None = None
 
 
 def delivered(
@@ -104,15 +108,21 @@ def delivered(
 
 
 def app_environment(
-    config: AppConfig, variables: dict[str, Variable], state: HostState
+    config: AppConfig,
+    variables: dict[str, Variable],
+    state: HostState,
+    checks: Collection[Unit] | None = None,
 ) -> EnvPlan:
     """Plan the env file (root-only, 0600), the credentials (``credentials`` in host data:
     root-only files, encrypted on the host) and the manifest (the app's group may read it; no
-    values) from ``variables``, against the host's ``AppHostState``.
+    values) from ``variables``, against the host's ``AppHostState``. The manifest records
+    ``checks``, how each unit of the version deployed is health-checked; ``None`` (a rotation,
+    which restarts the version the host runs) keeps what the host's manifest records.
 
-    A changed env file or credential is not written here: it goes into the returned plan, which
-    the service step activates health-gated (and rolls back). A manifest whose values are
-    unchanged (only versions moved) is rewritten right away: the app does not read it.
+    Nothing is written here: a changed env file or credential goes into the returned plan's
+    files, which the service step activates health-gated (and rolls back); a manifest that alone
+    changes (only versions moved, or the checks) is ``manifest``: the app does not read it, so it
+    needs no restart, but it goes with an activation when there is one.
     """
     env_file = config.env_file
     manifest_file, key_file = f"{env_file}.manifest", f"{env_file}.key"
@@ -146,7 +156,9 @@ def app_environment(
         key = manifest.new_key()
         key_write = FileWrite(key_file, key + "\n")
         files.append(key_write)
-    new_manifest = manifest.build(config.name, key, variables, creds.names)
+    if checks is None and (deployed_checks := state.checks) is not None:
+        checks = tuple(deployed_checks.values())
+    new_manifest = manifest.build(config.name, key, variables, creds.names, checks)
     manifest_text = manifest.dumps(new_manifest)
     env_state = state.env_file
     env_changed = env_state is None or env_state.sha256 != sha256(content) or (
@@ -165,6 +177,7 @@ def app_environment(
     credential_files = credential_writes(config, creds, variables, state, deployed)
 
     manifest_changed = manifest_state is None or manifest_state.sha256 != sha256(manifest_text)
+    alone = None
     if env_changed or credential_files.changes:
         files += [env_write] if env_changed else []
         files += [*credential_files.changes, manifest_write]
@@ -178,8 +191,8 @@ def app_environment(
     elif manifest_changed or (manifest_state.user, manifest_state.group, manifest_state.mode) != (
         "root", config.user, "640"
     ):  # fmt: skip
-        differences = ()  # nothing the app reads changes: at most versions moved
-        _install_manifest(manifest_file, manifest_text, config.user, manifest_state)
+        differences = ()  # nothing the app reads changes: versions moved, or the checks
+        alone = manifest_write
     else:
         # Nothing changes: no operation at all (pyinfra's bookkeeping of one costs a no-op run
         # about a tenth of a second).
@@ -195,7 +208,15 @@ def app_environment(
         names=tuple(sorted(values)),
         names_changed=old_manifest is not None
         and set(old_manifest.get("variables", {})) != set(variables),
+        manifest=alone,
     )  # fmt: skip
+
+
+def install_manifest(config: AppConfig, env: EnvPlan, state: HostState) -> None:
+    """The manifest on its own (``EnvPlan.manifest``), when no activation carries it."""
+    if env.manifest is not None and env.manifest.content is not None:
+        _install_manifest(env.manifest.path, env.manifest.content, config.user,
+                          state.manifest_file)  # fmt: skip
 
 
 # The only operation of this step, so pyinfra's @deploy (a millisecond a host of bookkeeping) is

@@ -3,6 +3,8 @@ then health-checked, all together."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pyinfra import host
 from pyinfra.api import deploy
 
@@ -13,7 +15,7 @@ from ssmenv.facts import HostState
 from ssmenv.operations import activation
 from ssmenv.rollout import Rollout
 from tasks import image
-from tasks.environment import EnvPlan
+from tasks.environment import EnvPlan, install_manifest
 
 UNIT_DIR = "/etc/systemd/system"
 
@@ -24,10 +26,14 @@ def unit_file_of(unit: str) -> str:
     return f"{name}@.service" if at else unit
 
 
-def unit_checks(config: AppConfig, units: tuple[str, ...]) -> tuple[Unit, ...]:
-    """``units`` with their health checks: a listening process's port and path, the settings'
-    timeout and settle time; a unit no process of ``config`` knows (one the host ran before) is
-    healthy when active."""
+def unit_checks(
+    config: AppConfig, units: tuple[str, ...], deployed: Mapping[str, Unit] | None = None
+) -> tuple[Unit, ...]:
+    """``units`` with their health checks: as ``deployed`` records them (``HostState.checks``:
+    how the version the host runs was deployed, its own ports, paths and timeouts), else as
+    ``config`` says: a listening process's port and path, the settings' timeout and settle
+    time; a unit no process of ``config`` knows (one the host ran before) is healthy when
+    active."""
     known: dict[str, Unit] = {}
     for process in config.processes:
         for unit in process.units(config.name):
@@ -39,9 +45,9 @@ def unit_checks(config: AppConfig, units: tuple[str, ...]) -> tuple[Unit, ...]:
         known.setdefault(f"{config.name}.service", Unit(
             f"{config.name}.service", web.port, web.health_path, config.health_timeout,
             config.health_settle))  # fmt: skip
-    return tuple(
-        known.get(u, Unit(u, 0, "", config.health_timeout, config.health_settle)) for u in units
-    )
+    deployed = deployed or {}
+    default = (config.health_timeout, config.health_settle)
+    return tuple(deployed.get(u) or known.get(u) or Unit(u, 0, "", *default) for u in units)
 
 
 def app_service(
@@ -92,9 +98,18 @@ def app_service(
     down = [u for u in units if not (state.running(u) and state.enabled(u))]
     pending = state.pending
     # Decided before pyinfra's @deploy is entered (it costs a no-op a millisecond a host).
-    if not files and release is None and not down and not stop and pending is None:
+    idle = not files and release is None and not down and not stop and pending is None
+    if env is not None and env.manifest is not None:
+        # A manifest that changes while nothing the app reads does (versions moved, how the
+        # units are checked): with the activation if there is one, so a rollback puts back the
+        # record of how the previous version is checked; else on its own.
+        if idle:
+            install_manifest(config, env, state)
+            return
+        files.append(env.manifest)
+    if idle:
         return
-    _activate(config, state, env, release, files, writes, units, stop, down)
+    _activate(config, state, env, release, files, writes, units, stop, down, only_env)
 
 
 @deploy("App service")
@@ -108,6 +123,7 @@ def _activate(
     units: tuple[str, ...],
     stop: tuple[str, ...],
     down: list[str],
+    only_env: bool,
 ) -> None:
     before = state.active_units
     pending = state.pending
@@ -125,6 +141,10 @@ def _activate(
     # What runs after a rollback: what runs now (or, were it all down, the units whose files the
     # host has); a first deploy has no version to go back to: on failure, its units are stopped.
     back = before or tuple(u for u in units if unit_file_of(u) in state.unit_files)
+    # Each checked as the version the host runs was deployed (its manifest records how), not as
+    # the settings say now: a new port, path or timeout is the new version's alone. A rotation
+    # restarts that same version (its units' files stay), so its units are checked that way too.
+    deployed = state.checks
     known = {f.path: f for f in (*(env.known if env else ()), *writes.values())}
     plan = Activation.resuming(
         pending,
@@ -133,9 +153,9 @@ def _activate(
         state.current,
         known,
         app=config.name,
-        units=unit_checks(config, units),
+        units=unit_checks(config, units, deployed if only_env else None),
         stop=stop,
-        back=unit_checks(config, back),
+        back=unit_checks(config, back, deployed),
         previous=bool(state.unit_files) and state.env_file is not None,
         secrets=env.secrets if env else (),
     )

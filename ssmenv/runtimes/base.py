@@ -23,6 +23,8 @@ class Runtime:
     + help: one sentence for the README
     + image: the app ships as a container image (``app_image``) rather than a source tree: no
       release on the host, and its unit runs the container engine
+    + installed: the directories ``install`` makes in a release: a command may run what is in
+      them, which ``app_source`` does not have (``ssmenv.entrypoints``)
     """
 
     name: str
@@ -34,6 +36,7 @@ class Runtime:
         default=lambda source: (), repr=False
     )
     image: bool = False
+    installed: tuple[str, ...] = ()
 
     def start_command(self, home: str) -> str:
         return self.start.format(home=home)

@@ -23,4 +23,5 @@ RUNTIME = Runtime(
     "(which adds `npm` to the packages).",
     install=_npm_install,
     packages_for=lambda source: ("npm",) if _npm_lockfile(source) else (),
+    installed=("node_modules",),
 )

@@ -29,4 +29,5 @@ RUNTIME = Runtime(
     start="{home}/current/.venv/bin/python server.py",
     help="Debian's Python 3 with a virtualenv per release, from the source's `requirements.txt`.",
     install=_python_install,
+    installed=(".venv",),
 )

@@ -30,12 +30,14 @@ S_NAME=()
 F_PATH=() F_SIZE=() F_SHA=() F_EXPECT=() F_BACK=() F_OWNER=() F_MODE=() F_FLAGS=()
 L_PATH='' L_TARGET='' L_EXPECT='' L_BACK=''
 # This run: staged temp files, the marker, whether anything live changed yet, the unit that
-# failed, whether the host's credential key is there (encrypt).
-F_TEMP=() MARKER='' TOUCHED=0 LOCKED=0 FAILED='' KEYED=0
+# failed and its state as systemd reported it then, whether the host's credential key is there
+# (encrypt).
+F_TEMP=() MARKER='' TOUCHED=0 LOCKED=0 FAILED='' SEEN='' KEYED=0
 # Per unit started: its first invocation and restart count; every invocation started, "unit id".
 declare -A FIRST=() RESTARTS=() END=()
 INVOKED=()
 P_ActiveState='' P_SubState='' P_InvocationID='' P_NRestarts='' P_Result='' P_ExecMainStatus=''
+P_ExecMainCode='' P_UnitFileState=''
 
 number() { [[ $1 =~ ^[0-9]{1,9}$ ]]; }
 
@@ -331,18 +333,67 @@ restore() {
   return "$status"
 }
 
-# props UNIT: the unit's state, as systemd has it now, into the P_* variables.
+# props UNIT: the unit's state, as systemd has it now (one systemctl show), into the P_*
+# variables.
 props() {
   local key value
   P_ActiveState='' P_SubState='' P_InvocationID='' P_NRestarts='' P_Result='' P_ExecMainStatus=''
-  P_UnitFileState=''
+  P_ExecMainCode='' P_UnitFileState=''
   while IFS='=' read -r key value; do
     case $key in
-      ActiveState | SubState | InvocationID | NRestarts | Result | ExecMainStatus | UnitFileState)
+      ActiveState | SubState | InvocationID | NRestarts | Result | ExecMainStatus | ExecMainCode | \
+        UnitFileState)
         printf -v "P_$key" '%s' "$value" ;;
     esac
   done < <(systemctl show -p ActiveState -p SubState -p InvocationID -p NRestarts -p Result \
-    -p ExecMainStatus -p UnitFileState -- "$1")
+    -p ExecMainStatus -p ExecMainCode -p UnitFileState -- "$1")
+}
+
+# exit_words: how the unit's last main process ended, as the last props read it ("exited with
+# status 1"); nothing while one runs. systemd keeps this only until it starts the unit again: a
+# new process's status is 0, whatever the one before it did.
+exit_words() {
+  case $P_ExecMainCode in # how the kernel said it ended (waitid's si_code)
+    1) echo "exited with status $P_ExecMainStatus" ;;
+    2) echo "was killed by signal $P_ExecMainStatus" ;;
+    3) echo "dumped core (signal $P_ExecMainStatus)" ;;
+  esac
+}
+
+# state_words: the unit's state as the last props read it: ActiveState/SubState, how its last
+# process ended (with systemd's Result) if it has, and how often systemd restarted it.
+state_words() {
+  local words="$P_ActiveState/$P_SubState" how
+  how=$(exit_words)
+  if [ -n "$how" ]; then
+    words+=", $how (Result=$P_Result)"
+  elif [ -n "$P_Result" ] && [ "$P_Result" != success ]; then
+    words+=" (Result=$P_Result)"
+  fi
+  echo "$words, NRestarts=${P_NRestarts:-0}"
+}
+
+# gone_words: after gone, what became of the unit, as the last props read it: it ended (and
+# systemd is restarting it), or systemd restarted it already (what ended the process before is
+# then only in its journal, which report shows).
+gone_words() {
+  local how
+  how=$(exit_words)
+  if [ "$P_SubState" = auto-restart ]; then
+    echo "${how:-ended} (Result=$P_Result), and systemd is restarting it"
+  elif [[ $P_ActiveState =~ ^(failed|inactive)$ ]]; then
+    echo "${how:-stopped} ($P_ActiveState/$P_SubState, Result=$P_Result)"
+  else
+    echo "is restarting after a failure (systemd started it again: NRestarts=$P_NRestarts," \
+      "now $P_ActiveState/$P_SubState)"
+  fi
+}
+
+# fail UNIT: UNIT is judged unhealthy: its state as the last props read it is kept for the
+# report, which shows the moment it was judged, not a later one.
+fail() {
+  FAILED=$1
+  SEEN=$(state_words)
 }
 
 # probe PORT PATH END: PATH answers 2xx on PORT, within what is left until END (at most 5 s a
@@ -379,7 +430,7 @@ gone() {
 up() {
   local -n names=${1}_NAME ports=${1}_PORT timeouts=${1}_TIMEOUT settles=${1}_SETTLE paths=${1}_PATH
   local i unit settle=0 waiting=() still
-  FAILED=''
+  FAILED='' SEEN=''
   for i in "${!names[@]}"; do
     unit=${names[i]}
     systemctl reset-failed -- "$unit" 2> /dev/null
@@ -393,7 +444,8 @@ up() {
     END[$unit]=$((SECONDS + timeouts[i]))
     if [[ $unit == *.target ]]; then
       if ! timeout -k 5 "${timeouts[i]}" systemctl start -- "$unit"; then
-        FAILED=$unit
+        props "$unit"
+        fail "$unit"
         say "could not start $unit"
         return 1
       fi
@@ -402,7 +454,7 @@ up() {
     if ! timeout -k 5 "${timeouts[i]}" systemctl restart -- "$unit"; then
       props "$unit"
       [ -z "$P_InvocationID" ] || INVOKED+=("$unit $P_InvocationID")
-      FAILED=$unit
+      fail "$unit"
       return 1
     fi
     props "$unit"
@@ -417,15 +469,15 @@ up() {
       unit=${names[i]}
       props "$unit"
       if gone "$unit"; then
-        FAILED=$unit
-        say "$unit exited (status $P_ExecMainStatus): not waiting any longer for it"
+        fail "$unit"
+        say "$unit $(gone_words): not waiting any longer for it"
         return 1
       fi
       if [ "$P_ActiveState" = active ] && probe "${ports[i]}" "${paths[i]}" "${END[$unit]}"; then
         continue
       fi
       if [ "$SECONDS" -ge "${END[$unit]}" ]; then
-        FAILED=$unit
+        fail "$unit"
         say "$unit was not healthy within ${timeouts[i]} s"
         return 1
       fi
@@ -440,9 +492,14 @@ up() {
     [[ $unit != *.target ]] || continue
     props "$unit"
     # Still the same process, still active: it did not crash right after answering.
-    if gone "$unit" || [ "$P_ActiveState" != active ]; then
-      FAILED=$unit
-      say "$unit did not stay up for $settle s after its health check passed"
+    if gone "$unit"; then
+      fail "$unit"
+      say "$unit did not stay up for $settle s after its health check passed: $(gone_words)"
+      return 1
+    elif [ "$P_ActiveState" != active ]; then
+      fail "$unit"
+      say "$unit did not stay up for $settle s after its health check passed: it is" \
+        "$P_ActiveState/$P_SubState"
       return 1
     fi
   done
@@ -457,13 +514,16 @@ halt() {
   done
 }
 
-# report UNIT: why the unit is not healthy, and what the invocations of it this run started
-# logged: never lines of an earlier one. Each journal line is marked "  | ".
+# report UNIT: why the unit is not healthy, in systemd's words when it was judged (fail), and
+# what the invocations of it this run started logged: never lines of an earlier one. Each
+# journal line is marked "  | ".
 report() {
-  local entry id matches=()
-  props "$1"
-  say "$1 did not become healthy: $P_ActiveState/$P_SubState ($P_Result, exit status" \
-    "$P_ExecMainStatus), $P_NRestarts restarts; what it logged:"
+  local entry id matches=() seen=$SEEN
+  if [ "$1" != "$FAILED" ] || [ -z "$seen" ]; then
+    props "$1"
+    seen=$(state_words)
+  fi
+  say "$1 did not become healthy: $seen; what it logged:"
   for entry in ${INVOKED[@]+"${INVOKED[@]}"}; do
     [ "${entry%% *}" = "$1" ] || continue
     id=${entry#* }

@@ -185,6 +185,14 @@ def example_app(directory: Path, **commands: str) -> Path:
     return target
 
 
+def crashed(output: str, host: str, unit: str, status: int) -> bool:
+    """Whether ``host`` said ``unit`` failed as systemd reported it: its process exited with
+    ``status`` (when seen before systemd restarted it), or it is restarting after a failure
+    (seen after: the exit status is then only in its journal)."""
+    return (f"[{host}] ssmenv: {unit} exited with status {status} (Result=exit-code)" in output
+            or f"[{host}] ssmenv: {unit} is restarting after a failure" in output)  # fmt: skip
+
+
 def wait_for(condition, what: str, deadline: float = 60.0, every: float = 0.1):
     """Poll ``condition`` until it returns something true, and return that; fail saying ``what``
     was awaited once ``deadline`` seconds have passed."""

@@ -6,9 +6,11 @@ each later test starts from the state the earlier ones left.
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
-from tests.e2e.conftest import sha256
+from tests.e2e.conftest import REPO, sha256
 
 APP = "example-app"
 UNIT = f"{APP}-web.service"  # the web process of the example app's Procfile
@@ -126,3 +128,29 @@ def test_missing_required_parameter_fails_naming_it_and_changes_no_host(
             ).strip()
             == ""
         )
+
+
+def test_a_source_without_its_start_file_fails_naming_it_and_changes_no_host(
+    first_deploy, deployer, lab_hosts, tmp_path
+):
+    # A first user's own app: no Procfile, and its entry file is not the runtime's default.
+    source = tmp_path / "myapp"
+    shutil.copytree(REPO / "examples" / "app", source)
+    (source / "Procfile").unlink()
+    (source / "server.js").rename(source / "index.js")
+    assert deployer.run(data=DATA).returncode == 0
+    watched = [f"/etc/{APP}.env", f"/etc/systemd/system/{UNIT}"]
+    before = {h.name: ([h.file_state(p) for p in watched], h.service(UNIT),
+                       h.run(f"ls /opt/{APP}/releases; readlink /opt/{APP}/current"))
+              for h in lab_hosts}  # fmt: skip
+
+    result = deployer.run(data={**DATA, "app_source": str(source)})
+
+    assert result.returncode != 0
+    assert (f"app_source: no server.js in {source} (the node runtime's default start command, "
+            "/usr/bin/node server.js; set app_start or add a Procfile)") in result.output
+    assert "Starting operation" not in result.output
+    for host in lab_hosts:
+        assert ([host.file_state(p) for p in watched], host.service(UNIT),
+                host.run(f"ls /opt/{APP}/releases; readlink /opt/{APP}/current")) == (
+            before[host.name])  # fmt: skip

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from ssmenv import envfile
-from tests.e2e.conftest import REPO, example_app, sha256
+from tests.e2e.conftest import REPO, crashed, example_app, sha256
 
 APP = "example-app"
 WEB, WORKER, TARGET = f"{APP}-web.service", f"{APP}-worker.service", f"{APP}.target"
@@ -105,7 +105,7 @@ def test_a_worker_that_exits_at_start_rolls_back_the_whole_app_and_stops_the_rol
     result = deployer.run(data={**DATA, "app_source": str(broken), "health_timeout": 30})
 
     assert result.returncode != 0
-    assert f"[{first.name}] ssmenv: {WORKER} exited" in result.output
+    assert crashed(result.output, first.name, WORKER, 1), result.output[-3000:]
     assert f"[{first.name}] ssmenv: rolled back: {APP} is healthy on the previous version" in (
         result.output
     )

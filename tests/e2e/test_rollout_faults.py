@@ -15,7 +15,7 @@ import pytest
 from lab.hosts import ssh_args
 from ssmenv import remote
 from ssmenv.provision import Provision, Unpack
-from tests.e2e.conftest import REPO, sha256, wait_for
+from tests.e2e.conftest import REPO, crashed, sha256, wait_for
 
 APP = "example-app"
 UNIT = f"{APP}-web.service"  # the web process of the example app's Procfile
@@ -131,7 +131,7 @@ def test_a_crashing_value_is_rolled_back_without_waiting_out_the_health_timeout(
     elapsed = time.monotonic() - started
 
     assert result.returncode != 0
-    assert f"[{first.name}] ssmenv: {UNIT} exited" in result.output
+    assert crashed(result.output, first.name, UNIT, 78), result.output[-3000:]  # EX_CONFIG
     assert f"[{first.name}] ssmenv: rolled back: {APP} is healthy on the previous version" in (
         result.output
     )

@@ -89,6 +89,7 @@ def test_help_lists_every_command(installed):
 
 
 def test_the_templates_and_remote_programs_are_found_inside_the_package(installed, tmp_path):
+    (tmp_path / "server.js").touch()  # what the node runtime's default start command runs
     code = (
         "import sys; from ssmenv import remote, render; from ssmenv.config import AppConfig\n"
         "print(render.TEMPLATES)\n"
@@ -126,6 +127,7 @@ def test_import_dry_run_and_parity_read_the_stand_in(installed, stand_in, tmp_pa
     for group in ("staging", "prod"):
         (groups / f"{group}.py").write_text(f"ssm_path = '/pkg/{group}'\n")
     (tmp_path / "examples" / "app").mkdir(parents=True)  # app_source's default, from here
+    (tmp_path / "examples" / "app" / "server.js").touch()  # with the node runtime's entry file
 
     imported = installed.ssmenv(["import", str(dotenv), "--ssm-path", "/pkg/staging",
                                  "--dry-run"], env=stand_in.env)  # fmt: skip

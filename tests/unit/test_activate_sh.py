@@ -173,3 +173,51 @@ def test_masks_send_a_credentials_value_and_its_previous_one_whole(tmp_path):
     sent = [base64.b64decode(line.split(" ", 1)[1]).decode() for line in result.stdout.splitlines()]
     assert result.stdout.startswith("mask-value ")
     assert sent == ["FAKE-new\nsecond line", "FAKE-old"]
+
+
+# What systemd 252 reports (`systemctl show`) of a unit with Restart=on-failure, read on a test
+# host: its process just exited with status 1; a second later, a new process runs; the start
+# limit reached; a process killed by SIGKILL.
+EXITED = {"ActiveState": "activating", "SubState": "auto-restart", "Result": "exit-code",
+          "ExecMainCode": "1", "ExecMainStatus": "1", "NRestarts": "0"}  # fmt: skip
+RESTARTED = {"ActiveState": "active", "SubState": "running", "Result": "success",
+             "ExecMainCode": "0", "ExecMainStatus": "0", "NRestarts": "1"}  # fmt: skip
+GAVE_UP = {"ActiveState": "failed", "SubState": "failed", "Result": "exit-code",
+           "ExecMainCode": "1", "ExecMainStatus": "3", "NRestarts": "5"}  # fmt: skip
+KILLED = {"ActiveState": "failed", "SubState": "failed", "Result": "signal",
+          "ExecMainCode": "2", "ExecMainStatus": "9", "NRestarts": "0"}  # fmt: skip
+
+
+def seen(state: dict[str, str]) -> str:
+    """``state`` as the activation's props would have read it."""
+    return " ".join(f"P_{key}={value}" for key, value in state.items())
+
+
+@pytest.mark.parametrize(("state", "gone", "words"), [
+    (EXITED, "exited with status 1 (Result=exit-code), and systemd is restarting it",
+     "activating/auto-restart, exited with status 1 (Result=exit-code), NRestarts=0"),
+    (RESTARTED, "is restarting after a failure (systemd started it again: NRestarts=1, now "
+     "active/running)", "active/running, NRestarts=1"),
+    (GAVE_UP, "exited with status 3 (failed/failed, Result=exit-code)",
+     "failed/failed, exited with status 3 (Result=exit-code), NRestarts=5"),
+    (KILLED, "was killed by signal 9 (failed/failed, Result=signal)",
+     "failed/failed, was killed by signal 9 (Result=signal), NRestarts=0"),
+], ids=["exited", "restarted", "gave-up", "killed"])  # fmt: skip
+def test_a_failed_unit_is_described_as_systemd_reports_it(state, gone, words):
+    result = bash(f"{seen(state)}; gone_words; state_words")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [gone, words]
+    # A process that was restarted is never said to have exited with the new one's status.
+    assert "status 0" not in result.stdout and "success" not in result.stdout
+
+
+def test_the_report_says_the_state_the_unit_was_judged_in_not_a_later_one():
+    # Judged as its process exited; by the time the report is written, systemd has started a new
+    # process, whose exit status (0) and Result (success) say nothing of the failure.
+    result = bash(f"{seen(EXITED)}; fail app-web.service; {seen(RESTARTED)}; "
+                  "report app-web.service")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == (
+        "ssmenv: app-web.service did not become healthy: activating/auto-restart, exited with "
+        "status 1 (Result=exit-code), NRestarts=0; what it logged:\n"
+    )

@@ -166,3 +166,26 @@ def test_a_credential_file_line_says_it_is_one_and_whether_to_encrypt_it():
     write = FileWrite("/etc/credstore.encrypted/app/API_KEY", "FAKE-v", credential=True,
                       encrypt=True, transient=True)  # fmt: skip
     assert write.line().split(" ")[7] == "transient,credential,encrypt"
+
+
+def test_a_rollback_checks_each_unit_as_the_host_records_it_else_as_the_settings_say():
+    from ssmenv.config import AppConfig
+    from tasks.service import unit_checks
+
+    # The settings now: a new port, path and timeout for web.
+    config = AppConfig.from_data({"ssm_path": "/a", "app_port": 4000, "health_path": "/ready",
+                                  "health_timeout": 5})  # fmt: skip
+    web, worker = "example-app-web.service", "example-app-worker.service"
+    deployed = {web: Unit(web, 3000, "/healthz", 30, 2),
+                "example-app-admin.service": Unit("example-app-admin.service", 3100, "/up", 9, 1)}
+    back = (web, worker, "example-app-admin.service")
+    assert unit_checks(config, back, deployed) == (
+        Unit(web, 3000, "/healthz", 30, 2),
+        Unit(worker, 0, "", 5, 2),  # not recorded: as the settings say
+        Unit("example-app-admin.service", 3100, "/up", 9, 1),  # no process of the settings
+    )  # fmt: skip
+    # A host whose manifest records none (written before manifests did): the settings' checks.
+    assert unit_checks(config, back, None) == (
+        Unit(web, 4000, "/ready", 5, 2), Unit(worker, 0, "", 5, 2),
+        Unit("example-app-admin.service", 0, "", 5, 2),
+    )  # fmt: skip

@@ -192,6 +192,8 @@ def test_two_apps_whose_units_would_have_one_name_are_refused(tmp_path):
     from ssmenv.config import AppConfig
 
     (tmp_path / "Procfile").write_text("web: /usr/bin/node server.js\nadmin: /usr/bin/node a.js\n")
+    for script in ("server.js", "a.js"):
+        (tmp_path / script).touch()
     shop = AppConfig.from_data({"ssm_path": "/a", "app_name": "shop", "app_source": str(tmp_path),
                                 "app_port": 3000})  # fmt: skip
     admin = AppConfig.from_data({"ssm_path": "/a", "app_name": "shop-admin", "app_port": 3001,

@@ -101,6 +101,7 @@ def test_a_containers_command_may_start_with_an_option_its_words_follow_the_imag
 def test_percent_and_dollar_in_the_start_command_are_taken_literally(tmp_path):
     from ssmenv.render import unit_file
 
+    (tmp_path / "s.js").touch()
     config = AppConfig.from_data({"ssm_path": "/a", "app_source": str(tmp_path),
                                   "app_start": "/usr/bin/node s.js 100% $HOME"})  # fmt: skip
     assert "ExecStart=/usr/bin/node s.js 100%% $$HOME" in unit_file(config).splitlines()

@@ -135,3 +135,37 @@ def test_the_plan_says_a_value_changed_under_the_same_version_in_the_words_drift
     ).removeprefix("changes ")
     only_moved = tuple(manifest.compare(deployed, {**current, "A": Var("FAKE-a", "s", 1)}, key))
     assert describe(only_moved, deployed) == "rewritten (same variables)"
+
+
+def test_the_manifest_records_how_each_unit_of_the_deployed_version_is_checked():
+    from dataclasses import replace
+
+    from ssmenv.activation import Unit
+    from ssmenv.facts import AppHostState
+
+    units = (Unit("app-web.service", 3000, "/healthz", 30, 2), Unit("app-worker@1.service", 0,
+             "", 10, 0), Unit("app.target", 0, "", 30, 2))  # fmt: skip
+    built = manifest.build("app", manifest.new_key(), {"A": Var("1", "s", 1)}, units=units)
+    text = manifest.dumps(built)
+    assert manifest.loads(text)["units"]["app-web.service"] == {
+        "port": 3000, "health_path": "/healthz", "health_timeout": 30, "health_settle": 2}
+    assert manifest.checks(manifest.loads(text)) == {u.name: u for u in units}
+    # The state read hands them to the tasks.
+    state = replace(AppHostState().process([]), manifest=text)
+    assert state.checks == {u.name: u for u in units}
+
+
+def test_a_manifest_from_before_records_no_checks_and_a_bad_entry_is_left_out():
+    key = manifest.new_key()
+    assert manifest.checks(manifest.build("app", key, {})) is None  # as written before
+    assert manifest.checks(None) is None
+    odd = {"units": {
+        "app-web.service": {"port": 3000, "health_path": "/a path", "health_timeout": 30,
+                            "health_settle": 2},
+        "app-worker.service": {"port": 0, "health_path": "", "health_timeout": 0,
+                               "health_settle": 0},
+        "app-admin.service": {"port": True, "health_path": "", "health_timeout": 1,
+                              "health_settle": 0},
+        "app-clock.service": "not an entry",
+    }}  # fmt: skip
+    assert manifest.checks(odd) == {}

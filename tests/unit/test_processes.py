@@ -132,6 +132,8 @@ def test_a_placement_that_cannot_run_says_why(placement, why):
 
 def test_the_config_of_an_app_with_a_procfile_runs_its_units_and_its_target(tmp_path):
     (tmp_path / "Procfile").write_text(PROCFILE)
+    for script in ("server.js", "worker.js", "clock.py"):
+        (tmp_path / script).touch()
     config = AppConfig.from_data({"ssm_path": "/a", "app_name": "shop", "app_source": str(tmp_path),
                                   "app_processes": {"web": 1, "worker": 2}})  # fmt: skip
     assert config.units == ("shop-web.service", "shop-worker@1.service", "shop-worker@2.service",
