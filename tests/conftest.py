@@ -1,12 +1,15 @@
-"""Shared fixtures: the local AWS stand-in (moto server), used by integration and e2e tests."""
+"""Shared fixtures: the local AWS stand-in (moto server), and one that enforces IAM policies, used
+by integration and e2e tests."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,6 +48,48 @@ def stand_in(tmp_path_factory) -> Iterator[StandIn]:
     proc = aws.start(port, Path(log))
     try:
         yield StandIn(port, aws.environment(port))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@dataclass
+class EnforcingStandIn(StandIn):
+    """A moto server that checks every request against the caller's IAM policies (resource ARNs
+    included: ``lab.moto_server``). ``client`` acts as ``admin``, a user allowed everything;
+    ``user`` makes one allowed exactly a policy."""
+
+    admin: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def client(self, service: str, credentials: Mapping[str, str] | None = None):
+        return aws.client(service, self.port, credentials=dict(credentials or self.admin))
+
+    def user(self, name: str, policy: Mapping[str, Any] | None) -> dict[str, str]:
+        """A new IAM user whose only permissions are ``policy`` (inline), and its key as the
+        variables boto3 reads."""
+        iam = self.client("iam")
+        iam.create_user(UserName=name)
+        if policy is not None:
+            iam.put_user_policy(UserName=name, PolicyName=name, PolicyDocument=json.dumps(policy))
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        return {"AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+                "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def enforcing_aws(tmp_path_factory) -> Iterator[EnforcingStandIn]:
+    """A stand-in of this module's own that enforces IAM from its first request on, but for
+    making its admin user."""
+    port = free_port()
+    proc = aws.start(port, tmp_path_factory.mktemp("moto-iam") / "moto.log")
+    try:
+        admin = aws.admin(port)
+        aws.enforce(port)
+        env = {**aws.environment(port), **admin}
+        yield EnforcingStandIn(port, env, admin)
     finally:
         proc.terminate()
         try:
