@@ -204,7 +204,9 @@ def _patched(
     keys = _keys()
 
     def read(host, fact, **kwargs):
-        asked = {k: v for k, v in kwargs.items() if k != "app"}
+        # What it asks of the app's image only for an app that runs one.
+        asked = {k: v for k, v in kwargs.items()
+                 if k != "app" and (kwargs.get("image") or k not in ("engines", "image"))}
         queries.append(f"read state {host.name} {kwargs['app']}: "
                        f"{json.dumps(asked, sort_keys=True, default=list)}")  # fmt: skip
         lines.append(queries[-1])
