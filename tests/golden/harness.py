@@ -20,7 +20,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -34,6 +34,7 @@ from ssmenv.facts import HostState
 from ssmenv.provision import Provision
 from ssmenv.sources import Fetched
 from ssmenv.sources.ssm import Parameter
+from tests.hostmodel import project
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).resolve().parent
@@ -88,33 +89,6 @@ def dump_inputs(run: Run) -> list[str]:
     for name, (value, version, kind) in sorted(run.parameters.items()):
         lines.append(f"parameter {name} v{version} {kind}: {value!r}")
     return lines
-
-
-#: The engine each package installs.
-ENGINE_PACKAGES = {"podman": "podman", "docker": "docker.io"}
-
-
-def project(state: HostState, images: frozenset[str], asked: Mapping[str, Any]) -> HostState:
-    """What the state read asking ``asked`` finds on a host that has ``state`` (its ``dirs``:
-    every directory it has; ``images``: every image), as ``AppHostState`` reads it: the
-    directories it names, the release it asks about, the image and the first engine."""
-    release, home = asked["release"], asked["home"]
-    named = {home, f"{home}/releases", *([release] if release else [])}
-    for store in asked["credential_dirs"]:
-        named |= {store, store.rsplit("/", 1)[0]}
-    engines = asked.get("engines", ())
-    engine = next((e for e in engines
-                   if state.packages.get(ENGINE_PACKAGES[e]) == "installed"), None)  # fmt: skip
-    image = asked.get("image")
-    return replace(
-        state,
-        packages={p: s for p, s in state.packages.items()
-                  if p == "systemd" or p in asked["packages"]},
-        dirs={path: s for path, s in state.dirs.items() if path in named},
-        release_present=(release in state.dirs) if release else None,
-        engine=engine if image else None,
-        image_present=(engine is not None and image in images) if image else None,
-    )  # fmt: skip
 
 
 # --- the outputs, as text ---------------------------------------------------------------------

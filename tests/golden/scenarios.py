@@ -1,5 +1,5 @@
 """The golden scenarios: runs of ``deploy.py``, ``rotate.py`` and ``drift.py`` one after another on
-the same hosts, each starting from what the one before left there (``tests.golden.hosts``), with
+the same hosts, each starting from what the one before left there (``tests.hostmodel``), with
 changes in between (a value, a release, a unit stopped, an activation left unfinished...).
 
 Every value is obviously fake.
@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from ssmenv.facts import HostState
-from tests.golden import hosts
+from tests import hostmodel as hosts
 from tests.golden.harness import Outcome, Run, run
 
 SECURE, PLAIN = "SecureString", "String"

@@ -1,17 +1,52 @@
-"""A model of what a host has after a run, for the golden scenarios: each run's plans applied to
-the ``HostState`` it was made from, as ``provision.sh`` and ``activate.sh`` carry them out when
-all goes well, so that the next run starts from what this one left."""
+"""A model of what a host has after a run: a plan applied to the ``HostState`` it was made from, as
+``provision.sh`` and ``activate.sh`` carry it out when all goes well (pure, on ``HostState``
+values alone). The golden scenarios start each run from what the one before left; the plan's
+tests check that a plan applied gives a state whose plan is nothing.
+
+A credential file's digest here is not its plaintext's (the host encrypts it, differently each
+time): no plan compares it with one, only with the manifest's fingerprints."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 from ssmenv.accounts import Account
 from ssmenv.activation import Activation, Pending
+from ssmenv.config import AppConfig
 from ssmenv.facts import AppHostState, FileInfo, HostState
+from ssmenv.plan.app import AppPlan
+from ssmenv.plan.state import query
 from ssmenv.provision import Provision
+
+#: The package that installs each engine.
+ENGINE_PACKAGES = {"podman": "podman", "docker": "docker.io"}
+
+
+def project(state: HostState, images: frozenset[str], asked: Mapping[str, Any]) -> HostState:
+    """What the state read asking ``asked`` finds on a host that has ``state`` (its ``dirs``:
+    every directory it has; ``images``: every image), as ``AppHostState`` reads it: the
+    directories it names, the release it asks about, the image and the first engine."""
+    release, home = asked["release"], asked["home"]
+    named = {home, f"{home}/releases", *([release] if release else [])}
+    for store in asked["credential_dirs"]:
+        named |= {store, store.rsplit("/", 1)[0]}
+    engines = asked.get("engines", ())
+    engine = next((e for e in engines
+                   if state.packages.get(ENGINE_PACKAGES[e]) == "installed"), None)  # fmt: skip
+    image = asked.get("image")
+    return replace(
+        state,
+        packages={p: s for p, s in state.packages.items()
+                  if p == "systemd" or p in asked["packages"]},
+        dirs={path: s for path, s in state.dirs.items() if path in named},
+        release_present=(release in state.dirs) if release else None,
+        engine=engine if image else None,
+        image_present=(engine is not None and image in images) if image else None,
+    )  # fmt: skip
+
 
 UNIT_DIR = "/etc/systemd/system/"
 
@@ -129,3 +164,31 @@ def host_wide(states: Mapping[tuple[str, str], HostState], host: str) -> dict:
         packages.update(s.packages)
         journald = s.journald or journald
     return {"packages": packages, "journald": journald}
+
+
+
+@dataclass
+class Host:
+    """One host over several runs: what it has (``state``: every directory, every package it
+    has; ``images``: every image it pulled), read as the state read would, plans applied."""
+
+    state: HostState = field(default_factory=fresh)
+    images: frozenset[str] = frozenset()
+
+    def read(self, config: AppConfig, release: str = "") -> HostState:
+        """What the state read of ``config`` (asking about ``release``) finds."""
+        return project(self.state, self.images, asdict(query(config, release)))
+
+    def apply(self, config: AppConfig, plan: AppPlan, healthy: bool = True) -> None:
+        """``plan`` carried out (made from ``self.read(config, ...)``): packages installed, what
+        it provisions made, the image pulled, its activation (seen healthy, unless not
+        ``healthy``: its marker stays) or manifest in place."""
+        assert plan.refusal is None, plan.refusal
+        if plan.provision is not None and plan.provision.pull is not None:
+            self.images |= {plan.provision.pull.image}
+        state = provisioned(self.state, plan.provision, plan.packages)
+        state = activated(state, plan.activation, config.env_file, healthy)
+        if plan.manifest is not None:
+            state = manifest_installed(state, (plan.manifest.path, plan.manifest.content or ""),
+                                       config.user)  # fmt: skip
+        self.state = state
