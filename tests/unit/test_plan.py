@@ -266,6 +266,57 @@ def test_a_first_deploy_never_seen_healthy_has_no_version_to_go_back_to():
     assert all(f.content is None and f.back is None for f in p.activation.files)
 
 
+def test_a_new_port_is_the_new_versions_and_a_rollback_checks_the_old_one_on_its_own():
+    host = deployed()
+    p = plan(host, config(app_port=3100), fetched(config(app_port=3100)))
+    assert [(u.name, u.port) for u in p.activation.units][:1] == [(WEB, 3100)]
+    assert [(u.name, u.port) for u in p.activation.back][:1] == [(WEB, 3000)]
+
+
+def test_a_rotation_checks_the_units_as_they_were_deployed():
+    host = deployed()  # health_timeout 30
+    cfg = config(health_timeout=45)
+    p = rotation(host, cfg, fetched(cfg, API_KEY=("FAKE-key-2", 2)))
+    assert {u.timeout for u in (*p.activation.units, *p.activation.back)} == {30}
+
+
+@pytest.fixture(scope="module")
+def single_unit(tmp_path_factory) -> str:
+    source = tmp_path_factory.mktemp("single-unit")
+    shutil.copytree(REPO_ROOT / "examples" / "app", source, dirs_exist_ok=True)
+    (source / "Procfile").unlink()  # one process, in <app>.service, as before Procfiles
+    return str(source)
+
+
+def test_a_host_on_the_single_unit_layout_moves_to_one_unit_per_process(single_unit):
+    host = deployed(config(app_source=single_unit))
+    p = plan(host, config())
+    assert files(p) == [f"+{UNITS}/{WEB}", f"+{UNITS}/{WORKER}", f"+{UNITS}/{TARGET}",
+                        f"-{UNITS}/{APP}.service", f"+{MANIFEST}"]  # fmt: skip
+    assert p.activation.stop == (f"{APP}.service",) and restarted(p) == (WEB, WORKER, TARGET)
+    # Rolled back, the old unit is checked as the web process it was.
+    assert [(u.name, u.port, u.path) for u in p.activation.back] == [
+        (f"{APP}.service", 3000, "/healthz")]
+
+
+def test_two_apps_on_a_host_each_restart_for_their_own_values_alone():
+    other = AppConfig.from_data({"app_name": "blog", "app_source": "examples/python-app",
+                                 "app_runtime": "python", "app_port": 3001,
+                                 "ssm_path": "/blog/prod", "app_version": "v1"})  # fmt: skip
+    # Each app reads its own state; the host's packages and journald are the first app's.
+    shop, blog = Host(), Host()
+    shop.apply(config(), plan(shop, config()))
+    blog_first = deploy(other, fetched(other), blog.read(other, release(other)), host="web-1",
+                        release=release(other), others=(config(),), supply=SUPPLY)  # fmt: skip
+    assert blog_first.provision.files == ()  # journald's drop-in: the first app's
+    blog.apply(other, blog_first)
+
+    changed = fetched(config(), API_KEY=("FAKE-key-2", 2))
+    assert restarted(plan(shop, config(), changed)) == (WEB, WORKER, TARGET)
+    assert deploy(other, fetched(other), blog.read(other, release(other)), host="web-1",
+                  release=release(other), others=(config(),), supply=SUPPLY) == AppPlan("blog")
+
+
 def test_a_container_app_pulls_a_new_image_and_switches_its_unit():
     digest = "sha256:" + "5e" * 32
     image = {"app_runtime": "container", "app_image": f"registry.example.com/shop@{digest}",
@@ -279,6 +330,17 @@ def test_a_container_app_pulls_a_new_image_and_switches_its_unit():
     p = plan(host, new)
     assert p.packages == () and p.provision.pull.image == new.container.image.reference
     assert files(p) == [f"+{UNITS}/{APP}.service"] and restarted(p) == (f"{APP}.service",)
+
+
+def test_a_variable_added_reaches_a_container_at_the_next_rotation_through_its_unit():
+    digest = "sha256:" + "5e" * 32
+    cfg = config(app_runtime="container", app_image=f"registry.example.com/shop@{digest}",
+                 app_version=None)  # fmt: skip
+    host = deployed(cfg)
+    p = rotation(host, cfg, {**fetched(cfg), "NEW": Variable("NEW", "1", "/shop/prod/NEW", 1)})
+    # The container is given each variable by name: its unit names the new one.
+    assert files(p) == [f"+{ENV}", f"+{MANIFEST}", f"+{UNITS}/{APP}.service"]
+    assert "--env=NEW" in p.activation.files[-1].content
 
 
 def test_a_refused_host_has_nothing_planned_and_what_was_said_before():
