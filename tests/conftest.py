@@ -9,11 +9,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from lab import aws
 from lab.ports import free_port
 
 IN_CI = bool(os.environ.get("CI"))
+
+# Property tests judge what the code returns, never how long it took: on a loaded machine (the e2e
+# hosts of parallel workers) a per-example deadline or hypothesis' "too slow" check would fail a
+# correct test by timing.
+settings.register_profile(
+    "ssmenv", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("ssmenv")
 
 
 @dataclass
