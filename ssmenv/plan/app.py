@@ -4,10 +4,11 @@ order a driver carries it out: the runtime packages, the provisioning command (u
 directories, journald, the release or the image), then the activation (env file, credentials,
 manifest, units, release link; health-gated, rolled back on failure), or the manifest alone.
 
-Nothing here talks to a host, to AWS or to pyinfra, nor reads anything global: what a plan
-needs from outside only when it needs it (the release archive, an ECR login) its driver supplies
-(``Supply``), and what it has to say is data (``AppPlan.notes``), as is a host it refuses
-(``AppPlan.refusal``).
+Nothing here talks to a host, to AWS or to pyinfra, nor reads global state: what a plan needs
+from outside only when it needs it (the release archive, an ECR login, a new fingerprint key) its
+driver supplies (``Supply``), and what it has to say is data (``AppPlan.notes``), as is a host it
+refuses (``AppPlan.refusal``). The app's source is read as its settings read it (``AppConfig``:
+its Procfile; here, which lockfile or requirements its runtime installs from).
 """
 
 from __future__ import annotations

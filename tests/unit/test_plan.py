@@ -17,7 +17,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ssmenv.config import REPO_ROOT, AppConfig
@@ -372,7 +372,7 @@ values_ = st.fixed_dictionaries({
 })
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200)
 @given(before=st.none() | st.tuples(settings_, values_), after=settings_, values=values_,
        healthy=st.booleans(), systemd=st.sampled_from([249, 252]))  # fmt: skip
 def test_a_deploy_applied_leaves_nothing_to_deploy_nor_to_rotate(
@@ -393,7 +393,7 @@ def test_a_deploy_applied_leaves_nothing_to_deploy_nor_to_rotate(
     assert rotation(host, cfg, variables).empty
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100)
 @given(deployed_=settings_, values=values_, rotated=values_)
 def test_a_rotation_applied_leaves_nothing_to_rotate_nor_to_deploy(deployed_, values, rotated):
     cfg = config(**deployed_)
