@@ -15,6 +15,8 @@ change what a deploy does).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import logging
 import sys
@@ -34,6 +36,9 @@ from ssmenv.facts import HostState
 from ssmenv.provision import Provision
 from ssmenv.sources import Fetched
 from ssmenv.sources.ssm import Parameter
+from tasks import release
+from tasks import state as state_read
+from tasks.release import build_archive
 from tests.hostmodel import project
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,13 +102,8 @@ def dump_inputs(run: Run) -> list[str]:
 def _archives() -> dict[str, str]:
     """Each release archive's line as it travels, by a name that does not change with the
     examples' files: ``archive <examples/app>``."""
-    from tasks.release import build_archive
-
     found = {}
     for source in ("examples/app", "examples/python-app"):
-        import base64
-        import hashlib
-
         _, path = build_archive(ROOT / source)
         data = path.read_bytes()
         text = base64.b64encode(data).decode()
@@ -193,10 +193,8 @@ def _patched(
         # Another channel than the lines printed (a pipe to python -m ssmenv): listed after them.
         reports.append(f"report {host} {app}: differs={differs} names={list(names)}")
 
-    from tasks import state
-
     with ExitStack() as stack:
-        stack.enter_context(mock.patch.object(state, "quiet_fact", read))
+        stack.enter_context(mock.patch.object(state_read, "quiet_fact", read))
         stack.enter_context(mock.patch.object(sources, "fetch", _fetch(run.parameters)))
         stack.enter_context(mock.patch.object(manifest, "new_key", lambda: next(keys)))
         stack.enter_context(mock.patch.object(report, "emit", emit))
@@ -204,8 +202,6 @@ def _patched(
 
 
 def _clear() -> None:
-    from tasks import release
-
     sources.clear_cache()
     release._say.cache_clear()
 

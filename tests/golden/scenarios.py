@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from ssmenv.accounts import Account
 from ssmenv.facts import HostState
 from tests import hostmodel as hosts
 from tests.golden.harness import Outcome, Run, run
@@ -282,8 +283,6 @@ def refusals() -> list[Outcome]:
         hosts.fresh(), dirs={"/opt/example-app": "root root 777 symbolic link"})
     lab.run("deploy.py", one, EXAMPLE_PARAMETERS, "/opt/example-app is a link")
     other = Lab()
-    from ssmenv.accounts import Account
-
     other.states[("web-1", "example-app")] = replace(hosts.fresh(), account=Account(
         "example-app", 1001, 1001, "", "/home/example-app", "/bin/bash",
         ("example-app", "sudo")), user="example-app:1001:/home/example-app:/bin/bash",
