@@ -1,9 +1,9 @@
 """The activation of one host: what it switches to, what it goes back to, how to tell it worked.
 
-An ``Activation`` is built on the control machine from what the run read of the host and what it
-wants there. ``ssmenv/shell/activate.sh`` carries it out as one remote command under the app's
-lock (see that file for the steps and exit statuses); this module writes its plan, bounds how long
-it may take, and reads what the host says back, masking every secret value first.
+An ``Activation`` is made by the plan (``ssmenv.plan.service``) from what the host has and what
+the settings want there. ``ssmenv/shell/activate.sh`` carries it out as one command under the
+app's lock (see that file for the steps and exit statuses); this module writes its plan, bounds
+how long it may take, and reads what the host says back, masking every secret value first.
 
 What a rollback restores is explicit (``FileWrite.back``, ``LinkSwitch.back``): normally what the
 host has now, but when an earlier activation committed files and never saw the service healthy
