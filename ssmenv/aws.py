@@ -3,13 +3,16 @@ the request pacing, the call counts, and the one line a failure becomes.
 
 botocore (boto3's core) finds credentials, region and endpoint the standard way
 (``AWS_PROFILE``, instance roles, ``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_SSM``...); nothing here
-knows whether it talks to AWS or to a stand-in. Used by the configuration sources
-(``ssmenv.sources``), EC2 discovery (``ssmenv.ec2``) and the ``.env`` import
-(``ssmenv.dotenv_import``).
+knows whether it talks to AWS or to a stand-in. A botocore older than 1.31 (Debian 12 packages
+1.29, which the agent on a host uses) does not read the endpoint variables: ``client`` reads them
+then, as botocore would (``configured_endpoint``). Used by the configuration sources
+(``ssmenv.sources``), EC2 discovery (``ssmenv.ec2``), the ``.env`` import
+(``ssmenv.dotenv_import``), the publication and the agent.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -17,6 +20,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+import botocore.configprovider
 import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -74,7 +78,31 @@ def client(
     )
     # botocore's own client: boto3's is the same object for these services, and importing
     # boto3 (with s3transfer) costs every run some 50 ms of its fixed time.
-    return session.create_client(service, region_name=region, config=config)
+    return session.create_client(service, region_name=region, config=config,
+                                 endpoint_url=configured_endpoint(session, service))  # fmt: skip
+
+
+#: botocore 1.31 and later read ``AWS_ENDPOINT_URL`` and ``AWS_ENDPOINT_URL_<SERVICE>`` themselves.
+READS_ENDPOINT_VARIABLES = hasattr(botocore.configprovider, "ConfiguredEndpointProvider")
+
+
+def configured_endpoint(
+    session: Any,
+    service: str,
+    environ: Any = None,
+    reads_variables: bool = READS_ENDPOINT_VARIABLES,
+) -> str | None:
+    """The endpoint the environment names for ``service``, where botocore does not read it
+    itself (``None``: botocore's own choice): ``AWS_ENDPOINT_URL_<SERVICE>`` (the service's id in
+    capitals, ``_`` for spaces and dashes: ``AWS_ENDPOINT_URL_SECRETS_MANAGER``), else
+    ``AWS_ENDPOINT_URL``; neither when ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`` is ``true``. A VPC
+    endpoint with its own name, or the lab's stand-in, is named so for every version alike."""
+    environ = os.environ if environ is None else environ
+    if reads_variables or environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true":
+        return None
+    service_id = session.get_service_model(service).service_id.hyphenize()
+    own = f"AWS_ENDPOINT_URL_{service_id.replace('-', '_').upper()}"
+    return environ.get(own) or environ.get("AWS_ENDPOINT_URL") or None
 
 
 class _Pacer:

@@ -2,7 +2,9 @@
 
 They derive from pyinfra's ``PyinfraError`` so the CLI prints them as one line (``--> pyinfra
 error: ...``) instead of a traceback, and ``python -m ssmenv`` as ``ssmenv COMMAND: error: ...``
-(the traceback only with ``--debug``). Messages name keys, parameters and secrets, never a value.
+(the traceback only with ``--debug``). On a host that pulls its own configuration (the agent,
+``ssmenv.agent``), which has no pyinfra, they derive from ``Exception`` alone. Messages name keys,
+parameters and secrets, never a value.
 """
 
 from __future__ import annotations
@@ -10,7 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pyinfra.api.exceptions import PyinfraError
+try:
+    from pyinfra.api.exceptions import PyinfraError
+except ImportError:  # the agent on a host: the core without pyinfra
+
+    class PyinfraError(Exception):  # type: ignore[no-redef]
+        """What pyinfra's CLI prints as one line; here, a plain exception."""
 
 
 class SsmEnvError(PyinfraError):

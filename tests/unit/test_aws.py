@@ -1,6 +1,7 @@
 """The one AWS module: the same retries and timeouts for every client, and failures as one line
 that quotes AWS's code and message, never a value."""
 
+import botocore.session
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
@@ -57,3 +58,26 @@ def test_a_message_that_quotes_a_value_is_withheld():
     assert aws.reason(quoted, withheld=["FAKE-secret"]) == (
         "ValidationException: (message withheld: it quotes a value)"
     )
+
+
+def test_the_endpoint_variables_are_read_where_botocore_does_not_read_them():
+    # botocore 1.29 (Debian 12's, which the agent uses) ignores AWS_ENDPOINT_URL: read as 1.31+.
+    session = botocore.session.Session()
+    environ = {"AWS_ENDPOINT_URL": "http://127.0.0.1:5055",
+               "AWS_ENDPOINT_URL_SECRETS_MANAGER": "http://127.0.0.1:5056"}  # fmt: skip
+
+    def endpoint(service: str, env=environ, reads: bool = False) -> str | None:
+        return aws.configured_endpoint(session, service, env, reads_variables=reads)
+
+    assert endpoint("ssm") == "http://127.0.0.1:5055"
+    assert endpoint("secretsmanager") == "http://127.0.0.1:5056"
+    assert endpoint("s3") == "http://127.0.0.1:5055"
+    assert endpoint("ssm", {}) is None
+    assert endpoint("ssm", {**environ, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "true"}) is None
+    # A botocore that reads them itself is left to it.
+    assert endpoint("ssm", reads=True) is None
+
+
+def test_a_client_goes_to_the_endpoint_the_environment_names(monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SSM", "http://127.0.0.1:5057")
+    assert aws.client("ssm", "us-east-1").meta.endpoint_url == "http://127.0.0.1:5057"

@@ -19,7 +19,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "sources": ("ssmenv.sources", "ssmenv.aws", "ssmenv.ecr", "ssmenv.publication"),
     "app settings": ("ssmenv.config", "ssmenv.apps", "ssmenv.entrypoints", "ssmenv.credentials"),
     "variables": ("ssmenv.variables", "ssmenv.envfile", "ssmenv.manifest", "ssmenv.render"),
-    "host state": ("ssmenv.hoststate", "ssmenv.accounts"),
+    "host state": ("ssmenv.hoststate", "ssmenv.accounts", "ssmenv.programs"),
     "plan": ("ssmenv.plan", "ssmenv.activation", "ssmenv.provision"),
     "drivers": ("tasks", "ssmenv.facts", "ssmenv.operations", "ssmenv.rollout", "ssmenv.remote",
                 # Around the push driver, on the control machine: the commands and their tools.
