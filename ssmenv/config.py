@@ -32,6 +32,7 @@ from ssmenv import (
 from ssmenv import processes as proc
 from ssmenv.contract import Contract
 from ssmenv.names import VariableName, one_line
+from ssmenv.publication import Pull
 from ssmenv.runtimes import RUNTIMES, Runtime
 from ssmenv.runtimes import container as image
 from ssmenv.settings import (
@@ -161,12 +162,39 @@ DEFAULTS = {s.key: s.default for s in SETTINGS}
 
 
 @dataclass(frozen=True)
+class Tree:
+    """What the settings read of the app's source tree: its ``Procfile`` (the text, ``None``
+    when it has none), the command that installs a release's dependencies in it
+    (``Runtime.install``) and the packages that needs (``Runtime.packages_for``). Read from
+    ``app_source`` on the control machine (``read``); a host that pulls has it from the app's
+    description (``ssmenv.description``), with no tree at hand."""
+
+    procfile: str | None = None
+    install: str | None = None
+    packages: tuple[str, ...] = ()
+
+    @classmethod
+    def read(cls, source: Path, runtime: Runtime) -> Tree:
+        """``source``'s, as ``runtime`` reads it; raises ``ProcfileError`` naming a Procfile
+        line that is not UTF-8 text."""
+        return cls(proc.procfile_text(source), runtime.install(source),
+                   runtime.packages_for(source))  # fmt: skip
+
+
+#: The settings an app's description carries (``AppConfig.settings``): every one but which apps
+#: a host runs and where the source tree is on the control machine.
+DESCRIBED = tuple(s.key for s in SETTINGS
+                  if s.key not in HOST_APPS.keys and s.key != "app_source")  # fmt: skip
+
+
+@dataclass(frozen=True)
 class AppConfig:
     """What one host should run, from its data; the only place host data is read and checked."""
 
     name: str
     user: str
-    source: Path
+    # The app's source tree on the control machine; ``None`` on a host that pulls.
+    source: Path | None
     version: str | None
     start: str
     port: int
@@ -195,6 +223,12 @@ class AppConfig:
     container: image.Container | None = None
     # Where the app is published for hosts in pull mode (its description, its releases).
     publication: publication.Publication | None = None
+    # How its hosts get it (push or pull) and how its agent goes about it.
+    pull: Pull = field(default_factory=Pull)
+    # What the settings read of its source tree (Procfile, dependencies' install).
+    tree: Tree = field(default_factory=Tree)
+    # Its settings as given (``DESCRIBED``, unset ones left out), for its description.
+    settings: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def env_file(self) -> str:
@@ -228,10 +262,14 @@ class AppConfig:
         return config
 
     @classmethod
-    def collect(cls, data: Any) -> tuple[AppConfig | None, list[str]]:
+    def collect(cls, data: Any, tree: Tree | None = None) -> tuple[AppConfig | None, list[str]]:
         """The app ``data`` describes, or ``None`` and every problem found (one ``key: why``
-        line each, never a value)."""
+        line each, never a value). ``tree``: what the settings read of the source tree, given
+        (a host that pulls: the app's description) instead of read from ``app_source``, which
+        is then not a setting."""
         groups = [group for group in GROUPS if group not in (SOURCES, HOST_APPS)]
+        if tree is not None:
+            groups = [_DESCRIBED_APP if group is APP else group for group in groups]
         values, problems = collect(data, groups)
 
         def fail(key: str, why: str) -> None:
@@ -284,10 +322,13 @@ class AppConfig:
                 )  # fmt: skip
             except ValueError as e:
                 problems.append(str(e))
-        elif ready and runtime is not None and not runtime.image and values.get("app_source"):
+        elif ready and runtime is not None and not runtime.image and (
+                tree is not None or values.get("app_source")):  # fmt: skip
             start = values["app_start"] or runtime.start_command(home)
             try:
-                procfile = proc.read_procfile(values["app_source"])
+                if tree is None:
+                    tree = Tree.read(values["app_source"], runtime)
+                procfile = None if tree.procfile is None else proc.parse_procfile(tree.procfile)
                 if procfile is not None and values["app_start"] is not None:
                     raise ValueError("app_start: the app's Procfile says how each process starts")
                 found = proc.processes(
@@ -298,15 +339,17 @@ class AppConfig:
             except ValueError as e:
                 problems.append(str(e) if str(e).startswith("app_") else f"app_source: {e}")
             # What the units will run must be in the release (a missing server.js would fail at
-            # start, on the first host, after the release went to all of them).
-            problems += entrypoints.problems(found, values["app_source"], runtime, home,
-                                             values["app_start"])  # fmt: skip
+            # start, on the first host, after the release went to all of them). Checked where
+            # the tree is: a description was checked so when it was made.
+            if values.get("app_source") is not None:
+                problems += entrypoints.problems(found, values["app_source"], runtime, home,
+                                                 values["app_start"])  # fmt: skip
         if problems or runtime is None:
             return None, problems
         config = cls(
             name=name,
             user=values["app_user"] or name,
-            source=values["app_source"],
+            source=values.get("app_source"),
             version=values["app_version"],
             start=values["app_start"] or runtime.start_command(home),
             runtime=runtime,
@@ -328,6 +371,9 @@ class AppConfig:
             processes=found,
             container=container,
             publication=published,
+            pull=publication.pull(values),
+            tree=tree if tree is not None and not runtime.image else Tree(),
+            settings=described(data),
         )
         return config, []
 
@@ -335,6 +381,16 @@ class AppConfig:
     def sources_summary(self) -> str:
         """Where the variables come from, for headers and messages (no values)."""
         return sources.describe(self.sources)
+
+
+#: The app's own settings without ``app_source``: a host that pulls has no tree.
+_DESCRIBED_APP = Settings(APP.title, tuple(s for s in APP if s.key != "app_source"))
+
+
+def described(data: Any) -> dict[str, Any]:
+    """The app's settings as ``data`` gives them (``DESCRIBED``), those it sets: what its
+    description carries, to be checked again where it is read."""
+    return {key: value for key in DESCRIBED if (value := value_of(data, key)) is not None}
 
 
 def _container(

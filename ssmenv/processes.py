@@ -103,18 +103,24 @@ def parse_procfile(text: str) -> dict[str, str]:
     return processes
 
 
-def read_procfile(source: Path) -> dict[str, str] | None:
-    """The processes of the Procfile in ``source``; ``None`` when it has none."""
+def procfile_text(source: Path) -> str | None:
+    """The text of the Procfile in ``source``; ``None`` when it has none. Raises
+    ``ProcfileError`` naming the line that is not UTF-8."""
     path = source / PROCFILE
     if not path.is_file():
         return None
     data = path.read_bytes()
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         raise ProcfileError(f"{PROCFILE} line {line}: not UTF-8 text") from None
-    return parse_procfile(text)
+
+
+def read_procfile(source: Path) -> dict[str, str] | None:
+    """The processes of the Procfile in ``source``; ``None`` when it has none."""
+    text = procfile_text(source)
+    return None if text is None else parse_procfile(text)
 
 
 SETTINGS = Settings("Processes", (

@@ -24,8 +24,7 @@ def runtime_packages(config: AppConfig) -> list[str]:
     image's engine is installed only where the host has none (``app_host``)."""
     if config.container is not None:
         return list(config.packages)
-    extra = config.runtime.packages_for(config.source)
-    return list(dict.fromkeys((*config.packages, *extra)))
+    return list(dict.fromkeys((*config.packages, *config.tree.packages)))
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ def app_release(
     unpack = None
     if not state.release_present:
         # Complete or not at all, under the app's lock: see ssmenv/shell/provision.sh.
-        unpack = Unpack(release, archive(), install=config.runtime.install(config.source))
+        unpack = Unpack(release, archive(), install=config.tree.install)
     if state.current == release:
         return ReleasePlan(unpack)
     if notes is not None:
