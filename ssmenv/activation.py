@@ -133,6 +133,9 @@ class Activation:
     stop: tuple[str, ...] = ()  # units stopped at the switch: no process of the new version
     back: tuple[Unit, ...] = ()  # what runs after a rollback: the previous version's units
     previous: bool = True  # there is a version to go back to; False: a first deploy
+    # The units start at boot by themselves (enabled); False in pull mode, where the host's agent
+    # starts them at boot once their configuration is in place (disabled).
+    boot: bool = True
     pending: Pending | None = None
     lock_wait: int = LOCK_WAIT
     # Values that must never be printed, masked in anything the host says back.
@@ -199,6 +202,7 @@ class Activation:
             f"lock-wait {self.lock_wait}",
             f"reload {int(self.reload)}",
             f"previous {int(self.previous)}",
+            *([] if self.boot else ["boot 0"]),
             f"marker {self.pending.digest if self.pending else 'absent'}",
             *(u.line("unit") for u in self.units),
             *(u.line("back") for u in self.back),

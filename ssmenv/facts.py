@@ -104,9 +104,12 @@ class AppHostState(FactBase):
         credential_dirs: tuple[str, str] = ("/nonexistent", "/nonexistent"),
         engines: tuple[str, ...] = (),
         image: str = "",
+        pull_files: tuple[str, str, str] = ("/nonexistent",) * 3,
+        agent: str = "",
     ) -> StringCommand:
         query = Query(app, user, home, release, env_file, journald, pending, lock, lock_wait,
-                      packages, units, credential_dirs, engines, image)  # fmt: skip
+                      packages, units, credential_dirs, engines, image, pull_files,
+                      agent)  # fmt: skip
         return StringCommand(
             "sh -c", QuoteString(script("state")), "ssmenv-state",
             *(QuoteString(a) for a in query.args()),

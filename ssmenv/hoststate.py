@@ -31,8 +31,10 @@ class Query:
     """What the state read asks a host about one app: its names and paths, the release (``""``:
     none), journald's drop-in, the activation's marker and lock (and how long to wait for it),
     the runtime packages, the units it wants (the host adds those it has), the app's credential
-    stores (encrypted, plain), and for an app that runs an image, the engines to look for and the
-    image by digest."""
+    stores (encrypted, plain), for an app that runs an image, the engines to look for and the
+    image by digest; the files of the host's agent for the app (``pull_files``: its
+    configuration, which says the host pulls the app, the description a deploy gave it, its last
+    known good copy) and the agent's bundle to look for (``agent``, ``""``: none)."""
 
     app: str
     user: str
@@ -48,12 +50,15 @@ class Query:
     credential_dirs: tuple[str, str] = ("/nonexistent", "/nonexistent")
     engines: tuple[str, ...] = ()
     image: str = ""
+    pull_files: tuple[str, str, str] = ("/nonexistent",) * 3
+    agent: str = ""
 
     def args(self) -> list[str]:
         """``state.sh``'s positional arguments."""
         return [self.app, self.user, self.home, self.release, self.env_file, self.journald,
                 self.pending, self.lock, str(self.lock_wait), *self.credential_dirs,
-                " ".join(self.engines), self.image, *self.packages, "--", *self.units]  # fmt: skip
+                " ".join(self.engines), self.image, *self.pull_files, self.agent,
+                *self.packages, "--", *self.units]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -166,6 +171,18 @@ class HostState:
     #: The app's user as the host has it (``None``: no such user), to judge whether it may be
     #: the app's (``ssmenv.accounts``).
     account: Account | None = None
+    #: The host's agent pulls the app: its configuration for it (``None``: it does not).
+    pull_config: FileInfo | None = None
+    #: The description a deploy gave the agent, and the agent's last known good copy.
+    pull_description: FileInfo | None = None
+    last_good: FileInfo | None = None
+    #: Whether the host has the agent's bundle asked about (``None``: none was asked about).
+    agent_present: bool | None = None
+
+    @property
+    def pulled(self) -> bool:
+        """The host's agent pulls the app (it has its configuration for it)."""
+        return self.pull_config is not None
 
     def running(self, unit: str) -> bool:
         return self.services.get(unit, {}).get("ActiveState") == "active"
@@ -250,6 +267,10 @@ def parse(output: Sequence[str]) -> HostState:
         engine=one("engine"),
         image_present=one("image") == "present" if "image" in found else None,
         account=Account.parse(one("user") or "", one("user-groups") or ""),
+        pull_config=file_of(found.get("pull-config", [])),
+        pull_description=file_of(found.get("pull-description", [])),
+        last_good=file_of(found.get("pull-last-good", [])),
+        agent_present=one("agent") == "present" if "agent" in found else None,
     )
 
 

@@ -52,9 +52,11 @@ class Unpack:
         """The archive as it travels: base64."""
         return base64.b64encode(self.data).decode()
 
-    def lines(self) -> list[str]:
+    def lines(self, kind: str = "release") -> list[str]:
+        """Its plan lines: ``release``, or ``bundle`` for the agent's (which has no install)."""
         digest = hashlib.sha256(self.data).hexdigest()
-        return [f"release {self.path}", f"archive {len(self.text)} {digest}",
+        archive = "archive" if kind == "release" else f"{kind}-archive"
+        return [f"{kind} {self.path}", f"{archive} {len(self.text)} {digest}",
                 *([f"install {self.install}"] if self.install else [])]  # fmt: skip
 
 
@@ -100,16 +102,21 @@ class Provision:
     release: Unpack | None = None
     pull: Pull | None = None
     lock_wait: int = LOCK_WAIT
+    #: The host's agent, unpacked as a release is, with nothing to install (pull mode).
+    agent: Unpack | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.user or self.dirs or self.files or self.release or self.pull)
+        return bool(self.user or self.dirs or self.files or self.release or self.pull
+                    or self.agent)  # fmt: skip
 
     def describe(self) -> str:
         """What it makes, in words (no content)."""
         release = [f"release {Path(self.release.path).name}"] if self.release else []
         user = [f"user {self.user}"] if self.user else []
         pull = [f"image {self.pull.image.rsplit('@', 1)[1][:19]}"] if self.pull else []
-        return ", ".join([*user, *self.dirs, *(f.path for f in self.files), *release, *pull])
+        agent = [f"agent {Path(self.agent.path).name}"] if self.agent else []
+        return ", ".join([*user, *self.dirs, *(f.path for f in self.files), *release, *pull,
+                          *agent])  # fmt: skip
 
     def plan(self) -> list[str]:
         """The plan's lines, as ``provision.sh``'s ``read_plan`` reads them."""
@@ -122,13 +129,16 @@ class Provision:
             *(f.line() for f in self.files),
             *(self.release.lines() if self.release else []),
             *([self.pull.line()] if self.pull else []),
+            *(self.agent.lines("bundle") if self.agent else []),
             "end",
         ]
 
     def payload(self) -> str:
-        """The files' contents in plan order, then the registry login, then the archive."""
+        """The files' contents in plan order, then the registry login, then the archive, then
+        the agent's."""
         return ("".join(f.content for f in self.files) + (self.pull.auth or "" if self.pull else "")
-                + (self.release.text if self.release else ""))  # fmt: skip
+                + (self.release.text if self.release else "")
+                + (self.agent.text if self.agent else ""))  # fmt: skip
 
     @property
     def secrets(self) -> tuple[str, ...]:

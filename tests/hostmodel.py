@@ -18,6 +18,7 @@ from ssmenv.activation import Activation, Pending
 from ssmenv.config import AppConfig
 from ssmenv.facts import AppHostState, FileInfo, HostState
 from ssmenv.plan.app import AppPlan
+from ssmenv.plan.pull import pull_files
 from ssmenv.plan.state import query
 from ssmenv.provision import Provision
 
@@ -29,8 +30,9 @@ def project(state: HostState, images: frozenset[str], asked: Mapping[str, Any]) 
     """What the state read asking ``asked`` finds on a host that has ``state`` (its ``dirs``:
     every directory it has; ``images``: every image), as ``AppHostState`` reads it: the
     directories it names, the release it asks about, the image and the first engine."""
-    release, home = asked["release"], asked["home"]
-    named = {home, f"{home}/releases", *([release] if release else [])}
+    release, home, agent = asked["release"], asked["home"], asked.get("agent", "")
+    named = {home, f"{home}/releases", *([release] if release else []),
+             *([agent.rsplit("/", 1)[0]] if agent else [])}  # fmt: skip
     for store in asked["credential_dirs"]:
         named |= {store, store.rsplit("/", 1)[0]}
     engines = asked.get("engines", ())
@@ -45,6 +47,7 @@ def project(state: HostState, images: frozenset[str], asked: Mapping[str, Any]) 
         release_present=(release in state.dirs) if release else None,
         engine=engine if image else None,
         image_present=(engine is not None and image in images) if image else None,
+        agent_present=(agent in state.dirs) if agent else None,
     )  # fmt: skip
 
 
@@ -88,6 +91,8 @@ def provisioned(state: HostState, plan: Provision | None, packages=()) -> HostSt
         changes["journald"] = FileInfo("root", "root", _mode(f.mode), sha(f.content))
     if plan.release:
         dirs[plan.release.path] = "root root 755 directory"
+    if plan.agent:
+        dirs[plan.agent.path] = "root root 755 directory"
     return replace(state, dirs=dirs, **changes)
 
 
@@ -125,6 +130,10 @@ def activated(
             changes["manifest"] = (f.content or "").strip() or None
         elif f.path == env_file + ".key":
             changes["key"] = (f.content or "").strip() or None
+        elif f.path in (pulled := dict(zip(pull_files(app_of(env_file)),
+                                           ("pull_config", "pull_description", "last_good"),
+                                           strict=True))):  # fmt: skip
+            changes[pulled[f.path]] = info
         else:
             raise AssertionError(f"the model knows no file {f.path}")
     if plan.link:
@@ -132,7 +141,7 @@ def activated(
     services = {u: s for u, s in state.services.items() if u not in plan.stop}
     for unit in plan.units:
         services[unit.name] = {"Id": unit.name, "ActiveState": "active" if healthy else "failed",
-                               "UnitFileState": "enabled"}  # fmt: skip
+                               "UnitFileState": "enabled" if plan.boot else "disabled"}  # fmt: skip
     pending = None
     if not healthy:
         marker = "\n".join([
@@ -144,6 +153,11 @@ def activated(
         pending = Pending.parse(marker, sha(marker))
     return replace(state, unit_files=units, credential_files=creds, services=services,
                    pending=pending, **changes)  # fmt: skip
+
+
+def app_of(env_file: str) -> str:
+    """The app an env file is of: ``/etc/<app>.env``."""
+    return env_file.removeprefix("/etc/").removesuffix(".env")
 
 
 def manifest_installed(state: HostState, write: tuple[str, str] | None, group: str) -> HostState:
@@ -175,9 +189,10 @@ class Host:
     state: HostState = field(default_factory=fresh)
     images: frozenset[str] = frozenset()
 
-    def read(self, config: AppConfig, release: str = "") -> HostState:
-        """What the state read of ``config`` (asking about ``release``) finds."""
-        return project(self.state, self.images, asdict(query(config, release)))
+    def read(self, config: AppConfig, release: str = "", agent: str = "") -> HostState:
+        """What the state read of ``config`` (asking about ``release`` and the agent's bundle
+        ``agent``) finds."""
+        return project(self.state, self.images, asdict(query(config, release, agent)))
 
     def apply(self, config: AppConfig, plan: AppPlan, healthy: bool = True) -> None:
         """``plan`` carried out (made from ``self.read(config, ...)``): packages installed, what

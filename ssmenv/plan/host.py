@@ -4,6 +4,7 @@ what on a host the app must never be provisioned over."""
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,12 +20,19 @@ from ssmenv.runtimes.container import engine_on
 JOURNALD_DROPIN = journald.DROPIN
 
 
+#: What the host's agent runs on, in pull mode: the distribution's Python and botocore (its
+#: other dependencies travel in its bundle).
+AGENT_PACKAGES = ("python3", "python3-botocore")
+
+
 def runtime_packages(config: AppConfig) -> list[str]:
-    """The Debian packages the app needs, with what its source needs too (a lockfile's tool); an
-    image's engine is installed only where the host has none (``app_host``)."""
+    """The Debian packages the app needs, with what its source needs too (a lockfile's tool) and,
+    in pull mode, what the agent runs on; an image's engine is installed only where the host has
+    none (``app_host``)."""
+    agent = AGENT_PACKAGES if config.pull.pulled else ()
     if config.container is not None:
-        return list(config.packages)
-    return list(dict.fromkeys((*config.packages, *config.tree.packages)))
+        return list(dict.fromkeys((*config.packages, *agent)))
+    return list(dict.fromkeys((*config.packages, *config.tree.packages, *agent)))
 
 
 @dataclass(frozen=True)
@@ -48,11 +56,14 @@ def app_host(
     *,
     host: str,
     notes: list[Note] | None = None,
+    agent: Unpack | None = None,
 ) -> HostPlan:
     """Runtime packages (for an image, its engine where the host has none), then what the host
     lacks of the rest: the app's system group and user, its directories, journald's retention,
     and the ``release`` to unpack or the image to ``pull``; only what ``state`` shows missing or
     different, and nothing when nothing is.
+
+    ``agent``: the agent's bundle to unpack (pull mode, a host that lacks it).
 
     ``others``: the apps bootstrapped before this one on the host in this run. The packages they
     install are theirs to install, and journald's drop-in, one per host, is the first app's to
@@ -73,6 +84,8 @@ def app_host(
     # Code is root-owned: the app runs as its own user and cannot rewrite itself. An image has
     # no release on the host.
     homes = (config.home, f"{config.home}/releases") if config.container is None else ()
+    if agent is not None:
+        homes = (*homes, posixpath.dirname(agent.path))
     dirs = tuple(path for path in homes
                  if state.dirs.get(path) != "root root 755 directory")  # fmt: skip
     files = ()
@@ -83,7 +96,7 @@ def app_host(
     plan = Provision(
         config.name,
         user=config.user if state.account is None else None,
-        dirs=dirs, files=files, release=release, pull=pull,
+        dirs=dirs, files=files, release=release, pull=pull, agent=agent,
     )  # fmt: skip
     if plan and notes is not None:
         notes.append(Note(f"{config.name}: provision {plan.describe()}"))

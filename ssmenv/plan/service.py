@@ -67,13 +67,19 @@ def app_service(
     release: LinkSwitch | None = None,
     only_env: bool = False,
     notes: list[Note] | None = None,
+    leave: tuple[tuple[str, ...], tuple[FileWrite, ...]] = ((), ()),
 ) -> ServicePlan:
     """Activate what changed (env file, release switch, units) with one health-gated restart of
     the app's units, rolling back on failure; or just start and enable units that are down, stop
     those no process needs any more, or finish an activation a run left unfinished. ``state`` is
     the host's ``HostState``; nothing changed means an empty plan. ``only_env`` (rotation) leaves
-    the units' files as they are, unless the credentials they load changed."""
+    the units' files as they are, unless the credentials they load changed. ``leave``: the units
+    to stop and the files to remove to take the app back from the host's agent
+    (``ssmenv.plan.pull.leaving``). In pull mode the units are not enabled (the agent starts them
+    at boot): one that is counts as not in place."""
     said = notes if notes is not None else []
+    boot = not config.pull.pulled
+    leave_stop, leave_files = leave
     wanted = render.unit_files(config, env.credentials if env else None,
                                names=env.names if env else (), engine=image.engine(config, state))
     files = list(env.files if env else ())
@@ -101,12 +107,13 @@ def app_service(
         # names each one it is given): then the units the host has load the new ones.
         files += [w for name, w in writes.items() if name in state.unit_files
                   and state.unit_files[name].sha256 != sha256(w.content or "")]  # fmt: skip
+    files += leave_files
     before = state.active_units
     # A rotation restarts what the host runs (its units' files are left as they are); a deploy
     # runs what the settings place here.
     units = (before or config.units) if only_env else config.units
-    stop = tuple(u for u in before if u not in units)
-    down = [u for u in units if not (state.running(u) and state.enabled(u))]
+    stop = tuple(u for u in before if u not in units) + leave_stop
+    down = [u for u in units if not (state.running(u) and in_place(state, u, boot))]
     pending = state.pending
     idle = not files and release is None and not down and not stop and pending is None
     if env is not None and env.manifest is not None:
@@ -127,6 +134,7 @@ def app_service(
         ("not running: " + ", ".join(down), down),
         ("stopping " + ", ".join(stop), stop),
         ("unfinished activation", pending),
+        ("taken back from the host's agent", leave_files or leave_stop),
     ) if why]  # fmt: skip
     note = Note(f"{config.name}: restart ({', '.join(reasons)}), then health check")
     said.append(note)
@@ -150,6 +158,15 @@ def app_service(
         stop=stop,
         back=unit_checks(config, back, deployed),
         previous=bool(state.unit_files) and state.env_file is not None,
+        boot=boot,
         secrets=env.secrets if env else (),
     )
     return ServicePlan(activation=plan, notes=(note,))
+
+
+def in_place(state: HostState, unit: str, boot: bool) -> bool:
+    """Whether ``unit`` starts at boot as it should: by itself (enabled, or static), or in pull
+    mode (``boot`` false) only when the host's agent starts it (not enabled)."""
+    if boot:
+        return state.enabled(unit)
+    return state.services.get(unit, {}).get("UnitFileState") != "enabled"

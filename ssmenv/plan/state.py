@@ -8,14 +8,16 @@ from ssmenv.activation import LOCK_WAIT, lock_path, pending_marker
 from ssmenv.config import AppConfig
 from ssmenv.credentials import ENCRYPTED, PLAIN
 from ssmenv.hoststate import Query
+from ssmenv.plan import pull
 from ssmenv.plan.host import JOURNALD_DROPIN, runtime_packages
 from ssmenv.runtimes.container import ENGINES
 
 
-def query(config: AppConfig, release: str = "") -> Query:
+def query(config: AppConfig, release: str = "", agent: str = "") -> Query:
     """The state read of ``config``'s app. ``release``: the release directory to look for,
     which only a deploy asks about (``""``: none; a rotation or a drift report has no use for
-    one)."""
+    one); ``agent``: the agent's bundle directory to look for, which only a deploy in pull mode
+    asks about."""
     return Query(
         app=config.name,
         user=config.user,
@@ -29,6 +31,8 @@ def query(config: AppConfig, release: str = "") -> Query:
         packages=runtime_packages(config),
         units=list(config.units),
         credential_dirs=(ENCRYPTED.directory(config.name), PLAIN.directory(config.name)),
+        pull_files=pull.pull_files(config.name),
+        agent=agent,
         **image_query(config),
     )
 

@@ -22,7 +22,7 @@
 readonly HEALTHY=0 ROLLED_BACK=1 BROKEN=2 REFUSED=3 STALE=76
 
 # The plan (read_plan).
-APP='' LOCK_WAIT=60 RELOAD=0 PREVIOUS=0 MARKER_EXPECT=absent
+APP='' LOCK_WAIT=60 RELOAD=0 PREVIOUS=0 MARKER_EXPECT=absent BOOT=1
 # Units to run after the switch (U_), after a rollback (B_), and to stop at the switch (S_NAME).
 U_NAME=() U_PORT=() U_TIMEOUT=() U_SETTLE=() U_PATH=()
 B_NAME=() B_PORT=() B_TIMEOUT=() B_SETTLE=() B_PATH=()
@@ -43,7 +43,7 @@ number() { [[ $1 =~ ^[0-9]{1,9}$ ]]; }
 
 # read_plan: the plan from stdin, a line each, up to "end":
 #   ssmenv-activation 1
-#   app NAME · lock-wait SECONDS · reload 0|1 · previous 0|1 · marker DIGEST
+#   app NAME · lock-wait SECONDS · reload 0|1 · previous 0|1 · marker DIGEST · boot 0|1
 #   unit NAME PORT TIMEOUT SETTLE PATH       a unit to run after the switch (at least one)
 #   back NAME PORT TIMEOUT SETTLE PATH       a unit to run after a rollback
 #   stop NAME                                a unit to stop (and disable) at the switch
@@ -53,13 +53,15 @@ number() { [[ $1 =~ ^[0-9]{1,9}$ ]]; }
 # healthy; otherwise PATH must answer 2xx on PORT, within TIMEOUT of the start. A target is
 # started, never restarted (that would restart its units again), and has no health of its own.
 # EXPECT is what the run read (compare-and-swap); BACK what a rollback restores. "previous 0":
-# there is no version to go back to (a first deploy). A file with SIZE - changes nothing (its
-# content is not in the plan) and only says what to go back to; EXPECT - is not compared. FLAGS
-# are - or words joined by commas: verify (systemd-analyze checks the unit), secret (its values
-# mask what the host says back), transient (its previous version goes once the units are
-# healthy), remove (the file goes at the switch: SIZE -, its EXPECT compared), credential (its
-# content is one secret value, which masks what the host says back), encrypt (a credential
-# written encrypted by systemd-creds: SHA256 is its plaintext's).
+# there is no version to go back to (a first deploy). "boot 0" (pull mode): the units are disabled
+# rather than enabled, since the host's agent starts them at boot. A file with SIZE - changes
+# nothing (its content is not in the plan) and only says what to go back to; EXPECT - is not
+# compared. FLAGS are - or words joined by commas: verify (systemd-analyze checks the unit),
+# secret (its values mask what the host says back), transient (its previous version goes once the
+# units are healthy), remove (the file goes at the switch: SIZE -, its EXPECT compared),
+# credential (its content is one secret value, which masks what the host says back), encrypt (a
+# credential written encrypted by systemd-creds: SHA256 is its plaintext's). A unit to stop may be
+# a timer (the host's agent's, when a deploy takes an app back from it).
 read_plan() {
   local word a b c d e f g h
   IFS= read -r word && [ "$word" = "ssmenv-activation 1" ] || return 1
@@ -79,6 +81,7 @@ read_plan() {
       lock-wait) number "$a" && LOCK_WAIT=$a || return 1 ;;
       reload) [[ $a =~ ^[01]$ ]] && RELOAD=$a || return 1 ;;
       previous) [[ $a =~ ^[01]$ ]] && PREVIOUS=$a || return 1 ;;
+      boot) [[ $a =~ ^[01]$ ]] && BOOT=$a || return 1 ;;
       marker) is_digest "$a" && MARKER_EXPECT=$a || return 1 ;;
       file)
         { [ "$a$b" = -- ] || { number "$a" && [[ $b =~ ^[0-9a-f]{64}$ ]]; }; } &&
@@ -102,7 +105,7 @@ read_plan() {
 
 has_flag() { [[ ,${F_FLAGS[$1]}, == *",$2,"* ]]; }
 
-is_unit() { [[ $1 =~ ^[a-z][a-z0-9@._-]{0,120}\.(service|target)$ ]]; }
+is_unit() { [[ $1 =~ ^[a-z][a-z0-9@._-]{0,120}\.(service|target|timer)$ ]]; }
 
 # in_set NAME UNIT...: NAME is one of the UNITs.
 in_set() {
@@ -438,7 +441,10 @@ up() {
     # `systemctl enable` reads every unit directory, about 0.1 s of CPU each time (measured on a
     # test host), which each host of a rotation paid for each unit.
     props "$unit"
-    if [ "$RELOAD" = 1 ] || [ "$P_UnitFileState" != enabled ]; then
+    if [ "$BOOT" = 0 ]; then
+      # Pull mode: the host's agent starts the app at boot, once its configuration is in place.
+      [ "$P_UnitFileState" != enabled ] || systemctl disable --quiet -- "$unit" 2> /dev/null
+    elif [ "$RELOAD" = 1 ] || [ "$P_UnitFileState" != enabled ]; then
       systemctl enable --quiet -- "$unit" 2> /dev/null
     fi
     END[$unit]=$((SECONDS + timeouts[i]))

@@ -24,10 +24,13 @@
 #   pull ENGINE AUTH-SIZE IMAGE         the image pulled by ENGINE (podman, docker) by digest,
 #                                       logging in with the AUTH-SIZE bytes of registry login
 #                                       that follow the files on stdin (0: none)
-# Then on stdin: each file's content, in plan order, then the registry login, then the archive.
+#   bundle PATH · bundle-archive BASE64-SIZE SHA256   the host's agent (pull mode), unpacked as a
+#                                       release is, root's, with nothing to install
+# Then on stdin: each file's content, in plan order, then the registry login, then the archive,
+# then the agent's.
 # Exit status: 0 done (a release already there counts), 1 failed, 75 locked.
 
-APP='' LOCK_WAIT=60 RELEASE='' SIZE='' SHA='' INSTALL='' USER_NAME=''
+APP='' LOCK_WAIT=60 RELEASE='' SIZE='' SHA='' INSTALL='' USER_NAME='' BUNDLE='' B_SIZE='' B_SHA=''
 DIRS=() F_SIZE=() F_SHA=() F_MODE=() F_RESTART=() F_PATH=()
 WORK='' TEMP='' LOGIN=''
 P_ENGINE='' P_SIZE=0 P_IMAGE=''
@@ -59,12 +62,21 @@ read_plan() {
         SIZE=${BASH_REMATCH[1]} SHA=${BASH_REMATCH[2]}
         ;;
       install) INSTALL=$rest ;;
+      bundle) is_path "$rest" && BUNDLE=$rest || return 1 ;;
+      bundle-archive)
+        [[ $rest =~ ^([0-9]{1,12})\ ([0-9a-f]{64})$ ]] || return 1
+        B_SIZE=${BASH_REMATCH[1]} B_SHA=${BASH_REMATCH[2]}
+        ;;
       pull)
         [[ $rest =~ ^(podman|docker)\ ([0-9]{1,6})\ ([A-Za-z0-9][A-Za-z0-9@:./_-]*)$ ]] ||
           return 1
         P_ENGINE=${BASH_REMATCH[1]} P_SIZE=${BASH_REMATCH[2]} P_IMAGE=${BASH_REMATCH[3]}
         ;;
-      end) [ -n "$APP" ] && { [ -z "$RELEASE" ] || [ -n "$SIZE" ]; }; return ;;
+      end)
+        [ -n "$APP" ] && { [ -z "$RELEASE" ] || [ -n "$SIZE" ]; } &&
+          { [ -z "$BUNDLE" ] || [ -n "$B_SIZE" ]; }
+        return
+        ;;
       *) return 1 ;;
     esac
   done
@@ -125,38 +137,40 @@ put_file() {
   } || say "could not restart $unit: ${path##*/} applies from its next start"
 }
 
-# unpack: the release, from stdin, into a directory of its own beside its path, then renamed
-# into place. Everything happens inside WORK, a fresh directory that only root can enter (0700),
-# so nobody sees or changes a release before it is complete, root's and in place.
+# unpack PATH SIZE SHA256 INSTALL: a release (or the agent's bundle), from stdin, into a directory
+# of its own beside PATH, then renamed into place. Everything happens inside WORK, a fresh
+# directory that only root can enter (0700), so nobody sees or changes a release before it is
+# complete, root's and in place.
 unpack() {
-  local releases=${RELEASE%/*} name=${RELEASE##*/}
-  own_dir "$releases" && own_dir "$RELEASE" || return 1
-  if [ -d "$RELEASE" ]; then
+  local path=$1 size=$2 sha=$3 install=$4 releases=${1%/*} name=${1##*/}
+  own_dir "$releases" && own_dir "$path" || return 1
+  if [ -d "$path" ]; then
     say "release $name is on the host already"
-    head -c "$SIZE" > /dev/null
+    head -c "$size" > /dev/null
     return 0
   fi
   WORK=$(mktemp -d -- "$releases/.$name.ssmenv-XXXXXX") || return 1
-  if ! head -c "$SIZE" | base64 -d > "$WORK/archive" || [ "$(digest "$WORK/archive")" != "$SHA" ]
+  if ! head -c "$size" | base64 -d > "$WORK/archive" || [ "$(digest "$WORK/archive")" != "$sha" ]
   then
     say "release $name did not arrive whole"
     return 1
   fi
-  if [ -n "$INSTALL" ]; then
-    install_deps "$name" || return 1
+  if [ -n "$install" ]; then
+    install_deps "$path" "$install" || return 1
   elif ! { mkdir -m 0755 -- "$WORK/release" &&
     tar -xzf "$WORK/archive" -C "$WORK/release" --no-same-owner; }; then
     say "could not unpack $name"
     return 1
   fi
-  mv -T -- "$WORK/release" "$RELEASE" || { say "could not move release $name into place"; return 1; }
+  mv -T -- "$WORK/release" "$path" || { say "could not move release $name into place"; return 1; }
   rm -rf -- "$WORK"
   WORK=''
   sync -- "$releases"
 }
 
-# install_deps NAME: the release unpacked and its dependencies installed (INSTALL, by sh) by nobody
-# that matters: their install scripts are code from the internet. A transient unit runs both as
+# install_deps PATH INSTALL: the release unpacked and its dependencies installed (INSTALL, by sh)
+# by nobody that matters: their install scripts are code from the internet. A transient unit runs
+# both as
 # a user systemd makes up for it (DynamicUser=), which sees the release at the path it will live
 # at (a virtualenv's paths are absolute) and may write nothing else: not the host's files, not
 # the other releases, not the app's or any other app's secrets (root-only, and out of its sight
@@ -164,9 +178,9 @@ unpack() {
 # Network for the registries, a private /tmp for caches (HOME), removed with the unit; a
 # deadline. Then the files are made root's, writable by nobody else, as every release is.
 install_deps() {
-  local name=$1 stage=$WORK/release releases=${RELEASE%/*} status
+  local release=$1 install=$2 name=${1##*/} stage=$WORK/release releases=${1%/*} status
   # systemd reads ':' as a separator in BindPaths= and '%' as a specifier.
-  [[ $RELEASE =~ ^[^:%]+$ ]] || { say "release path $RELEASE is not one systemd can bind"; return 1; }
+  [[ $release =~ ^[^:%]+$ ]] || { say "release path $release is not one systemd can bind"; return 1; }
   # World-writable, inside WORK: only the unit reaches it, through its bind mount.
   mkdir -m 0777 -- "$stage" || return 1
   local hidden=(/run/ssmenv /etc/credstore /etc/credstore.encrypted /etc/ssmenv
@@ -180,7 +194,7 @@ install_deps() {
     ProtectKernelTunables=yes ProtectKernelModules=yes ProtectControlGroups=yes
     RestrictNamespaces=yes RestrictRealtime=yes RestrictSUIDSGID=yes LockPersonality=yes
     "IPAddressDeny=169.254.169.254 fd00:ec2::254"
-    "TemporaryFileSystem=$releases:ro" "BindPaths=$stage:$RELEASE" "WorkingDirectory=$RELEASE"
+    "TemporaryFileSystem=$releases:ro" "BindPaths=$stage:$release" "WorkingDirectory=$release"
     "RuntimeMaxSec=$INSTALL_TIMEOUT" TimeoutStopSec=10
   )
   for path in "${hidden[@]}"; do properties+=("InaccessiblePaths=-$path"); done
@@ -190,7 +204,7 @@ install_deps() {
   # shellcheck disable=SC2016
   systemd-run --quiet --wait --pipe --collect --unit="ssmenv-install-$APP-${WORK##*-}" \
     --setenv=HOME=/tmp "$@" -- /bin/sh -c \
-    'tar -xzf - --no-same-owner && exec /bin/sh -c "$0"' "$INSTALL" \
+    'tar -xzf - --no-same-owner && exec /bin/sh -c "$0"' "$install" \
     < "$WORK/archive" > "$WORK/output" 2>&1
   status=$?
   if [ "$status" -ne 0 ]; then
@@ -256,5 +270,6 @@ main() {
     put_file "$i" || { say "could not write ${F_PATH[i]} whole"; exit 1; }
   done
   if [ -n "$P_ENGINE" ]; then pull || exit 1; fi
-  if [ -n "$RELEASE" ]; then unpack || exit 1; fi
+  if [ -n "$RELEASE" ]; then unpack "$RELEASE" "$SIZE" "$SHA" "$INSTALL" || exit 1; fi
+  if [ -n "$BUNDLE" ]; then unpack "$BUNDLE" "$B_SIZE" "$B_SHA" '' || exit 1; fi
 }

@@ -2,11 +2,12 @@
 # What a host has of one app, read in one command before any plan is made (ssmenv.hoststate parses
 # it into a HostState). POSIX sh, run by `sh -c` with this text and positional arguments: app user
 # home release env journald pending lock wait credstore-encrypted credstore-plain engines image
-# packages... -- units... (ssmenv.hoststate.Query.args), so nothing is interpolated into its text.
+# pull-config pull-description pull-last-good agent packages... -- units...
+# (ssmenv.hoststate.Query.args), so nothing is interpolated into its text.
 # Each section starts with a marker line. An activation under way holds the app's lock: the read
 # waits for it (at most `wait` seconds), so a plan is never made from a host half-way through one.
 # The release section is there only when a release is asked about (a deploy; a rotation or a
-# drift report has none to ask about).
+# drift report has none to ask about), the agent's only when its bundle is (a deploy in pull mode).
 #
 # It runs on every host at every deploy (a no-op is this command alone), so it forks as little as
 # it can: the sections that name a file print its path, and one `stat` and one `sha256sum` at the
@@ -16,8 +17,8 @@
 # (`set -f`) and IFS is a newline where paths are split.
 app=$1 user=$2 home=$3 release=$4 env=$5 journald=$6 pending=$7 lock=$8 wait=$9
 shift 9
-credstores="$1 $2" engines=$3 image=$4
-shift 4
+credstores="$1 $2" engines=$3 image=$4 pulled=$5 described=$6 lastgood=$7 agent=$8
+shift 8
 packages=''
 while [ $# -gt 0 ] && [ "$1" != -- ]; do packages="$packages $1"; shift; done
 [ $# -eq 0 ] || shift
@@ -38,7 +39,9 @@ echo --user--; if getent passwd "$user"; then echo --user-groups--; id -Gn -- "$
 echo --group--; getent group "$user"
 echo --dirs--; entry "$home"; entry "$home/releases"; [ -z "$release" ] || entry "$release"
 for d in $credstores; do entry "${d%/*}"; entry "$d"; done
+[ -z "$agent" ] || entry "${agent%/*}"
 if [ -n "$release" ]; then echo --release--; if [ -d "$release" ]; then echo present; fi; fi
+if [ -n "$agent" ]; then echo --agent--; if [ -d "$agent" ]; then echo present; fi; fi
 echo --current--; readlink "$home/current"
 # The app's units: <app>.service (the one unit of an app without a Procfile, whoever wrote it),
 # and those of its processes and its target, which say whose they are.
@@ -69,6 +72,11 @@ echo --manifest-file--; named "$env.manifest"
 echo --manifest--; [ ! -f "$env.manifest" ] || cat "$env.manifest"
 echo --key--; if [ -f "$env.key" ]; then read -r key < "$env.key"; echo "$key"; fi
 echo --env--; named "$env"
+# The host's agent (pull mode): its configuration for the app, the description a deploy gave it,
+# its last known good copy (ciphertext).
+echo --pull-config--; named "$pulled"
+echo --pull-description--; named "$described"
+echo --pull-last-good--; named "$lastgood"
 # The app's credentials (ssmenv.credentials), one file per variable, named after it; never
 # their .previous or an activation's temp file.
 set +f

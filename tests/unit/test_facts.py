@@ -121,8 +121,36 @@ def test_host_state_command_passes_every_path_as_an_argument():
         credential_dirs=("/etc/credstore.encrypted/a", "/etc/credstore/a"),
     ))  # fmt: skip
     assert command.endswith("'/opt/a/releases/x y' /etc/a.env /etc/j.conf /run/p /run/l 60 "
-                            "/etc/credstore.encrypted/a /etc/credstore/a '' '' "
+                            "/etc/credstore.encrypted/a /etc/credstore/a '' '' /nonexistent "
+                            "/nonexistent /nonexistent '' "
                             "nodejs -- a-web.service a-worker@1.service a.target")
+
+
+def test_host_state_reads_the_agents_files_for_the_app_and_whether_it_has_its_bundle(tmp_path):
+    config, described = tmp_path / "agent" / "a.json", tmp_path / "agent" / "a.description.json"
+    config.parent.mkdir()
+    config.write_text("{}")
+    described.write_text('{"app": "a"}')
+    (tmp_path / "opt-agent" / "1a2b").mkdir(parents=True)
+
+    def read(agent: str):
+        command = AppHostState().command(
+            app="a", user="a", home="/opt/a", release="", env_file="/etc/a.env",
+            journald="/etc/j.conf", pending="/run/p", lock="/run/l", lock_wait=0, packages=[],
+            units=["a.service"], agent=agent,
+            pull_files=(str(config), str(described), str(tmp_path / "none")),
+        ).get_raw_value()  # fmt: skip
+        out = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
+        return AppHostState().process(out.stdout.splitlines())
+
+    state = read(str(tmp_path / "opt-agent" / "1a2b"))
+    assert state.pulled and state.pull_description.sha256 == hashlib.sha256(
+        b'{"app": "a"}').hexdigest()  # fmt: skip
+    assert state.last_good is None
+    assert state.agent_present is True
+    assert state.dirs[str(tmp_path / "opt-agent")].endswith(" directory")
+    assert read(str(tmp_path / "opt-agent" / "9z")).agent_present is False
+    assert read("").agent_present is None
 
 
 def _state_with_engines(tmp_path, engines: dict[str, int], asked: tuple[str, ...]):
@@ -238,7 +266,8 @@ def test_the_state_read_is_shell_state_sh_run_by_sh_in_one_command_its_arguments
     words = shlex.split(command)
     assert words[:3] == ["sh", "-c", (SHELL / "state.sh").read_text()]
     assert words[3:] == ["ssmenv-state", "a", "a", "/opt/a", "", "/etc/a.env", "/etc/j.conf",
-                         "/run/p", "/run/l", "0", "/nonexistent", "/nonexistent", "", "", "p",
+                         "/run/p", "/run/l", "0", "/nonexistent", "/nonexistent", "", "",
+                         "/nonexistent", "/nonexistent", "/nonexistent", "", "p",
                          "--", "a.service"]  # fmt: skip
 
 

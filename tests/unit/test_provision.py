@@ -5,6 +5,7 @@ sandboxed install run on real hosts: tests/e2e.)"""
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import subprocess
 import tarfile
@@ -84,13 +85,17 @@ def test_a_file_that_does_not_arrive_whole_is_not_put_in_place(tmp_path):
     assert not target.exists()
 
 
+#: What provision.sh's main does with a release.
+UNPACK = 'unpack "$RELEASE" "$SIZE" "$SHA" "$INSTALL"'
+
+
 def test_a_release_without_an_install_step_is_unpacked_into_place(tmp_path):
     releases = tmp_path / "releases"
     releases.mkdir()
     release = Unpack(str(releases / "1a2b"), archive(tmp_path, **{"server.js": "ok"}))
     plan = Provision("shop", release=release)
     text = "".join(f"{line}\n" for line in plan.plan()) + plan.payload()
-    result = bash("read_plan && unpack && cleanup", text)
+    result = bash(f"read_plan && {UNPACK} && cleanup", text)
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (releases / "1a2b").iterdir()) == ["server.js"]
     assert (releases / "1a2b").stat().st_mode & 0o777 == 0o755
@@ -104,7 +109,7 @@ def test_a_releases_directory_that_is_a_link_is_refused_and_nothing_lands_behind
     release = Unpack(str(tmp_path / "releases" / "1a2b"), archive(tmp_path, **{"a.js": "ok"}))
     plan = Provision("shop", release=release)
     text = "".join(f"{line}\n" for line in plan.plan()) + plan.payload()
-    result = bash("read_plan && unpack", text)
+    result = bash(f"read_plan && {UNPACK}", text)
     assert result.returncode != 0
     assert f"{tmp_path}/releases is a symbolic link: ssmenv never follows" in result.stderr
     assert list(victim.iterdir()) == [] and victim.stat().st_mode & 0o777 == 0o700
@@ -127,7 +132,7 @@ def test_a_release_whose_archive_is_not_the_one_planned_is_refused(tmp_path):
     release = Unpack(str(releases / "1a2b"), archive(tmp_path, **{"server.js": "ok"}))
     plan = Provision("shop", release=release)
     text = "".join(f"{line}\n" for line in plan.plan()) + release.text[:-4] + "AAAA"
-    result = bash("read_plan && unpack; s=$?; cleanup; exit $s", text)
+    result = bash(f"read_plan && {UNPACK}; s=$?; cleanup; exit $s", text)
     assert result.returncode != 0 and "did not arrive whole" in result.stderr
     assert list(releases.iterdir()) == []
 
@@ -216,3 +221,22 @@ def test_a_pull_without_a_login_passes_none(tmp_path):
     result = bash("state_dir && read_plan && pull", text, path=str(fake_engine(tmp_path, "podman")))
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "args").read_text().splitlines() == ["pull", "--quiet", IMAGE]
+
+
+def test_the_agents_bundle_is_unpacked_into_place_after_the_release(tmp_path):
+    releases, agents = tmp_path / "releases", tmp_path / "agents"
+    releases.mkdir()
+    agents.mkdir()
+    release = Unpack(str(releases / "1a2b"), archive(tmp_path, **{"server.js": "ok"}))
+    (tmp_path / "b").mkdir()
+    bundle = Unpack(str(agents / "9f8e"), archive(tmp_path / "b", **{"ssmenv-agent": "#!"}))
+    plan = Provision("shop", release=release, agent=bundle)
+    digest = hashlib.sha256(bundle.data).hexdigest()
+    assert plan.plan()[-3:] == [f"bundle {agents}/9f8e",
+                                f"bundle-archive {len(bundle.text)} {digest}", "end"]
+    text = "".join(f"{line}\n" for line in plan.plan()) + plan.payload()
+    result = bash(f'read_plan && {UNPACK} && unpack "$BUNDLE" "$B_SIZE" "$B_SHA" "" && cleanup',
+                  text)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (agents / "9f8e" / "ssmenv-agent").read_text() == "#!"
+    assert sorted(p.name for p in (releases / "1a2b").iterdir()) == ["server.js"]
