@@ -7,13 +7,15 @@ no host changes. Then one command per app on each host reads what it has, and th
 (``ssmenv.plan``) adds operations only for what differs (an app that runs a container image has
 its image pulled first). What an app runs (env file, release or image, unit) switches in one
 health-gated activation per host, host after host, rolled back where the app does not come up
-healthy; a host's apps take their turns in the order its data lists them.
+healthy; a host's apps take their turns in the order its data lists them. An app in pull mode
+(``delivery = "pull"``) is handed to the host's agent instead, which switches it itself
+(``tasks.agent``).
 """
 
 from pyinfra import host
 
 from ssmenv import apps
-from tasks import app, environment, release
+from tasks import agent, app, environment, release
 from tasks.state import read_host_state
 
 found = apps.read(host.data)
@@ -23,6 +25,8 @@ done = []
 for config in apps.each(host, found):
     # The release (built once per run for all hosts) is the deploy's alone to ask about.
     path = release.release_path(config)
-    state = read_host_state(config, release=path)
+    # In pull mode the host's agent switches the app: whether the host has it is asked too.
+    state = read_host_state(config, release=path,
+                            agent=agent.bundle_dir(config) if config.pull.pulled else "")
     app.deploy(config, variables[config.name], state, path, others=tuple(done))
     done.append(config)

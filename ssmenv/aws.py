@@ -23,7 +23,7 @@ from typing import Any
 import botocore.configprovider
 import botocore.session
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ssmenv.names import one_line
 from ssmenv.settings import Matching, Setting
@@ -105,6 +105,19 @@ def configured_endpoint(
     return environ.get(own) or environ.get("AWS_ENDPOINT_URL") or None
 
 
+def metadata_region(attempts: int = 3) -> str | None:
+    """The region of the instance this runs on, from its metadata (IMDSv2, where botocore's
+    instance-role provider looks: ``AWS_EC2_METADATA_SERVICE_ENDPOINT`` too); ``None`` off EC2.
+    botocore does not take a client's region from there itself (1.29 nor 1.44)."""
+    from botocore.utils import InstanceMetadataRegionFetcher
+
+    session = botocore.session.Session()
+    config = {key: session.get_config_variable(key) for key in (
+        "ec2_metadata_service_endpoint", "ec2_metadata_service_endpoint_mode")}  # fmt: skip
+    return InstanceMetadataRegionFetcher(timeout=2, num_attempts=attempts,
+                                         config=config).retrieve_region()  # fmt: skip
+
+
 class _Pacer:
     """Spaces the requests to one service: at most ``per_second`` start in any one second.
 
@@ -163,6 +176,12 @@ def reason(error: Exception, withheld: Iterable[str] = ()) -> str:
             message = "(message withheld: it quotes a value)"
         return code_and_message(detail.get("Code", "error"), message)
     return one_line(str(error))
+
+
+def unreachable(error: Exception) -> bool:
+    """Whether ``error`` says AWS could not be reached at all (no connection, a timeout, no
+    credentials found), rather than that it answered with a refusal."""
+    return isinstance(error, BotoCoreError) and not isinstance(error, ClientError)
 
 
 def code_and_message(code: str, message: str) -> str:

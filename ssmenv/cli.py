@@ -7,6 +7,7 @@
     python -m ssmenv drift inventories/prod.py
     python -m ssmenv schedule inventories/control.py
     python -m ssmenv iam inventories/prod.py
+    python -m ssmenv publish inventories/prod.py
 
 Each command is one row of ``COMMANDS``: its name, one line of help, a function adding its
 arguments to its subparser, a function running it that returns the exit status, the status of an
@@ -19,6 +20,8 @@ relative inventory path is the user's, from their working directory.
 
 Exit status, for automation:
 
+- ``publish``: 0 published, or nothing to change, or the user data printed; 1 an error or bad
+  usage (a setting that is not valid, no app in pull mode, AWS refused a write).
 - ``iam``: 0 the policies are printed; 1 an error or bad usage (a setting that is not valid, an
   inventory that does not exist or has no host, an account that cannot be found).
 - ``drift``, ``plan``, ``parity``, as ``diff`` and ``terraform plan -detailed-exitcode``: 0
@@ -48,7 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from ssmenv import dotenv_import, iam, parity, report, scan
+from ssmenv import dotenv_import, iam, parity, publish, report, scan
 from ssmenv.config import REPO_ROOT
 from ssmenv.errors import SsmEnvError
 
@@ -337,6 +340,19 @@ def iam_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def iam_run(args: argparse.Namespace) -> int:
+    hosts = _inventory_hosts(args)
+    regions = [str(data["aws_region"]) for _, data in hosts if data.get("aws_region")]
+    found = iam.policies(hosts, iam.account_of(args.account, regions))
+    for note in [*found.notes, *iam.too_large(found)]:
+        print(f"note: {note}", file=sys.stderr)
+    print(json.dumps(found.as_json(), indent=2) if args.json else iam.render(found, args.inventory))
+    return report.CLEAN
+
+
+def _inventory_hosts(args: argparse.Namespace) -> list[tuple[str, dict]]:
+    """Each host of the inventory and its data, read as a deploy reads them (pyinfra's
+    ``debug-inventory`` in the checkout, ``--data`` and ``--group-data`` passed on); no host is
+    contacted."""
     checkout = _checkout("deploy.py")
     pyinfra = Path(sys.executable).with_name("pyinfra")
     command = [str(pyinfra), _inventory(args.inventory, checkout), "debug-inventory", "--json",
@@ -347,11 +363,29 @@ def iam_run(args: argparse.Namespace) -> int:
         if _is_path(args.inventory) and not Path(args.inventory).exists():
             raise SsmEnvError(f"no host: no inventory file {args.inventory}")
         raise SsmEnvError(f"no host in {args.inventory}")
-    regions = [str(data["aws_region"]) for _, data in hosts if data.get("aws_region")]
-    found = iam.policies(hosts, iam.account_of(args.account, regions))
-    for note in [*found.notes, *iam.too_large(found)]:
-        print(f"note: {note}", file=sys.stderr)
-    print(json.dumps(found.as_json(), indent=2) if args.json else iam.render(found, args.inventory))
+    return hosts
+
+
+def publish_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inventory", help="a pyinfra inventory, e.g. inventories/prod.py")
+    parser.add_argument("--user-data", metavar="APP", help="print instead the user data that "
+                        "makes an instance pull APP (with its instance role only)")
+    parser.add_argument("--data", action="append", default=[], metavar="KEY=VALUE",
+                        help="pyinfra's --data, as a deploy would be given it (repeatable)")
+    parser.add_argument("--group-data", action="append", default=[], metavar="DIR",
+                        help="pyinfra's --group-data (repeatable)")  # fmt: skip
+
+
+def publish_run(args: argparse.Namespace) -> int:
+    hosts = _inventory_hosts(args)
+    if args.user_data:
+        print(publish.user_data_of(hosts, args.user_data), end="")
+        return report.CLEAN
+    found = publish.publications(hosts)
+    if not found:
+        raise SsmEnvError(f"no app of {args.inventory} is in pull mode (delivery = \"pull\")")
+    for publication in found:
+        print(f"publish: {publish.publish(publication)}")
     return report.CLEAN
 
 
@@ -387,6 +421,12 @@ COMMANDS: tuple[Command, ...] = (
             "no host is contacted). Exit status: 0 printed; 1 an error or bad usage (a setting "
             "that is not valid, an inventory that does not exist or has no host, an account "
             "that cannot be found)."),
+    Command("publish", "publish the apps in pull mode for their hosts to pull: releases and the "
+            "agent to S3, descriptions to SSM", publish_arguments, publish_run, report.ERROR,
+            "Reads the inventory as a deploy does (pyinfra's debug-inventory in the checkout; no "
+            "host is contacted), and writes only what changed. Exit status: 0 published (or "
+            "nothing to change, or the user data printed); 1 an error or bad usage (a setting "
+            "that is not valid, no app in pull mode, AWS refused a write)."),
     Command("schedule", "install or update the rotation timer on each host of a control inventory",
             _pyinfra_arguments("inventories/control.py"), schedule_run, report.ERROR,
             _runs("schedule.py -y", "0 the timer is in place on every host")),

@@ -4,7 +4,7 @@ Made on the control machine from the app's settings (``AppConfig.settings``: hos
 value of the app's variables), what the settings read of its source tree (``config.Tree``: the
 Procfile's text, how a release's dependencies are installed), its release by name and sha256 (a
 source tree's; an image is named by digest in its settings) and, for a host that fetches the
-agent itself, the agent's bundles by platform. A push deploy writes it to a root-only file on
+agent itself, the agent's bundle (``ssmenv.bundle``). A push deploy writes it to a root-only file on
 the host; the publish step puts it in SSM as a plain ``String`` parameter (``pull_description``)
 beside the release in S3. The agent reads it back (``parse``) and checks it again as host data is
 checked (``Description.config``): whoever can write the parameter is trusted to name the release,
@@ -13,7 +13,7 @@ no more than the settings allow.
 One JSON object, its keys sorted and no whitespace, so the same app gives the same text (and
 sha256) on every run::
 
-    {"agent": {"3.11-x86_64": {"key": "ssmenv/shop/<sha256>.tar.gz", "sha256": "<sha256>"}},
+    {"agent": {"key": "ssmenv/shop/<sha256>.tar.gz", "sha256": "<sha256>"},
      "app": "shop",
      "release": {"key": "ssmenv/shop/<sha256>.tar.gz", "name": "1a2b3c4d5e6f", "sha256": "..."},
      "settings": {"app_name": "shop", "app_version": "1a2b3c4d5e6f", "ssm_path": "/shop/prod",
@@ -34,7 +34,6 @@ from typing import Any
 from ssmenv.config import DESCRIBED, NAME, AppConfig, Tree
 from ssmenv.errors import ConfigError
 from ssmenv.names import shown
-from ssmenv.publication import PLATFORM
 from ssmenv.settings import Setting, refuse
 
 FORMAT = 1
@@ -46,7 +45,6 @@ _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*")
 _RELEASE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
 _APP = Setting("app", NAME, None, "")
-_PLATFORM = Setting("platform", PLATFORM, None, "")
 
 
 class DescriptionError(ConfigError):
@@ -79,8 +77,8 @@ class Description:
     settings: Mapping[str, Any]
     tree: Tree = field(default_factory=Tree)
     release: Release | None = None
-    #: The agent's bundle for each platform (``3.11-x86_64``) a host may fetch it for.
-    agent: Mapping[str, Blob] = field(default_factory=dict)
+    #: The agent's bundle, for a host that fetches it itself (its platforms: ``pull_platforms``).
+    agent: Blob | None = None
 
     def text(self) -> str:
         """Its JSON text: keys sorted, no whitespace, the same for the same description."""
@@ -94,7 +92,8 @@ class Description:
             "tree": {"procfile": self.tree.procfile, "install": self.tree.install,
                      "packages": list(self.tree.packages)},
             "release": release,
-            "agent": {p: {"sha256": b.sha256, "key": b.key} for p, b in sorted(self.agent.items())},
+            "agent": None if self.agent is None else {"sha256": self.agent.sha256,
+                                                      "key": self.agent.key},
         }
         try:
             return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
@@ -131,16 +130,16 @@ def _json(value: Any) -> bool:
 
 
 def describe(config: AppConfig, release: Release | None = None,
-             agent: Mapping[str, Blob] | None = None) -> Description:  # fmt: skip
+             agent: Blob | None = None) -> Description:  # fmt: skip
     """``config``'s description: its settings, its tree, ``release`` (a source tree's; its name
     becomes ``app_version``, so the host names the release as the control machine does) and the
-    agent's bundles."""
+    agent's bundle."""
     settings = dict(config.settings)
     settings["app_name"] = config.name
     settings.pop("app_version", None)
     if release is not None:
         settings["app_version"] = release.name
-    return Description(config.name, settings, config.tree, release, dict(agent or {}))
+    return Description(config.name, settings, config.tree, release, agent)
 
 
 def parse(text: str) -> Description:
@@ -222,18 +221,5 @@ def _release(value: Any, problems: list[str]) -> Release | None:
     return Release(name, blob) if blob else None
 
 
-def _agent(value: Any, problems: list[str]) -> dict[str, Blob]:
-    if not isinstance(value, dict):
-        problems.append("agent: must be a map of platform to bundle")
-        return {}
-    found = {}
-    for platform, bundle in value.items():
-        try:
-            _PLATFORM.check(platform)
-        except ValueError:
-            problems.append(f"agent.{shown(str(platform))}: not a platform (3.11-x86_64)")
-            continue
-        blob = _blob(bundle, f"agent.{platform}", problems)
-        if blob is not None:
-            found[platform] = blob
-    return found
+def _agent(value: Any, problems: list[str]) -> Blob | None:
+    return None if value is None else _blob(value, "agent", problems)

@@ -74,7 +74,8 @@ def login(region: str) -> Login:
     try:
         answer = aws.call("ecr", region, "GetAuthorizationToken")
     except (ClientError, BotoCoreError) as e:
-        raise SourceError(f"{where}: {aws.reason(e)} (the deploy needs {PERMISSION})") from None
+        raise SourceError(f"{where}: {aws.reason(e)} (the deploy needs {PERMISSION})",
+                          unreachable=aws.unreachable(e)) from None
     return _login(answer, where)
 
 

@@ -29,7 +29,12 @@ class ConfigError(SsmEnvError):
 
 
 class SourceError(SsmEnvError):
-    """A configuration source (SSM, Secrets Manager) could not be read."""
+    """A configuration source (SSM, Secrets Manager) could not be read; ``unreachable``: because
+    AWS could not be reached at all (no connection, no credentials), rather than refused."""
+
+    def __init__(self, message: str = "", *, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
 
 
 @dataclass(frozen=True)

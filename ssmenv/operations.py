@@ -14,6 +14,7 @@ from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 from ssmenv import remote
 from ssmenv.activation import Activation, said
 from ssmenv.facts import FileInfo, FileState
+from ssmenv.plan.pull import Handover
 from ssmenv.provision import Provision
 from ssmenv.rollout import Outcome, Pace, Rollout
 from ssmenv.scrub import scrub
@@ -203,6 +204,71 @@ def activation(plan: Activation, pace: Pace | None = None):
                    pace=Pace(canary=1, percent=25))
     """
     yield FunctionCommand(_take_turn, (plan, pace or Pace()), {})
+
+
+#: Seconds a handover may take: the agent's sync (its reads, the provisioning, the activation,
+#: each with its own deadlines) within its units' own limit.
+HANDOVER_TIMEOUT = 1800
+
+
+def _handover_host(state, op_hash: str, host, plan: Handover) -> Outcome:
+    """Run ``plan`` (the agent's ``take``) on ``host`` and print what the agent says, masked."""
+    command = StringCommand(*(QuoteString(word) for word in plan.command))
+    try:
+        ok, output = host.run_shell_command(
+            command,
+            print_output=False,  # masked first
+            print_input=state.print_input,
+            _stdin=plan.description,
+            _timeout=HANDOVER_TIMEOUT,
+            # The agent's changed (2) is a success: what it switched is healthy.
+            _success_exit_codes=[0, 2],
+            **_connector_arguments(state, host, op_hash),
+        )
+    except Exception as e:  # the connection, mostly: this host's failure, not the run's
+        summary = f"the handover could not run: {type(e).__name__}: {e}"[:500]
+        host.log_styled(summary, fg="red", log_func=logger.error)
+        return Outcome(False, summary)
+    text = "\n".join(line for line in output.output_lines if line.strip())
+    lines = scrub(text, plan.secrets).splitlines()
+    for line in lines:
+        if ok:
+            host.log(line, logger.info)
+        else:
+            host.log_styled(line, fg="red", log_func=logger.error)
+    return Outcome(ok, lines[-1] if lines else ("synced" if ok else "failed"))
+
+
+@operation(is_idempotent=False)
+def handover(plan: Handover, pace: Pace | None = None):
+    """
+    Hand an app to the host's agent: the agent's ``take`` (the app's description on stdin)
+    keeps the description, configures itself and its units for the app, and syncs it (one
+    health-gated activation, rolled back on failure); its outcome is the sync's.
+
+    + plan: the ``ssmenv.plan.pull.Handover`` for this host
+    + pace: how many hosts hand over at a time (``ssmenv.rollout.Pace``), in inventory order,
+      stopping at the first that fails, as activations do
+
+    The command line names the agent, ``take`` and the app; what the agent says back (names,
+    never values) is masked of the app's values all the same.
+
+    **Example:**
+
+    .. code:: python
+
+        plan = Handover(app="my-app", version="1a2b3c4d5e6f", description=text)
+        Rollout.enlist(host.state, host, "my-app", plan)
+        handover(name="Hand my-app over to the host's agent", plan=plan)
+    """
+
+    def take_turn(state, host, plan: Handover, pace: Pace) -> bool:
+        op_hash = host.executing_op_hash
+        rollout = Rollout.of(state, op_hash, pace, plan.app,
+                             partial(_handover_host, state, op_hash))  # fmt: skip
+        return rollout.take_turn(host, plan).ok
+
+    yield FunctionCommand(take_turn, (plan, pace or Pace()), {})
 
 
 def _provision_host(state, host, plan: Provision) -> bool:

@@ -82,6 +82,34 @@ def compose(config: AppConfig, fetched: Fetched, systemd_version: int | None = N
     problems += why
     for name, default in config.contract.defaults().items():
         merged.setdefault(name, Variable(name, default, "env_contract default"))
+    problems += judged(config, merged, complete, systemd_version)
+
+    notes = []
+    unlisted = config.contract.unlisted(n for n in merged if n not in TOOLKIT_NAMES)
+    if unlisted and complete:
+        notes.append(
+            f"{config.name}: variables not in env_contract (deployed anyway): "
+            + ", ".join(f"{n} (from {merged[n].source})" for n in unlisted)
+        )
+    # A message stays one line, whatever a source's text holds.
+    return Composition(
+        dict(sorted(merged.items())), tuple(sorted({one_line(p) for p in problems})),
+        tuple(one_line(n) for n in notes), complete,
+    )  # fmt: skip
+
+
+def judged(
+    config: AppConfig,
+    merged: dict[str, Variable],
+    complete: bool = True,
+    systemd_version: int | None = None,
+) -> list[str]:
+    """Every problem of the merged variables (``merged``, contract defaults in), one line each,
+    never a value: a name that is no variable name (removed from ``merged``: it is no variable
+    from here on), a required one missing (when every source was read: ``complete``), a rule of
+    the contract a value breaks, a value systemd could not carry exactly in the env file. What a
+    host that starts from a copy it kept (its last known good) checks again too."""
+    problems = []
     # Every name, an env-file line's or a credential's (which becomes unit lines), whatever its
     # source: one that is no name is refused here, shown escaped, and is no variable from here on.
     for name in [n for n in merged if not is_variable(n)]:
@@ -109,19 +137,7 @@ def compose(config: AppConfig, fetched: Fetched, systemd_version: int | None = N
     for problem in envfile.problems(values, systemd_version=systemd_version):
         source = merged[problem.name].source if problem.name in merged else "all sources"
         problems.append(f"{problem.name}: {problem.reason} (from {source})")
-
-    notes = []
-    unlisted = config.contract.unlisted(n for n in merged if n not in TOOLKIT_NAMES)
-    if unlisted and complete:
-        notes.append(
-            f"{config.name}: variables not in env_contract (deployed anyway): "
-            + ", ".join(f"{n} (from {merged[n].source})" for n in unlisted)
-        )
-    # A message stays one line, whatever a source's text holds.
-    return Composition(
-        dict(sorted(merged.items())), tuple(sorted({one_line(p) for p in problems})),
-        tuple(one_line(n) for n in notes), complete,
-    )  # fmt: skip
+    return problems
 
 
 def merge(

@@ -1,7 +1,8 @@
 """One app on one host, pushed: the core's plan (``ssmenv.plan.app``) for this host, its notes
 printed, its refusal raised, the rest carried out by pyinfra's operations in the plan's order:
 packages and provisioning (``tasks.bootstrap``), then the activation (``tasks.service``) or the
-manifest alone (``tasks.environment``)."""
+manifest alone (``tasks.environment``), or, in pull mode, the handover to the host's agent
+(``tasks.agent``)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from ssmenv.plan import app
 from ssmenv.plan.app import AppPlan, Supply
 from ssmenv.plan.notes import Note
 from ssmenv.variables import Variable
-from tasks import bootstrap, environment, release, service
+from tasks import agent, bootstrap, environment, release, service
 
 
 def say(notes: Iterable[Note]) -> None:
@@ -35,7 +36,9 @@ def carry_out(config: AppConfig, state: HostState, plan: AppPlan) -> None:
     if plan.refusal is not None:
         raise plan.refusal
     bootstrap.app_host(config.name, plan.packages, plan.provision)
-    if plan.activation is not None:
+    if plan.handover is not None:
+        agent.hand_over(config, plan.handover)
+    elif plan.activation is not None:
         service.activate(config, plan.activation)
     else:
         environment.install_manifest(config, plan.manifest, state.manifest_file)
@@ -51,7 +54,9 @@ def deploy(
     """Deploy ``config`` to this host: ``state`` read asking about ``release_path``
     (``tasks.release.release_path``), the archive built (once per run) only if the host lacks
     the release, an ECR login asked for (once per run and region) only if it must pull."""
-    supply = Supply(archive=lambda: release.archive(config), ecr_login=ecr.run_login)
+    supply = Supply(archive=lambda: release.archive(config), ecr_login=ecr.run_login,
+                    bundle=lambda: agent.agent(config),
+                    description=lambda: agent.description(config, release_path))
     plan = app.deploy(config, variables, state, host=host.name, release=release_path,
                       others=others, supply=supply)  # fmt: skip
     carry_out(config, state, plan)

@@ -16,12 +16,13 @@ from ssmenv.hoststate import HostState
 from ssmenv.plan.state import query
 
 
-def read_host_state(config: AppConfig, release: str | None = None) -> HostState:
+def read_host_state(config: AppConfig, release: str | None = None, agent: str = "") -> HostState:
     """``AppHostState`` of this host (``ssmenv.plan.state.query``), read quietly (it carries the
     fingerprint key).
 
     ``release``: the release directory to look for (``tasks.release.release_path``), which only
     a deploy asks about: without ``app_version`` naming it means building the release archive,
-    which a rotation or a drift report has no use for.
+    which a rotation or a drift report has no use for. ``agent``: the agent's bundle directory
+    to look for (a deploy in pull mode, ``tasks.agent.bundle_dir``).
     """
-    return quiet_fact(host, AppHostState, **asdict(query(config, release or "")))
+    return quiet_fact(host, AppHostState, **asdict(query(config, release or "", agent)))

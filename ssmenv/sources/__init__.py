@@ -86,19 +86,23 @@ class Fetched:
 
     answers: Mapping[str, Any] = field(default_factory=dict)
     failures: tuple[str, ...] = ()
+    #: A failed read could not reach AWS at all (no connection, no credentials).
+    unreachable: bool = False
 
 
 def fetch(specs: Mapping[str, Any]) -> Fetched:
     """Read every source ``specs`` uses (each read once per run, shared with other hosts)."""
     answers: dict[str, Any] = {}
     failures: list[str] = []
+    unreachable = False
     for source, spec in used(specs):
         try:
             answers[source.kind] = source.fetch(spec)
         except SourceError as e:
             answers[source.kind] = None
             failures.append(str(e))
-    return Fetched(answers, tuple(failures))
+            unreachable = unreachable or e.unreachable
+    return Fetched(answers, tuple(failures), unreachable)
 
 
 def markdown_table() -> str:

@@ -168,7 +168,8 @@ def _batch_get(region: str, ids: Sequence[str]) -> dict[str, Secret | Failure | 
     try:
         page = aws.call("secretsmanager", region, "BatchGetSecretValue", SecretIdList=list(ids))
     except (ClientError, BotoCoreError) as e:
-        return dict.fromkeys(ids, SourceError(f"secrets {some(ids)} ({region}): {aws.reason(e)}"))
+        return dict.fromkeys(ids, SourceError(f"secrets {some(ids)} ({region}): {aws.reason(e)}",
+                                               unreachable=aws.unreachable(e)))
     found: dict[str, Secret | Failure | SourceError] = {}
     for error in page.get("Errors", []):
         secret_id = error.get("SecretId", "")
@@ -193,7 +194,8 @@ def _get_one(region: str, secret_id: str, stage: str) -> Secret | Failure | Sour
         # A missing secret or stage, a key it cannot decrypt with: about this secret only.
         return Failure(f"secret {secret_id} (stage {stage})", aws.reason(e))
     except BotoCoreError as e:
-        return SourceError(f"secret {secret_id} ({region}): {aws.reason(e)}")
+        return SourceError(f"secret {secret_id} ({region}): {aws.reason(e)}",
+                           unreachable=aws.unreachable(e))
     return _secret(secret_id, stage, item)
 
 

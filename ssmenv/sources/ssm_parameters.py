@@ -132,7 +132,8 @@ def _get_parameters(region: str, batch: list[str]) -> dict[str, Parameter | Fail
     try:
         page = aws.call("ssm", region, "GetParameters", Names=batch, WithDecryption=True)
     except (ClientError, BotoCoreError) as e:
-        error = SourceError(f"SSM parameters {some(batch)} ({region}): {aws.reason(e)}")
+        error = SourceError(f"SSM parameters {some(batch)} ({region}): {aws.reason(e)}",
+                            unreachable=aws.unreachable(e))
         return dict.fromkeys(batch, error)
     by_name = {p["Name"]: p for p in page.get("Parameters", [])}
     invalid = set(page.get("InvalidParameters", []))

@@ -82,7 +82,8 @@ def _read_path(region: str, path: str) -> dict[str, Parameter] | SourceError:
                 return found
             request["NextToken"] = page["NextToken"]
     except (ClientError, BotoCoreError) as e:
-        return SourceError(f"SSM path {path} ({region}): {aws.reason(e)}")
+        return SourceError(f"SSM path {path} ({region}): {aws.reason(e)}",
+                           unreachable=aws.unreachable(e))
 
 
 class SsmPath(Source):

@@ -3,7 +3,7 @@ that quotes AWS's code and message, never a value."""
 
 import botocore.session
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
 from ssmenv import aws, dotenv_import
 
@@ -81,3 +81,10 @@ def test_the_endpoint_variables_are_read_where_botocore_does_not_read_them():
 def test_a_client_goes_to_the_endpoint_the_environment_names(monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL_SSM", "http://127.0.0.1:5057")
     assert aws.client("ssm", "us-east-1").meta.endpoint_url == "http://127.0.0.1:5057"
+
+
+def test_aws_unreachable_is_told_apart_from_aws_refusing():
+    assert aws.unreachable(EndpointConnectionError(endpoint_url="http://127.0.0.1:9/"))
+    assert aws.unreachable(NoCredentialsError())  # no instance role: IMDS not reachable either
+    assert not aws.unreachable(error("AccessDeniedException", "no"))
+    assert not aws.unreachable(ValueError("x"))

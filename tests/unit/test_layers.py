@@ -26,7 +26,9 @@ LAYERS: dict[str, tuple[str, ...]] = {
                 # Around the push driver, on the control machine: the commands and their tools.
                 "ssmenv.cli", "ssmenv.__main__", "ssmenv.report", "ssmenv.parity", "ssmenv.ec2",
                 "ssmenv.dotenv_import", "ssmenv.scan", "ssmenv.gitfiles", "ssmenv.control",
-                "ssmenv.iam"),
+                "ssmenv.iam", "ssmenv.publish", "ssmenv.bundle",
+                # The pull driver: the agent on each host.
+                "ssmenv.agent"),
 }  # fmt: skip
 CORE = ("settings", "sources", "app settings", "variables", "host state", "plan")
 #: Its errors are pyinfra's exceptions, so pyinfra's CLI prints them as one line: the one module
@@ -72,3 +74,12 @@ def test_the_core_imports_nothing_from_pyinfra():
     )  # fmt: skip
     assert found == []
     assert graph.find_modules_directly_imported_by(PYINFRA_ERRORS) == {"pyinfra.api.exceptions"}
+
+
+def test_the_agent_runs_without_pyinfra():
+    # The pull driver runs on a host that has no pyinfra: its one way there is ssmenv.errors'
+    # import, which falls back to Exception without it (the bundle carries no pyinfra).
+    graph = _graph()
+    graph.remove_import(importer=PYINFRA_ERRORS, imported="pyinfra.api.exceptions")
+    for module in ("ssmenv.agent", "ssmenv.description"):
+        assert not graph.chain_exists(module, "pyinfra", as_packages=True), module
