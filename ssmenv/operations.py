@@ -222,8 +222,7 @@ def _handover_host(state, op_hash: str, host, plan: Handover) -> Outcome:
             _stdin=plan.description,
             _timeout=HANDOVER_TIMEOUT,
             # The agent's changed (2) is a success: what it switched is healthy.
-            _success_exit_codes=[0, 2],
-            **_connector_arguments(state, host, op_hash),
+            **{**_connector_arguments(state, host, op_hash), "_success_exit_codes": [0, 2]},
         )
     except Exception as e:  # the connection, mostly: this host's failure, not the run's
         summary = f"the handover could not run: {type(e).__name__}: {e}"[:500]

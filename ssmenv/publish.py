@@ -42,14 +42,15 @@ class PublishError(SsmEnvError):
 @dataclass(frozen=True)
 class Publication:
     """One app's publication: its description's ``parameter`` in ``region``, the description,
-    the files its objects are made of (by key) and the hosts it is for."""
+    its objects (by key: what each is, ``agent`` or ``release``, and its file) and the hosts it
+    is for."""
 
     app: str
     parameter: str
     region: str
     bucket: str
     description: Description
-    objects: Mapping[str, Path]
+    objects: Mapping[str, tuple[str, Path]]
     hosts: tuple[str, ...]
 
 
@@ -84,7 +85,7 @@ def publications(hosts: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Publica
             continue
         built = bundle.build(config.pull.platforms)
         agent = Blob(built.sha256, where.release_key(f"{built.sha256}.tar.gz"))
-        objects = {agent.key: built.path}
+        objects = {agent.key: ("agent", built.path)}
         release = None
         if config.container is None:
             assert config.source is not None
@@ -92,7 +93,7 @@ def publications(hosts: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Publica
             sha = hashlib.sha256(path.read_bytes()).hexdigest()
             key = where.release_key(f"{sha}.tar.gz")
             release = Release(config.version or digest, Blob(sha, key))
-            objects[key] = path
+            objects[key] = ("release", path)
         description = describe(config, release, agent)
         key = (where.region, where.description)
         found = by_parameter.get(key)
@@ -136,7 +137,7 @@ def publish(found: Publication) -> str:
         have = {b.key for b in (before.agent, before.release and before.release.archive) if b}
     s3 = aws.client("s3", found.region)
     written = []
-    for key, path in found.objects.items():
+    for key, (kind, path) in found.objects.items():
         if key in have:
             continue  # named by its sha256: the object there is this one
         try:
@@ -144,7 +145,7 @@ def publish(found: Publication) -> str:
                           ContentType="application/gzip")  # fmt: skip
         except (ClientError, BotoCoreError) as e:
             raise PublishError(f"{where}: s3://{found.bucket}/{key}: {aws.reason(e)}") from None
-        written.append(key.rsplit("/", 1)[-1][:12])
+        written.append(f"{kind} {key.rsplit('/', 1)[-1][:12]}")
     try:
         # Up to 8 KB: an advanced parameter only when the description needs one.
         version = ssm.put_parameter(Name=found.parameter, Value=text, Type="String",
@@ -164,8 +165,10 @@ def user_data(app: str, parameter: str, region: str) -> str:
     stdin."""
     script = Path(bootstrap.__file__).read_text()
     return (f"#!/bin/sh\n# ssmenv: this instance pulls {app} from {parameter} ({region}), with "
-            f"its instance role.\nset -e\npython3 - {app} {parameter} {region} "
-            f"<<'SSMENV-BOOTSTRAP'\n{script}SSMENV-BOOTSTRAP\n")  # fmt: skip
+            f"its instance role.\nstatus=0\npython3 - {app} {parameter} {region} "
+            f"<<'SSMENV-BOOTSTRAP' || status=$?\n{script}SSMENV-BOOTSTRAP\n"
+            "# The agent's statuses: 0 unchanged and 2 changed leave the app healthy.\n"
+            'case $status in 0 | 2) exit 0 ;; *) exit "$status" ;; esac\n')  # fmt: skip
 
 
 def user_data_of(hosts: Sequence[tuple[str, Mapping[str, Any]]], app: str) -> str:

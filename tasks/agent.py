@@ -49,7 +49,8 @@ def description(config: AppConfig, release_path: str) -> str:
         where = config.publication
         key = where.release_key(f"{sha}.tar.gz") if where and where.bucket else None
         named = Release(posixpath.basename(release_path), Blob(sha, key))
-    return describe(config, named).text()
+    # Ending in a newline, as it arrives: pyinfra adds one to a stdin that has none.
+    return describe(config, named).text() + "\n"
 
 
 @deploy("Hand over to the agent")

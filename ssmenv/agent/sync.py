@@ -69,7 +69,7 @@ class Said:
 
     def __call__(self, text: str) -> None:
         for line in text.splitlines() or [""]:
-            self.out(f"{self.app}: {line}")
+            self.out(line if line.startswith(f"{self.app}: ") else f"{self.app}: {line}")
 
 
 def cached(app: str) -> str:

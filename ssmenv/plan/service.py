@@ -114,8 +114,12 @@ def app_service(
     units = (before or config.units) if only_env else config.units
     stop = tuple(u for u in before if u not in units) + leave_stop
     down = [u for u in units if not (state.running(u) and in_place(state, u, boot))]
+    # Running, but not starting at boot as they should: said so, where that is about pull mode.
+    misplaced = [u for u in down if state.running(u) and (not boot or leave_stop)]
+    down = [u for u in down if u not in misplaced]
     pending = state.pending
-    idle = not files and release is None and not down and not stop and pending is None
+    idle = (not files and release is None and not down and not misplaced and not stop
+            and pending is None)  # fmt: skip
     if env is not None and env.manifest is not None:
         # A manifest that changes while nothing the app reads does (versions moved, how the
         # units are checked): with the activation if there is one, so a rollback puts back the
@@ -132,6 +136,8 @@ def app_service(
         ("release", release),
         ("units", any(f.unit for f in files)),
         ("not running: " + ", ".join(down), down),
+        (("started at boot by the host's agent, not by themselves: " if not boot
+          else "enabled again: ") + ", ".join(misplaced), misplaced),
         ("stopping " + ", ".join(stop), stop),
         ("unfinished activation", pending),
         ("taken back from the host's agent", leave_files or leave_stop),

@@ -141,7 +141,7 @@ def test_a_push_deploy_takes_an_app_back_from_the_agent_and_enables_its_units():
     assert files(p) == [f"-{path}" for path in pull.pull_files(APP)]
     assert all(f.transient for f in p.activation.files)
     assert p.activation.boot is True and restarted(p) == (WEB, WORKER, TARGET)
-    assert p.notes[-1].text.endswith("(not running: shop-web.service, shop-worker.service, "
+    assert p.notes[-1].text.endswith("(enabled again: shop-web.service, shop-worker.service, "
                                      "shop.target, stopping ssmenv-sync-shop.timer, "
                                      "ssmenv-pull-shop.service, taken back from the host's "
                                      "agent), then health check")
@@ -157,6 +157,8 @@ def test_an_app_moved_from_push_to_pull_has_its_units_disabled_by_the_agents_fir
     p = synced(host, cfg)
     assert files(p) == [] and restarted(p) == (WEB, WORKER, TARGET)
     assert p.activation.boot is False
+    assert p.notes[-1].text == (f"{APP}: restart (started at boot by the host's agent, not by "
+                                f"themselves: {WEB}, {WORKER}, {TARGET}), then health check")
     host.apply(cfg, p)
     assert synced(host, cfg) == AppPlan(APP)
     assert f"{UNITS}/{WEB}" in {f"{UNITS}/{u}" for u in host.state.unit_files}
