@@ -290,7 +290,11 @@ def _release_archive(config: AppConfig, description: Description) -> Path:
                           Key=key)  # fmt: skip
         data = answer["Body"].read()
     except (ClientError, BotoCoreError) as e:
-        raise SourceError(f"{where}: {aws.reason(e)}", unreachable=aws.unreachable(e)) from None
+        # S3's refusal names no action, and answers a missing object so too without ListBucket.
+        hint = (" (the host's role needs s3:GetObject on it; it may also not be there: publish "
+                "it)") if isinstance(e, ClientError) and "AccessDenied" in aws.reason(e) else ""
+        raise SourceError(f"{where}: {aws.reason(e)}{hint}",
+                          unreachable=aws.unreachable(e)) from None  # fmt: skip
     if hashlib.sha256(data).hexdigest() != release.archive.sha256:
         raise ConfigError(f"{where} is not the release its description names (its sha256 "
                           "differs): refused")  # fmt: skip
