@@ -9,29 +9,19 @@ refusal stops the deploy before any host changes.
 from __future__ import annotations
 
 import base64
-import os
 from collections.abc import Iterator
 
 import pytest
 
 from lab import faults, images, registry
 from lab.ports import free_port
-from tests.e2e.conftest import (
-    APP_PORT_BASE,
-    PREFIX,
-    SSH_PORT_BASE,
-    Deployer,
-    Host,
-    booted,
-    write_inventory,
-)
+from tests.e2e.conftest import BLOCKS, Deployer, Host, aws_env, booted, write_inventory
 
 pytestmark = pytest.mark.usefixtures("container_tools")
 
 APP = "example-app"
 UNIT = f"{APP}.service"
 PATH = "/e2e/containers-ecr"
-SSH_PORT, APP_PORT = SSH_PORT_BASE + 140, APP_PORT_BASE + 140
 VALUES = {
     f"{PATH}/DATABASE_URL": "postgres://FAKE-ecr@db/app",
     f"{PATH}/API_KEY": "FAKE-ecr-api-key",
@@ -76,7 +66,7 @@ def pushed(lab_registry, token, tmp_path_factory) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def hosts() -> Iterator[list[Host]]:
-    with booted(f"{PREFIX}e", 2, SSH_PORT, APP_PORT, kind="container") as up:
+    with booted(BLOCKS["ecr"], 2, kind="container") as up:
         yield up
 
 
@@ -91,8 +81,7 @@ def deployer(hosts, stand_in, proxy, tmp_path_factory) -> Deployer:
     """The deploy of these hosts, talking to AWS through the counting proxy."""
     stand_in.put(VALUES)
     path = write_inventory(tmp_path_factory.mktemp("inventory") / "e.py", "containers", hosts)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return Deployer(path, {**env, **stand_in.env, "AWS_ENDPOINT_URL": proxy.url})
+    return Deployer(path, {**aws_env(stand_in), "AWS_ENDPOINT_URL": proxy.url})
 
 
 def settings(image: str, **more) -> dict:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,24 +17,22 @@ import pytest
 from lab import images, registry
 from lab.ports import free_port
 from tests.e2e.conftest import (
-    APP_PORT_BASE,
-    PREFIX,
-    SSH_PORT_BASE,
+    BLOCKS,
     Deployer,
     Host,
+    aws_env,
     booted,
+    commands_sent,
     sha256,
     write_inventory,
 )
-from tests.e2e.test_env_corpus import CORPUS
-from tests.e2e.test_several_apps import COMMAND_LINE
+from tests.fixtures.env_corpus import CORPUS
 
 pytestmark = pytest.mark.usefixtures("container_tools")
 
 APP = "example-app"
 UNIT = f"{APP}.service"
 PATH = "/e2e/containers"
-SSH_PORT, APP_PORT = SSH_PORT_BASE + 90, APP_PORT_BASE + 90
 USER, PASSWORD = "ci", "FAKE-registry-password-c4n4ry"
 TOKEN = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
 WRONG = "FAKE-wrong-registry-password"
@@ -81,7 +77,7 @@ def pushed(lab_registry, authfile) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def hosts() -> Iterator[list[Host]]:
-    with booted(f"{PREFIX}k", 2, SSH_PORT, APP_PORT, kind="container") as up:
+    with booted(BLOCKS["containers"], 2, kind="container") as up:
         yield up
 
 
@@ -89,8 +85,7 @@ def hosts() -> Iterator[list[Host]]:
 def deployer(hosts, stand_in, tmp_path_factory) -> Deployer:
     """The deploy of these hosts alone (a group without group data: only ``all``'s applies)."""
     path = write_inventory(tmp_path_factory.mktemp("inventory") / "c.py", "containers", hosts)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return Deployer(path, {**env, **stand_in.env})
+    return Deployer(path, aws_env(stand_in))
 
 
 def settings(image: str, **more) -> dict:
@@ -233,7 +228,7 @@ def test_a_redeploy_changes_nothing_and_pulls_nothing(deployed, deployer, hosts,
     assert {name: n for name, n in result.changed.items() if n} == {}
     assert "pull image" not in result.output
     # The state read alone: it knows the image is there.
-    commands = Counter(m["host"] for m in COMMAND_LINE.finditer(result.output))
+    commands = commands_sent(result.output)
     assert commands == {h.name: 1 for h in hosts}
     assert {h.name: h.service(UNIT)["InvocationID"] for h in hosts} == before
 
