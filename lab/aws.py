@@ -32,6 +32,7 @@ import boto3
 
 from lab import hosts
 
+ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PORT = 5055
 REGION = "us-east-1"
 #: What SSM takes: the stand-in stores each as AWS would (a SecureString comes back decrypted
@@ -61,29 +62,64 @@ def wait_ready(port: int, deadline: float = 30.0) -> None:
 
 
 def start(port: int, log: Path) -> subprocess.Popen:
-    """Start ``moto_server`` on 127.0.0.1:port and wait until it answers."""
-    moto = Path(sys.executable).with_name("moto_server")
+    """Start moto's server on 127.0.0.1:port and wait until it answers: ``lab.moto_server``, which
+    checks IAM policies against the parameters and secrets a request names once
+    ``INITIAL_NO_AUTH_ACTION_COUNT`` (in the environment) requests have passed, or after
+    ``enforce``."""
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     proc = subprocess.Popen(
-        [str(moto), "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "lab.moto_server", "-H", "127.0.0.1", "-p", str(port)],
         stdin=subprocess.DEVNULL,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        env={**os.environ, "PYTHONPATH": path},
     )
     wait_ready(port)
     return proc
 
 
-def client(service: str, endpoint: str | int, region: str = REGION):
-    """A boto3 client of the stand-in (a port or an endpoint URL), with the fake credentials."""
+def enforce(endpoint: str | int, let_through: float = 0) -> None:
+    """Check every request after the next ``let_through`` against the caller's IAM policies
+    (``float("inf")``: none, as before). The stand-in's fake credentials are then refused: act as
+    an IAM user of the stand-in (``admin``) or with a role's credentials."""
     url = f"http://127.0.0.1:{endpoint}" if isinstance(endpoint, int) else endpoint
-    env = environment(0)
+    # text/plain: a form's content type would have the body parsed away before moto reads it.
+    request = urllib.request.Request(f"{url}/moto-api/reset-auth", method="POST",
+                                     data=str(let_through).encode(),
+                                     headers={"Content-Type": "text/plain"})  # fmt: skip
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+
+
+def admin(endpoint: str | int, name: str = "lab-admin") -> dict[str, str]:
+    """An IAM user of the stand-in allowed everything, and its access key as the variables that
+    give it to boto3 (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``): who seeds and inspects a
+    stand-in that enforces IAM. Made while the stand-in does not enforce yet."""
+    iam = client("iam", endpoint)
+    iam.create_user(UserName=name)
+    everything = {"Version": "2012-10-17",
+                  "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}  # fmt: skip
+    iam.put_user_policy(UserName=name, PolicyName="everything",
+                        PolicyDocument=json.dumps(everything))  # fmt: skip
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return {"AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}  # fmt: skip
+
+
+def client(service: str, endpoint: str | int, region: str = REGION,
+           credentials: dict[str, str] | None = None):  # fmt: skip
+    """A boto3 client of the stand-in (a port or an endpoint URL), with the fake credentials or
+    ``credentials`` (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``)."""
+    url = f"http://127.0.0.1:{endpoint}" if isinstance(endpoint, int) else endpoint
+    env = {**environment(0), **(credentials or {})}
     return boto3.client(
         service,
         region_name=region,
         endpoint_url=url,
         aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=env.get("AWS_SESSION_TOKEN"),
     )
 
 

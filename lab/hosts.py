@@ -55,6 +55,10 @@ IMAGES = {
     # Podman for the container runtime's tests (rootful, so no uidmap). debootstrap follows only
     # Depends and cannot pick a virtual one: crun and netavark are named, catatonit gives --init.
     "container": (*BARE_PACKAGES, "podman", "crun", "conmon", "catatonit", "netavark"),
+    # A host that fetches its own configuration (pull mode) with its instance role: the example
+    # app's runtime and Debian's own botocore (1.29.27 on bookworm), which takes the role's
+    # credentials through IMDSv2 (AWS_EC2_METADATA_SERVICE_ENDPOINT: the lab's lab.imds).
+    "agent": (*BARE_PACKAGES, "nodejs", "python3-botocore"),
 }
 
 # Run inside the new rootfs: the login user, its sudo rule, and sshd reading the lab key from a
@@ -421,6 +425,7 @@ KINDS = {
     "bare": "sshd, sudo and the user only, as a fresh EC2 instance",
     "bench": "node plus python3, for the benchmark's peer",
     "container": "bare plus Podman, for apps that run an image",
+    "agent": "node plus Debian's python3-botocore, for hosts that fetch with their instance role",
 }
 
 

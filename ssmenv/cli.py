@@ -6,6 +6,7 @@
     python -m ssmenv plan inventories/prod.py
     python -m ssmenv drift inventories/prod.py
     python -m ssmenv schedule inventories/control.py
+    python -m ssmenv iam inventories/prod.py
 
 Each command is one row of ``COMMANDS``: its name, one line of help, a function adding its
 arguments to its subparser, a function running it that returns the exit status, the status of an
@@ -18,6 +19,8 @@ relative inventory path is the user's, from their working directory.
 
 Exit status, for automation:
 
+- ``iam``: 0 the policies are printed; 1 an error or bad usage (a setting that is not valid, an
+  inventory that does not exist or has no host, an account that cannot be found).
 - ``drift``, ``plan``, ``parity``, as ``diff`` and ``terraform plan -detailed-exitcode``: 0
   nothing differs; 2 something does (a host whose deployed values are not the current ones, a
   host a rotation would change, a name in one environment only); 1 an error or bad usage (a host
@@ -36,6 +39,7 @@ adds the traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -44,7 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from ssmenv import dotenv_import, parity, report, scan
+from ssmenv import dotenv_import, iam, parity, report, scan
 from ssmenv.config import REPO_ROOT
 from ssmenv.errors import SsmEnvError
 
@@ -320,6 +324,37 @@ def schedule_run(args: argparse.Namespace) -> int:
     return report.CLEAN
 
 
+def iam_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inventory", help="a pyinfra inventory, e.g. inventories/prod.py")
+    parser.add_argument("--account", help="the AWS account of the parameters, secrets and keys "
+                        "named by name (default: the caller's, from STS GetCallerIdentity)")
+    parser.add_argument("--json", action="store_true", help="one JSON object: account, control, "
+                        "hosts (apps, hosts, policy each), publish, notes")  # fmt: skip
+    parser.add_argument("--data", action="append", default=[], metavar="KEY=VALUE",
+                        help="pyinfra's --data, as a deploy would be given it (repeatable)")
+    parser.add_argument("--group-data", action="append", default=[], metavar="DIR",
+                        help="pyinfra's --group-data (repeatable)")  # fmt: skip
+
+
+def iam_run(args: argparse.Namespace) -> int:
+    checkout = _checkout("deploy.py")
+    pyinfra = Path(sys.executable).with_name("pyinfra")
+    command = [str(pyinfra), _inventory(args.inventory, checkout), "debug-inventory", "--json",
+               *(f"--data={d}" for d in args.data),
+               *(f"--group-data={os.path.abspath(d)}" for d in args.group_data)]  # fmt: skip
+    hosts = iam.inventory_hosts(command, checkout)
+    if not hosts:
+        if _is_path(args.inventory) and not Path(args.inventory).exists():
+            raise SsmEnvError(f"no host: no inventory file {args.inventory}")
+        raise SsmEnvError(f"no host in {args.inventory}")
+    regions = [str(data["aws_region"]) for _, data in hosts if data.get("aws_region")]
+    found = iam.policies(hosts, iam.account_of(args.account, regions))
+    for note in [*found.notes, *iam.too_large(found)]:
+        print(f"note: {note}", file=sys.stderr)
+    print(json.dumps(found.as_json(), indent=2) if args.json else iam.render(found, args.inventory))
+    return report.CLEAN
+
+
 def _runs(deploy_file: str, statuses: str) -> str:
     return (
         f"Runs `pyinfra INVENTORY {deploy_file} [PYINFRA_ARGS]` in the checkout. Exit status: "
@@ -346,6 +381,12 @@ COMMANDS: tuple[Command, ...] = (
     Command("drift", "per host, the variables whose deployed value is not the current one",
             _pyinfra_arguments("inventories/prod.py"), _run_pyinfra("drift.py", "-y"),
             report.ERROR, _runs("drift.py -y", "0 no host differs, 2 some do")),
+    Command("iam", "the least-privilege IAM policies of the push deploy, each host role's pull "
+            "and the publish, from the settings", iam_arguments, iam_run, report.ERROR,
+            "Reads the inventory as a deploy does (pyinfra's debug-inventory in the checkout; "
+            "no host is contacted). Exit status: 0 printed; 1 an error or bad usage (a setting "
+            "that is not valid, an inventory that does not exist or has no host, an account "
+            "that cannot be found)."),
     Command("schedule", "install or update the rotation timer on each host of a control inventory",
             _pyinfra_arguments("inventories/control.py"), schedule_run, report.ERROR,
             _runs("schedule.py -y", "0 the timer is in place on every host")),

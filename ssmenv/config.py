@@ -23,6 +23,7 @@ from ssmenv import (
     entrypoints,
     journald,
     origins,
+    publication,
     rollout,
     sources,
 )
@@ -151,7 +152,7 @@ SOURCES = sources.settings()
 #: Every group of settings, in the README's order.
 GROUPS: tuple[Settings, ...] = (
     APP, image.SETTINGS, HOST_APPS, proc.SETTINGS, activation.SETTINGS, rollout.SETTINGS,
-    journald.SETTINGS, SOURCES, VARIABLES, credentials.SETTINGS,
+    journald.SETTINGS, SOURCES, VARIABLES, credentials.SETTINGS, publication.SETTINGS,
 )  # fmt: skip
 SETTINGS: tuple[Setting, ...] = tuple(s for group in GROUPS for s in group)
 DEFAULTS = {s.key: s.default for s in SETTINGS}
@@ -190,6 +191,8 @@ class AppConfig:
     processes: tuple[proc.Process, ...] = ()
     # An image to run instead of a source tree (app_runtime "container").
     container: image.Container | None = None
+    # Where the app is published for hosts in pull mode (its description, its releases).
+    publication: publication.Publication | None = None
 
     @property
     def env_file(self) -> str:
@@ -251,6 +254,16 @@ class AppConfig:
         found: tuple[proc.Process, ...] = ()
         container, why = _container(runtime, values, data)
         problems += why
+        published = None
+        if all(key in values for key in publication.SETTINGS.keys):
+            try:
+                region = aws.REGION.check(value_of(data, aws.REGION.key))
+            except ValueError:
+                region = None  # the sources report aws_region's problem
+            path = specs["ssm_path"].path if "ssm_path" in specs else None
+            if region is not None:
+                published, why = publication.read(values, name, region, path)
+                problems += why
         # A key with a problem has no value: what depends on it waits for it to be fixed.
         ready = all(key in values for key in ("app_start", "app_port", "app_processes"))
         if values.get("app_start") is not None and runtime is not None:
@@ -312,6 +325,7 @@ class AppConfig:
             sources=specs,
             processes=found,
             container=container,
+            publication=published,
         )
         return config, []
 

@@ -24,14 +24,17 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ssmenv import aws
+from ssmenv import aws, policy
 from ssmenv.errors import SourceError
+from ssmenv.policy import Statement
 from ssmenv.sources.base import read_once, run_cache
 
 #: The user every ECR token logs in as.
 USERNAME = "AWS"
 #: The permission a token needs (on ``*``: it names no resource).
 PERMISSION = "ecr:GetAuthorizationToken"
+#: What a pull with the token needs on the image's repository.
+PULL = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
 
 # <account>.dkr.ecr.<region>.amazonaws.com, its FIPS and China forms, and the dual-stack one.
 _HOST = re.compile(
@@ -105,3 +108,14 @@ def run_login(region: str) -> Login:
         return found
 
     return read_once(_logins, [region], read)[region]
+
+
+def permissions(registry: str, repository: str, region: str, account: str) -> list[Statement]:
+    """What a pull of ``repository`` at ``registry`` with an ECR token needs, from whoever asks
+    for the token (``python -m ssmenv iam``): the token itself, and the pull of that repository
+    alone, since the token carries the permissions of the identity that asked for it. The
+    repository's account is the registry's (``<account>.dkr.ecr...``), else ``account``; its
+    region ``region`` (the token's)."""
+    owner = registry.split(".", 1)[0] if region_of(registry) else account
+    arn = f"arn:{policy.partition(region)}:ecr:{region}:{owner}:repository/{repository}"
+    return [Statement("EcrLogin", (PERMISSION,), ("*",)), Statement("EcrPull", PULL, (arn,))]

@@ -1,17 +1,23 @@
-"""Shared fixtures: the local AWS stand-in (moto server), used by integration and e2e tests; and
-how the suite runs in parallel workers (pytest-xdist: ``make test``)."""
+"""Shared fixtures: the local AWS stand-in (moto server), one that enforces IAM policies, and the
+instance metadata stand-in, used by integration and e2e tests; and how the suite runs in parallel
+workers (pytest-xdist: ``make test``)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
-from collections.abc import Iterator
-from dataclasses import dataclass
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
-from lab import aws
+from lab import aws, imds
 from lab.ports import free_port
 
 IN_CI = bool(os.environ.get("CI"))
@@ -102,6 +108,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     _power_off_suite_hosts(session.config)
 
+# Property tests judge what the code returns, never how long it took: on a loaded machine (the e2e
+# hosts of parallel workers) a per-example deadline or hypothesis' "too slow" check would fail a
+# correct test by timing.
+settings.register_profile(
+    "ssmenv", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("ssmenv")
+
 
 @dataclass
 class StandIn:
@@ -133,6 +147,107 @@ def stand_in(tmp_path_factory) -> Iterator[StandIn]:
     try:
         yield StandIn(port, aws.environment(port))
     finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@dataclass
+class EnforcingStandIn(StandIn):
+    """A moto server that checks every request against the caller's IAM policies (resource ARNs
+    included: ``lab.moto_server``). ``client`` acts as ``admin``, a user allowed everything;
+    ``user`` makes one allowed exactly a policy."""
+
+    admin: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def client(self, service: str, credentials: Mapping[str, str] | None = None):
+        return aws.client(service, self.port, credentials=dict(credentials or self.admin))
+
+    def user(self, name: str, policy: Mapping[str, Any] | None) -> dict[str, str]:
+        """A new IAM user whose only permissions are ``policy`` (inline), and its key as the
+        variables boto3 reads."""
+        iam = self.client("iam")
+        iam.create_user(UserName=name)
+        if policy is not None:
+            iam.put_user_policy(UserName=name, PolicyName=name, PolicyDocument=json.dumps(policy))
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        return {"AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+                "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def enforcing_aws(tmp_path_factory) -> Iterator[EnforcingStandIn]:
+    """A stand-in of this module's own that enforces IAM from its first request on, but for
+    making its admin user."""
+    port = free_port()
+    proc = aws.start(port, tmp_path_factory.mktemp("moto-iam") / "moto.log")
+    try:
+        admin = aws.admin(port)
+        aws.enforce(port)
+        env = {**aws.environment(port), **admin}
+        yield EnforcingStandIn(port, env, admin)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@dataclass
+class Metadata:
+    """A metadata stand-in that runs (``lab.imds``): its port, and the instance it serves."""
+
+    port: int
+    instance: imds.Instance
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What sends botocore's instance-role provider to it."""
+        return imds.environment(self.port)
+
+    def token(self, ttl: int = 60) -> str:
+        return imds_request(self.port, "PUT", "/latest/api/token",
+                            {"X-aws-ec2-metadata-token-ttl-seconds": str(ttl)})[1]  # fmt: skip
+
+    def get(self, path: str, token: str | None = None) -> tuple[int, str]:
+        headers = {"X-aws-ec2-metadata-token": token or self.token()}
+        return imds_request(self.port, "GET", f"/latest/{path}", headers)
+
+
+def imds_request(port: int, method: str, path: str, headers: Mapping[str, str]
+                 ) -> tuple[int, str]:  # fmt: skip
+    """One request to a metadata stand-in: its status and body."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
+                                     headers=dict(headers))  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+@pytest.fixture
+def instance_metadata(tmp_path) -> Iterator[Callable[..., Metadata]]:
+    """Start metadata stand-ins: ``instance_metadata(aws_stand_in, role, policy, tags=...,
+    metadata_tags=...)`` makes the instance and its role in the AWS stand-in (as its admin when
+    it enforces IAM) and serves it on a free port; stopped after the test."""
+    started: list[subprocess.Popen] = []
+
+    def start(stand_in: StandIn, role: str, policy: Mapping[str, Any] | None, **kwargs: Any
+              ) -> Metadata:  # fmt: skip
+        credentials = getattr(stand_in, "admin", None)
+        instance = imds.launch(stand_in.port, role, policy, credentials=credentials, **kwargs)
+        port = free_port()
+        imds.write_instance(tmp_path / f"imds-{port}.json", instance)
+        started.append(imds.start(port, tmp_path / f"imds-{port}.json",
+                                  tmp_path / f"imds-{port}.log"))  # fmt: skip
+        return Metadata(port, instance)
+
+    yield start
+    for proc in started:
         proc.terminate()
         try:
             proc.wait(timeout=10)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ssmenv.errors import SourceError
+from ssmenv.policy import Statement
 from ssmenv.settings import Setting
 
 # pyinfra prepares hosts in gevent greenlets; the lock keeps two hosts from reading one source
@@ -136,6 +137,12 @@ class Source(ABC):
     def pins(self, spec: Any) -> frozenset[Pin]:
         """What this source reads by name (see :class:`Pin`)."""
         return frozenset()
+
+    def permissions(self, spec: Any, account: str) -> list[Statement]:
+        """The IAM statements its ``fetch`` of ``spec`` needs, on exactly the resources it reads
+        (``python -m ssmenv iam``); ``account``: the AWS account of resources named by name. A
+        source that calls no AWS API needs none."""
+        return []
 
 
 def plural(count: int, what: str) -> str:

@@ -14,9 +14,10 @@ from typing import Annotated, Any
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import AfterValidator, BeforeValidator
 
-from ssmenv import aws
+from ssmenv import aws, policy
 from ssmenv.errors import SourceError
 from ssmenv.names import RULE, is_variable, shown
+from ssmenv.policy import Statement
 from ssmenv.settings import Json, Setting
 from ssmenv.sources.base import (
     Failure,
@@ -338,6 +339,19 @@ class SecretsManager(Source):
 
     def summary(self, spec: SecretsSpec) -> str:
         return plural(len(spec.secrets), "secret")
+
+    def permissions(self, spec: SecretsSpec, account: str) -> list[Statement]:
+        # BatchGetSecretValue names no resource: each secret it answers is checked as a
+        # GetSecretValue of that secret (AWS's documentation), which a stage other than
+        # AWSCURRENT calls itself.
+        arns = tuple(policy.secret_arn(spec.region, account, s.id) for s in spec.secrets)
+        found = [Statement("ReadSecrets", ("secretsmanager:GetSecretValue",), arns),
+                 policy.decrypt("DecryptSecrets", "secretsmanager", spec.region, account,
+                                "SecretARN", arns)]  # fmt: skip
+        if any(s.stage == CURRENT for s in spec.secrets):
+            found.append(Statement("ReadSecretsInBatches",
+                                   ("secretsmanager:BatchGetSecretValue",), ("*",)))  # fmt: skip
+        return found
 
 
 SOURCE = SecretsManager()

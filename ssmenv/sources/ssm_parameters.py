@@ -11,9 +11,10 @@ from typing import Annotated, Any
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import AfterValidator
 
-from ssmenv import aws
+from ssmenv import aws, policy
 from ssmenv.errors import SourceError
 from ssmenv.names import RULE, is_variable, shown
+from ssmenv.policy import Statement
 from ssmenv.settings import Json, Setting
 from ssmenv.sources.base import (
     Failure,
@@ -194,6 +195,15 @@ class SsmParameters(Source):
 
     def pins(self, spec: ParametersSpec) -> frozenset[Pin]:
         return frozenset(pin(p.name, p.variable) for p in spec.parameters)
+
+    def permissions(self, spec: ParametersSpec, account: str) -> list[Statement]:
+        # Checked on each name, its pin (":3", ":live") no part of the ARN.
+        arns = [policy.parameter_arn(spec.region, account, p.name) for p in spec.parameters]
+        return [
+            Statement("ReadParameters", ("ssm:GetParameters",), tuple(arns)),
+            policy.decrypt("DecryptParameters", "ssm", spec.region, account, "PARAMETER_ARN",
+                           arns),
+        ]  # fmt: skip
 
 
 SOURCE = SsmParameters()

@@ -10,9 +10,10 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from pyinfra import logger
 
-from ssmenv import aws
+from ssmenv import aws, policy
 from ssmenv.errors import SourceError
 from ssmenv.names import VariableName, one_line
+from ssmenv.policy import Statement
 from ssmenv.settings import Json, Matching, Setting
 from ssmenv.sources.base import Pin, Row, Source, Variable, read_once, run_cache
 from ssmenv.sources.ssm import NAME_CHARACTERS, Parameter, pinned_names
@@ -128,6 +129,17 @@ class SsmPath(Source):
 
     def summary(self, spec: PathSpec) -> str:
         return f"SSM {spec.path}"
+
+    def permissions(self, spec: PathSpec, account: str) -> list[Statement]:
+        # GetParametersByPath is authorized against the path, not the parameters it returns
+        # (AWS's documentation); each SecureString under it is decrypted with its own ARN as
+        # the encryption context.
+        path = policy.parameter_arn(spec.region, account, spec.path)
+        return [
+            Statement("ReadParameterPaths", ("ssm:GetParametersByPath",), (path,)),
+            policy.decrypt("DecryptParameters", "ssm", spec.region, account, "PARAMETER_ARN",
+                           [f"{path.rstrip('/')}/*"]),
+        ]  # fmt: skip
 
 
 SOURCE = SsmPath()
