@@ -102,6 +102,8 @@ BLOCKS = {
     "hardening": Block("h", 130, 4),  # test_host_hardening: one host, four apps
     "provision-output": Block("p", 135, 1),  # test_provision_output
     "ecr": Block("e", 140, 2),  # test_container_ecr
+    "imds": Block("md", 143, 1),  # test_imds_host
+    "iam": Block("iam", 146, 1),  # test_iam_deploy
 }
 
 
