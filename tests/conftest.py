@@ -60,9 +60,13 @@ MEASURED = {
 
 
 def pytest_xdist_auto_num_workers(config) -> int:
-    """``-n auto``: twice the cores. The end-to-end tests mostly wait on hosts, health checks
-    and settle times, so more workers than cores pay off (measured on 2 cores: README, Tests)."""
-    return 2 * (os.cpu_count() or 1)
+    """``-n auto``: three workers a core, as many as the port bases leave room for. The
+    end-to-end tests wait much (hosts, health checks, settle times), so more workers than cores
+    pay off until the cores are busy (measured on 2 cores: README, Tests)."""
+    from tests.e2e.conftest import BASE_APP_PORT, BASE_SSH_PORT, WORKER_STRIDE
+
+    room = abs(BASE_APP_PORT - BASE_SSH_PORT) // WORKER_STRIDE
+    return max(1, min(3 * (os.cpu_count() or 1), room))
 
 
 def pytest_collection_modifyitems(config, items: list[pytest.Item]) -> None:

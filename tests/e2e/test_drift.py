@@ -30,7 +30,7 @@ def ssmenv(command: str, deployer, *args: str, inventory: Path | None = None):
 
 
 def output(result) -> str:
-    return result.output
+    return result.stdout + result.stderr
 
 
 def version(stand_in, name: str) -> int:

@@ -97,7 +97,7 @@ def test_a_value_that_crashes_the_app_rolls_back_the_first_host_and_stops_the_ro
     assert result.returncode != 0
     out = result.output
     assert f"[{first.name}] ssmenv: {UNIT} did not become healthy" in out
-    assert "DATABASE_URL is not a URL" in out  # the app's own last words, from the journal
+    assert "DATABASE_URL is not a URL" in out, out[-3000:]  # the app's last words (journal)
     assert f"[{first.name}] ssmenv: rolled back: {APP} is healthy on the previous version" in out
     assert f"[{second.name}] not activated: the rollout stopped after {first.name}" in out
     assert first.fingerprints()["DATABASE_URL"] == sha256(good_url)
