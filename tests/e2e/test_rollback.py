@@ -141,7 +141,7 @@ def test_a_deploy_to_a_taken_port_rolls_back_to_the_previous_version_checked_as_
     # Every setting a rollback restores differs: the port (held by another program), the health
     # path (which the previous version does not answer), its timeouts, the processes (admin and
     # the workers go) and the credentials (SESSION_SECRET back into the env file).
-    new = {**base.data, "app_port": taken, "health_path": "/ready", "health_timeout": 5,
+    new = {**base.data, "app_port": taken, "health_path": "/ready", "health_timeout": 60,
            "health_settle": 0, "app_processes": {"web": 1}, "credentials": []}  # fmt: skip
 
     started = time.monotonic()

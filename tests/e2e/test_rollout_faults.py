@@ -258,8 +258,9 @@ def test_the_journal_shown_for_a_failed_start_is_that_invocations_only_and_masks
     # Values whose JSON and URL forms differ from themselves.
     old, new = 'FAKE-old"quoted"/key+1 &x', 'FAKE-new"quoted"/key+2 &y'
     gate = f"/etc/{APP}-e2e-may-start"
+    # A crash is judged at once: the timeout only spares a slow start on a loaded machine.
     loud = {**BASE.data, "app_source": str(loud_app(tmp_path)), "env": {"REQUIRE_FILE": gate},
-            "health_timeout": 10}  # fmt: skip
+            "health_timeout": 60}  # fmt: skip
     limit = ("--limit", first.name)
     first.run(f"sudo touch {gate}")
     try:
