@@ -42,6 +42,7 @@ from pathlib import Path
 import pytest
 
 from lab import hosts as lab
+from lab import registry
 from lab.results import parse_results
 from tests.conftest import IN_CI, StandIn
 
@@ -429,6 +430,15 @@ def write_inventory(path: Path, group: str, hosts: list[Host], **data) -> Path:
     entries = [(h.name, {**lab.connection_data(h.ssh_port), "app_port": h.app_port, **data})
                for h in hosts]  # fmt: skip
     path.write_text(f"_hosts = {entries!r}\nexample = _hosts\n{group} = _hosts\n")
+    return path
+
+
+def registry_login(directory: Path, address: str, user: str, password: str) -> Path:
+    """A registry's login for skopeo on this machine: a containers-auth.json in ``directory``,
+    root-only from the start (the password never goes on a command line)."""
+    path = directory / "auth.json"
+    path.touch(mode=0o600)
+    path.write_text(registry.auth_json(address, user, password))
     return path
 
 

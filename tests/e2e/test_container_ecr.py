@@ -15,7 +15,15 @@ import pytest
 
 from lab import faults, images, registry
 from lab.ports import free_port
-from tests.e2e.conftest import BLOCKS, Deployer, Host, aws_env, booted, write_inventory
+from tests.e2e.conftest import (
+    BLOCKS,
+    Deployer,
+    Host,
+    aws_env,
+    booted,
+    registry_login,
+    write_inventory,
+)
 
 pytestmark = pytest.mark.usefixtures("container_tools")
 
@@ -57,9 +65,7 @@ def lab_registry(token) -> Iterator[registry.Registry]:
 
 @pytest.fixture(scope="module")
 def pushed(lab_registry, token, tmp_path_factory) -> dict[str, str]:
-    authfile = tmp_path_factory.mktemp("registry") / "auth.json"
-    authfile.touch(mode=0o600)
-    authfile.write_text(registry.auth_json(lab_registry.address, *token))
+    authfile = registry_login(tmp_path_factory.mktemp("registry"), lab_registry.address, *token)
     return {tag: images.build(lab_registry.address, f"shop:{tag}", authfile=authfile)
             for tag in ("v1", "v2")}  # fmt: skip
 

@@ -23,6 +23,7 @@ from tests.e2e.conftest import (
     aws_env,
     booted,
     commands_sent,
+    registry_login,
     sha256,
     write_inventory,
 )
@@ -55,11 +56,7 @@ def lab_registry() -> Iterator[registry.Registry]:
 
 @pytest.fixture(scope="module")
 def authfile(lab_registry, tmp_path_factory) -> Path:
-    """The registry's login for skopeo on this machine (root-only, never on a command line)."""
-    path = tmp_path_factory.mktemp("registry") / "auth.json"
-    path.touch(mode=0o600)
-    path.write_text(registry.auth_json(lab_registry.address, USER, PASSWORD))
-    return path
+    return registry_login(tmp_path_factory.mktemp("registry"), lab_registry.address, USER, PASSWORD)
 
 
 @pytest.fixture(scope="module")

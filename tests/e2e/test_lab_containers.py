@@ -19,7 +19,7 @@ from lab import hosts as lab
 from lab import images, registry
 from lab.ports import free_port
 from ssmenv.envfile import encode_value
-from tests.e2e.conftest import BLOCKS, Host, booted, sha256, wait_for
+from tests.e2e.conftest import BLOCKS, Host, booted, registry_login, sha256, wait_for
 
 pytestmark = pytest.mark.usefixtures("container_tools")
 
@@ -76,10 +76,7 @@ def lab_registry() -> Iterator[registry.Registry]:
 
 @pytest.fixture(scope="module")
 def authfile(lab_registry, tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("registry") / "auth.json"
-    path.touch(mode=0o600)
-    path.write_text(registry.auth_json(lab_registry.address, USER, PASSWORD))
-    return path
+    return registry_login(tmp_path_factory.mktemp("registry"), lab_registry.address, USER, PASSWORD)
 
 
 @pytest.fixture(scope="module")
