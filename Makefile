@@ -7,6 +7,8 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 SYSTEM_TOOLS := systemd-nspawn debootstrap ssh ssh-keygen shellcheck docker-registry skopeo htpasswd
+# Each says its shell in its first line (`# shellcheck shell=...`): the state reads are POSIX sh
+# (run by sh -c), activate.sh and provision.sh bash.
 SHELL_PROGRAMS := $(wildcard ssmenv/shell/*.sh)
 
 .PHONY: demo demo-down test unit lint system-packages image bench
@@ -43,7 +45,7 @@ demo-down: $(VENV)/.installed
 # pytest ends with the slowest tests (--durations, pyproject.toml) and the time it took.
 test: $(VENV)/.installed system-packages
 	$(VENV)/bin/ruff check .
-	shellcheck --shell=bash $(SHELL_PROGRAMS)
+	shellcheck $(SHELL_PROGRAMS)
 	$(VENV)/bin/pytest $(PARALLEL)
 
 unit: $(VENV)/.installed
@@ -51,7 +53,7 @@ unit: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
-	shellcheck --shell=bash $(SHELL_PROGRAMS)
+	shellcheck $(SHELL_PROGRAMS)
 
 # make bench      what a deploy costs on 1, 10 and 50 local hosts, beside plain pyinfra (as root; about 20 minutes)
 bench: $(VENV)/.installed system-packages

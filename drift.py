@@ -15,12 +15,13 @@ error.
 from pyinfra import host
 
 from ssmenv import apps, manifest, report
+from ssmenv.plan.environment import in_manifest
 from tasks import environment
 from tasks.state import read_host_state
 
 found = apps.read(host.data)
 variables = {
-    config.name: environment.in_manifest(environment.resolve(config), config)
+    config.name: in_manifest(environment.resolve(config), config)
     for config in found.configs
 }
 

@@ -13,8 +13,8 @@ command's exit status is made: 0 no host would change, 2 some would, 1 an error.
 
 from pyinfra import host
 
-from ssmenv import apps, manifest, report
-from tasks import environment, service
+from ssmenv import apps, report
+from tasks import app, environment
 from tasks.state import read_host_state
 
 found = apps.read(host.data)
@@ -22,12 +22,5 @@ variables = {config.name: environment.resolve(config) for config in found.config
 
 for config in apps.each(host, found):
     state = read_host_state(config)
-    env = environment.app_environment(config, variables[config.name], state)
-    names = manifest.differing(env.differences)
-    report.emit(host.name, differs=bool(env.files), names=names, app=config.name)
-    if env.files or state.pending:
-        # A changed value, or an activation a run left unfinished: finish it or roll it back.
-        service.app_service(config, state, env=env, only_env=True)
-    else:
-        host.log(f"{config.env_file}: no value changed")
-        environment.install_manifest(config, env, state)  # if only versions moved
+    plan = app.rotate(config, variables[config.name], state)
+    report.emit(host.name, differs=plan.differs, names=plan.differing, app=config.name)

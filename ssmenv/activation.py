@@ -1,9 +1,9 @@
 """The activation of one host: what it switches to, what it goes back to, how to tell it worked.
 
-An ``Activation`` is built on the control machine from what the run read of the host and what it
-wants there. ``ssmenv/shell/activate.sh`` carries it out as one remote command under the app's
-lock (see that file for the steps and exit statuses); this module writes its plan, bounds how long
-it may take, and reads what the host says back, masking every secret value first.
+An ``Activation`` is made by the plan (``ssmenv.plan.service``) from what the host has and what
+the settings want there. ``ssmenv/shell/activate.sh`` carries it out as one command under the
+app's lock (see that file for the steps and exit statuses); this module writes its plan, bounds
+how long it may take, and reads what the host says back, masking every secret value first.
 
 What a rollback restores is explicit (``FileWrite.back``, ``LinkSwitch.back``): normally what the
 host has now, but when an earlier activation committed files and never saw the service healthy
@@ -19,8 +19,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from ssmenv import envfile
+from ssmenv.health import Unit
+from ssmenv.hoststate import Pending
 from ssmenv.scrub import scrub
-from ssmenv.settings import AtLeast, Matching, Setting, Settings
 
 # Exit statuses of the activation program.
 HEALTHY = 0
@@ -36,17 +37,6 @@ LOCK_WAIT = 60
 VERIFY_TIMEOUT = 60
 
 _SAME = object()
-
-SETTINGS = Settings("Health check", (
-    Setting("health_path", Matching(r"(/[!-~]*)?", "empty, or a path starting with / (printable, "
-                                    "no spaces)"), "/healthz",
-            "Path answered with 2xx once the app is up; empty to skip the check after a "
-            "restart."),
-    Setting("health_timeout", AtLeast(1), 30, "Seconds a restarted app has to become healthy."),
-    Setting("health_settle", AtLeast(0), 2, "Seconds a healthy app must then stay up (same "
-            "process, still active) before the host counts as done."),
-))  # fmt: skip
-
 
 def sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
@@ -130,63 +120,6 @@ class LinkSwitch:
 
     def line(self) -> str:
         return f"link {self.previous or '-'} {self.back or '-'} {self.target} {self.path}"
-
-
-@dataclass(frozen=True)
-class Unit:
-    """A unit an activation runs, and how to tell it is healthy: ``path`` answering 2xx on
-    ``port`` within ``timeout`` seconds of its start, then ``settle`` seconds as the same process;
-    ``port`` 0 or no ``path``: active is healthy. A target is started and has no health of its
-    own."""
-
-    name: str
-    port: int = 0
-    path: str = ""
-    timeout: int = 30
-    settle: int = 0
-
-    def line(self, kind: str) -> str:
-        return f"{kind} {self.name} {self.port} {self.timeout} {self.settle} {self.path}".rstrip()
-
-    @classmethod
-    def parse(cls, words: str) -> Unit | None:
-        parts = words.split(" ")
-        if len(parts) < 4 or not all(p.isdigit() for p in parts[1:4]):
-            return None
-        return cls(parts[0], int(parts[1]), " ".join(parts[4:]), int(parts[2]), int(parts[3]))
-
-
-@dataclass(frozen=True)
-class Pending:
-    """The marker of an activation that never saw the service healthy: what it replaced."""
-
-    digest: str  # of the marker file, compared before anything changes
-    files: Mapping[str, str | None]  # path -> sha256 to go back to (None: remove)
-    link: tuple[str, str | None] | None = None  # (path, target to go back to)
-    previous: bool = False  # there is a version to go back to
-    back: tuple[Unit, ...] = ()  # the units the version to go back to runs
-
-    @classmethod
-    def parse(cls, text: str | None, digest: str | None) -> Pending | None:
-        """The marker's content as the host has it; ``None`` for none."""
-        if text is None or digest is None:
-            return None
-        files: dict[str, str | None] = {}
-        link = None
-        previous = False
-        units: list[Unit] = []
-        for line in text.splitlines():
-            kind, _, rest = line.partition(" ")
-            back, _, path = rest.partition(" ")
-            if kind == "file" and path:
-                files[path] = None if back == "absent" else back
-            elif kind == "link" and path:
-                link = (path, None if back == "-" else back)
-            elif kind == "previous":
-                previous = True
-            elif kind == "back" and (unit := Unit.parse(rest)):
-                units.append(unit)
-        return cls(digest, files, link, previous, tuple(units))
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
 """The deploy's settings: host data read once into a typed, checked ``AppConfig``.
 
 Each component declares its own settings (``ssmenv.settings``): the app itself here, its runtime
-(``ssmenv.runtimes``), the health check (``ssmenv.activation``), the rollout (``ssmenv.rollout``),
-journald (``ssmenv.journald``), the variables and their sources. ``GROUPS`` lists them in the
+(``ssmenv.runtimes``), the health check (``ssmenv.health``), the rollout's pace (``ssmenv.pace``),
+journald (``ssmenv.journald``), the variables and their sources. Each group is declared in a module
+of this layer or of the one above it (the sources), never below: the plan and its drivers read the
+settings, the settings read nothing of them. ``GROUPS`` lists them in the
 order the README's table shows them, generated from them (``python -m ssmenv.config``), so the two
 cannot drift. Every value is type-checked and matched whole; a bad one stops the run before any
 command runs on any host, with one line per problem naming the key, never the value.
@@ -16,15 +18,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ssmenv import (
-    activation,
     aws,
     credentials,
     ecr,
     entrypoints,
+    health,
     journald,
     origins,
+    pace,
     publication,
-    rollout,
     sources,
 )
 from ssmenv import processes as proc
@@ -151,7 +153,7 @@ SOURCES = sources.settings()
 
 #: Every group of settings, in the README's order.
 GROUPS: tuple[Settings, ...] = (
-    APP, image.SETTINGS, HOST_APPS, proc.SETTINGS, activation.SETTINGS, rollout.SETTINGS,
+    APP, image.SETTINGS, HOST_APPS, proc.SETTINGS, health.SETTINGS, pace.SETTINGS,
     journald.SETTINGS, SOURCES, VARIABLES, credentials.SETTINGS, publication.SETTINGS,
 )  # fmt: skip
 SETTINGS: tuple[Setting, ...] = tuple(s for group in GROUPS for s in group)
@@ -182,7 +184,7 @@ class AppConfig:
     runtime: Runtime = RUNTIMES["node"]
     health_settle: int = 2
     # How many hosts activate at once: a canary, then batches (ssmenv.rollout).
-    rollout: rollout.Pace = field(default_factory=rollout.Pace)
+    rollout: pace.Pace = field(default_factory=pace.Pace)
     journald_max_retention: str = "1month"
     env_keep_previous: bool = True
     # The variables delivered as systemd credentials instead of env-file lines.
@@ -313,7 +315,7 @@ class AppConfig:
             health_path=values["health_path"],
             health_timeout=values["health_timeout"],
             health_settle=values["health_settle"],
-            rollout=rollout.pace(values["rollout_canary"], values["rollout_batch"]),
+            rollout=pace.pace(values["rollout_canary"], values["rollout_batch"]),
             journald_max_use=values["journald_max_use"],
             journald_max_retention=values["journald_max_retention"],
             env=values["env"],

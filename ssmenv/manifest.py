@@ -22,7 +22,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ssmenv.activation import Unit
+from ssmenv.health import Unit
 from ssmenv.names import shown
 
 FORMAT = 1

@@ -15,71 +15,16 @@ and the rollout follows it, still at its pace and stopping at the first failure.
 
 from __future__ import annotations
 
-import re
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 import gevent
 from gevent.event import AsyncResult, Event
-from pydantic import AfterValidator
 from pyinfra import logger
 
-from ssmenv.settings import AtLeast, Setting, Settings, StrictInt, StrictStr
-
-
-@dataclass(frozen=True)
-class Pace:
-    """How many hosts activate at once: ``canary`` hosts first, on their own, then ``batch``
-    hosts at a time, or ``percent`` of all the rollout's hosts (rounded up)."""
-
-    canary: int = 1
-    batch: int | None = None
-    percent: int | None = 50
-
-    def wave(self, done: int, total: int) -> int:
-        """The size of the next wave once ``done`` of ``total`` hosts have had their turn."""
-        if done < self.canary:
-            return self.canary - done
-        if self.batch is not None:
-            return self.batch
-        return max(1, -(-(self.percent or 100) * total // 100))
-
-    def waves(self, total: int) -> list[int]:
-        """Every wave's size for ``total`` hosts that all become healthy."""
-        sizes, done = [], 0
-        while done < total:
-            size = min(self.wave(done, total), total - done)
-            sizes.append(size)
-            done += size
-        return sizes
-
-
-def _batch(value: int | str) -> Pace:
-    """``rollout_batch``: a number of hosts (also as its digits) or a percentage of them."""
-    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,6}", value):
-        value = int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-        return Pace(batch=value)
-    if isinstance(value, str) and re.fullmatch(r"(100|[1-9][0-9]?)%", value):
-        return Pace(percent=int(value[:-1]))
-    raise ValueError('must be a number of hosts (1 or more) or a percentage ("1%" to "100%")')
-
-
-SETTINGS = Settings("Rollout", (
-    Setting("rollout_canary", AtLeast(0), 1, "Hosts activated first, on their own, before any "
-            "other host: a bad value or release stops the rollout there. `0`: no canary."),
-    Setting("rollout_batch", Annotated[StrictInt | StrictStr, AfterValidator(_batch)], "50%",
-            "Hosts activated at a time after the canary, in inventory order: a number, or a "
-            "percentage of the hosts (`\"25%\"`, rounded up). The rollout stops at the first "
-            "host that does not become healthy.", shown_type='integer or percentage (`"25%"`)'),
-))  # fmt: skip
-
-
-def pace(canary: int, batch: Pace) -> Pace:
-    """The rollout's pace from its two settings (``rollout_batch`` parsed into ``batch``)."""
-    return Pace(canary, batch.batch, batch.percent)
+from ssmenv.pace import Pace
 
 
 @dataclass(frozen=True)

@@ -1,3 +1,5 @@
-"""The deploy's steps, one importable ``@deploy`` function per concern, run in this order by
-``deploy.py``: bootstrap (user, directories, runtime), release (the app's code), environment (the
-env file from SSM) and service (the systemd unit, restarts and health)."""
+"""The push driver: what the plan (``ssmenv.plan``) says a host must switch to, carried out with
+pyinfra, one importable module per concern: ``app`` (one app's plan on this host: its notes, its
+operations), ``state`` (the state read), ``bootstrap`` (packages, provisioning), ``release`` (the
+release archive), ``environment`` (the variables; the manifest alone), ``service`` (the
+activation), ``scheduler`` (the rotation timer on a control host)."""

@@ -1,107 +1,28 @@
-"""Bootstrap: what every app host needs before its activation: the runtime packages, then one
-command for the rest (user, directories, journald, the release)."""
+"""Bootstrap: what the plan says an app host lacks before its activation (``ssmenv.plan.host``),
+installed: the runtime packages with pyinfra's apt operation, then one command for the rest
+(user, directories, journald, the release or the image)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import apt
 
-from ssmenv import accounts, journald
-from ssmenv.activation import sha256
-from ssmenv.config import AppConfig
-from ssmenv.errors import HostError
-from ssmenv.facts import HostState
 from ssmenv.operations import provision
-from ssmenv.provision import HostFile, Provision, Pull, Unpack
-from ssmenv.runtimes.container import engine_on
-
-JOURNALD_DROPIN = journald.DROPIN
+from ssmenv.provision import Provision
 
 
-def runtime_packages(config: AppConfig) -> list[str]:
-    """The Debian packages the app needs, with what its source needs too (a lockfile's tool); an
-    image's engine is installed only where the host has none (``app_host``)."""
-    if config.container is not None:
-        return list(config.packages)
-    extra = config.runtime.packages_for(config.source)
-    return list(dict.fromkeys((*config.packages, *extra)))
-
-
-def app_host(
-    config: AppConfig,
-    state: HostState,
-    others: Sequence[AppConfig] = (),
-    release: Unpack | None = None,
-    pull: Pull | None = None,
-) -> None:
-    """Runtime packages (pyinfra's apt operations; for an image, its engine where the host has
-    none), then in one command what the host lacks of the rest: the app's system group and user,
-    its directories, journald's retention, and the ``release`` to unpack (``tasks.release``) or
-    the image to ``pull`` (``tasks.image``); only what ``state`` (``AppHostState``) shows missing
-    or different, and no operation when nothing is.
-
-    ``others``: the apps bootstrapped before this one on the host in this run. The packages they
-    install are theirs to install, and journald's drop-in, one per host, is the first app's to
-    write (every app of a host has the host's journald settings), so nothing is done twice.
-
-    Refuses (``HostError``, before anything is done on any host) a host whose directories the
-    toolkit manages include a link, or whose account named ``app_user`` the toolkit did not
-    make and may not adopt (``ssmenv.accounts``).
-    """
-    problems = refusals(config, state)
-    if problems:
-        raise HostError("\n".join(f"{host.name}: {config.name}: {p}" for p in problems))
-    packages = runtime_packages(config)
-    if config.container is not None and state.engine is None:
-        packages.append(engine_on(config.container, None).package)
-    theirs = {p for other in others for p in runtime_packages(other)}
-    missing = [p for p in packages if state.packages.get(p) != "installed" and p not in theirs]
-    # Code is root-owned: the app runs as its own user and cannot rewrite itself. An image has
-    # no release on the host.
-    homes = (config.home, f"{config.home}/releases") if config.container is None else ()
-    dirs = tuple(path for path in homes
-                 if state.dirs.get(path) != "root root 755 directory")  # fmt: skip
-    files = ()
-    retention = journald.dropin(config.journald_max_use, config.journald_max_retention)
-    if not others and (state.journald is None or state.journald.sha256 != sha256(retention)
-                       or state.journald.mode != "644"):  # fmt: skip
-        files = (HostFile(JOURNALD_DROPIN, retention, restart="systemd-journald.service"),)
-    plan = Provision(
-        config.name,
-        user=config.user if state.account is None else None,
-        dirs=dirs, files=files, release=release, pull=pull,
-    )  # fmt: skip
+def app_host(app: str, missing: Sequence[str], plan: Provision | None) -> None:
+    """Install ``missing`` packages, then make ``plan``; nothing when neither is there."""
     # Decided before pyinfra's @deploy is entered: its bookkeeping costs a millisecond a host
     # even when it adds nothing, which a no-op redeploy of many hosts pays for each task.
     if missing or plan:
-        _bootstrap(config.name, missing, plan)
-
-
-def refusals(config: AppConfig, state: HostState) -> list[str]:
-    """What on the host the app must not be provisioned over, one line each: a directory the
-    toolkit manages (``/opt/<app>``, its releases and release, the credential stores) that is a
-    link or not a directory (``chown``, ``chmod`` or a file written there would reach through
-    it), and an account named ``app_user`` that is not the app's to take."""
-    problems = []
-    for path, stat in state.dirs.items():
-        if config.container is not None and (path + "/").startswith(config.home + "/"):
-            continue  # an app that runs an image has nothing of its own there
-        kind = stat.split(" ", 3)[-1]
-        if kind == "symbolic link":
-            problems.append(f"{path} is a symbolic link: ssmenv never follows a link in the "
-                            "directories it manages; remove it")  # fmt: skip
-        elif kind != "directory":
-            problems.append(f"{path} is a {kind}, not a directory; remove it")
-    deployed = config.home in state.dirs or state.env_file is not None
-    account = accounts.refusal(config.user, config.name, state.account, state.group, deployed)
-    return [*problems, *([account] if account else [])]
+        _bootstrap(app, missing, plan)
 
 
 @deploy("Bootstrap app host")
-def _bootstrap(app: str, missing: Sequence[str], plan: Provision) -> None:
+def _bootstrap(app: str, missing: Sequence[str], plan: Provision | None) -> None:
     if missing:
         apt.packages(
             name=f"Install runtime packages: {', '.join(missing)}",
@@ -110,5 +31,4 @@ def _bootstrap(app: str, missing: Sequence[str], plan: Provision) -> None:
             cache_time=24 * 3600,
         )
     if plan:
-        host.log(f"{app}: provision {plan.describe()}")
         provision(name=f"Provision {app}", plan=plan)

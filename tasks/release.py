@@ -1,5 +1,7 @@
-"""Release: the app's code in /opt/<app>/releases/<version>, unpacked by the provisioning command
-and switched to in the activation.
+"""Release: the app's code as the push driver ships it: one archive of the source, built once per
+run on the control machine, which names the release (``/opt/<app>/releases/<version>``) unless
+``app_version`` does; whether a host needs it unpacked and switched to is the plan's to say
+(``ssmenv.plan.release``).
 
 A release holds what git hands over of the app's source (``ssmenv.gitfiles``, the scan's rule
 too): tracked files and untracked ones git does not ignore. What git ignores stays on the machine
@@ -15,7 +17,6 @@ import gzip
 import hashlib
 import io
 import os
-import posixpath
 import shutil
 import tarfile
 import tempfile
@@ -23,13 +24,10 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path, PurePosixPath
 
-from pyinfra import host, logger
+from pyinfra import logger
 
 from ssmenv import gitfiles
-from ssmenv.activation import LinkSwitch
 from ssmenv.config import AppConfig
-from ssmenv.facts import HostState
-from ssmenv.provision import Unpack
 
 # Never shipped, tracked or not: dependencies are installed on the host, local env files never
 # leave the laptop.
@@ -177,37 +175,7 @@ def release_path(config: AppConfig) -> str:
     return f"{config.home}/releases/{version}"
 
 
-@dataclass(frozen=True)
-class ReleasePlan:
-    """What the release step needs done on a host: ``unpack``, for the provisioning command
-    (``tasks.bootstrap``); ``switch``, the ``current`` link, for the activation (``None``: live
-    already)."""
-
-    unpack: Unpack | None = None
-    switch: LinkSwitch | None = None
-
-
-def app_release(config: AppConfig, state: HostState) -> ReleasePlan:
-    """The release this config names: unpacked unless the host has it (its dependencies
-    installed in it), then ``current`` switched to it.
-
-    Neither happens here. The unpack travels in the host's one provisioning command (the
-    bootstrap task's), the switch in the service step's activation, health-gated, so a release
-    that does not come up healthy is switched back. ``state`` must have been read asking about
-    this release (``read_host_state(config, release=release_path(config))``).
-    """
-    if config.container is not None:
-        return ReleasePlan()  # the image is the release: see tasks.image
-    release = release_path(config)
-    version = posixpath.basename(release)
-    if state.release_present is None:
-        raise ValueError(f"the host state was read without asking about release {version}")
-    unpack = None
-    if not state.release_present:
-        # Complete or not at all, under the app's lock: see ssmenv/shell/provision.sh.
-        unpack = Unpack(release, _archive(config)[1],
-                        install=config.runtime.install(config.source))  # fmt: skip
-    if state.current == release:
-        return ReleasePlan(unpack)
-    host.log(f"release {version} (live: {state.current or 'none'})")
-    return ReleasePlan(unpack, LinkSwitch(f"{config.home}/current", release, state.current))
+def archive(config: AppConfig) -> Path:
+    """The release archive of ``config``'s source (built once per run for all hosts): what the
+    plan asks for when a host lacks the release (``ssmenv.plan.app.Supply``)."""
+    return _archive(config)[1]

@@ -12,11 +12,10 @@ sources host data uses. :func:`fetch` reads them; ``ssmenv.variables.compose`` m
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-from pyinfra import logger
 
 from ssmenv import aws
 from ssmenv.aws import api_calls as api_calls  # the run's API calls, per operation
@@ -24,6 +23,9 @@ from ssmenv.errors import SourceError
 from ssmenv.settings import Setting, Settings, collect
 from ssmenv.sources import secrets_manager, ssm_parameters, ssm_path
 from ssmenv.sources.base import Pin, Row, Source, clear_caches, lock
+
+# pyinfra's logger (``pyinfra.logger`` is this one), by name: the sources run without pyinfra too.
+logger = logging.getLogger("pyinfra")
 
 #: The sources, lowest precedence first. Group data's ``env`` and ``app_port`` come after them,
 #: contract defaults before (``ssmenv.variables``).

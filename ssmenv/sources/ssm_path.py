@@ -3,12 +3,12 @@ last path component (or by ``ssm_path_map``)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pyinfra import logger
 
 from ssmenv import aws, policy
 from ssmenv.errors import SourceError
@@ -17,6 +17,9 @@ from ssmenv.policy import Statement
 from ssmenv.settings import Json, Matching, Setting
 from ssmenv.sources.base import Pin, Row, Source, Variable, read_once, run_cache
 from ssmenv.sources.ssm import NAME_CHARACTERS, Parameter, pinned_names
+
+# pyinfra's logger (``pyinfra.logger`` is this one), by name: the sources run without pyinfra too.
+logger = logging.getLogger("pyinfra")
 
 #: GetParametersByPath's MaxResults (neither botocore nor moto enforce it).
 PAGE_SIZE = 10

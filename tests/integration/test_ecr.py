@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-from types import SimpleNamespace
 
 import pytest
 
@@ -21,7 +20,7 @@ from ssmenv import aws, ecr, sources
 from ssmenv.config import AppConfig
 from ssmenv.errors import SourceError
 from ssmenv.facts import AppHostState
-from tasks import image
+from ssmenv.plan import image
 
 DIGEST = "sha256:" + "cd" * 32
 LAB_IMAGE = f"127.0.0.1:5951/shop@{DIGEST}"
@@ -74,9 +73,8 @@ def test_a_refused_token_names_the_call_and_the_permission_once_for_the_run(prox
 
 
 def test_a_host_that_needs_the_image_pulls_with_the_token_for_the_registry_the_image_names(
-    proxy, monkeypatch
+    proxy,
 ):
-    monkeypatch.setattr(image, "host", SimpleNamespace(log=lambda message: None))
     config = AppConfig.from_data({
         "ssm_path": "/a", "app_runtime": "container", "app_image": LAB_IMAGE,
         "container_registry_login": "ecr",
@@ -84,9 +82,10 @@ def test_a_host_that_needs_the_image_pulls_with_the_token_for_the_registry_the_i
     missing = AppHostState().process(["--engine--", "podman", "--image--"])
     present = AppHostState().process(["--engine--", "podman", "--image--", "present"])
 
-    assert image.app_image(config, present, {}) is None
+    # The push driver's login: asked for once per run (the plan asks for it only to pull).
+    assert image.app_image(config, present, {}, ecr.run_login) is None
     assert proxy.forwarded == {}  # nothing to pull: no token asked for
-    pulls = [image.app_image(config, missing, {}) for _ in range(3)]
+    pulls = [image.app_image(config, missing, {}, ecr.run_login) for _ in range(3)]
 
     token = base64.b64encode(f"AWS:{MOTO_PASSWORD}".encode()).decode()
     assert json.loads(pulls[0].auth) == {"auths": {"127.0.0.1:5951": {"auth": token}}}

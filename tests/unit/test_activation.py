@@ -170,7 +170,7 @@ def test_a_credential_file_line_says_it_is_one_and_whether_to_encrypt_it():
 
 def test_a_rollback_checks_each_unit_as_the_host_records_it_else_as_the_settings_say():
     from ssmenv.config import AppConfig
-    from tasks.service import unit_checks
+    from ssmenv.plan.service import unit_checks
 
     # The settings now: a new port, path and timeout for web.
     config = AppConfig.from_data({"ssm_path": "/a", "app_port": 4000, "health_path": "/ready",

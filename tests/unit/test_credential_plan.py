@@ -4,7 +4,6 @@ differs on every encryption), which go."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import replace
 
 import pytest
@@ -13,8 +12,8 @@ from ssmenv import manifest
 from ssmenv.config import AppConfig
 from ssmenv.errors import ConfigError
 from ssmenv.facts import AppHostState, FileInfo
+from ssmenv.plan.environment import credential_writes, delivered, unencrypted
 from ssmenv.sources.base import Variable
-from tasks.environment import credential_writes, delivered
 
 CONFIG = AppConfig.from_data({"ssm_path": "/shop/prod", "app_name": "shop",
                               "credentials": ["DB_PASSWORD", "TLS_*"]})  # fmt: skip
@@ -47,12 +46,14 @@ def test_a_host_on_systemd_252_gets_them_encrypted():
     assert creds.delivery.encrypted
 
 
-def test_a_host_on_systemd_249_gets_root_only_plain_files_with_a_warning(caplog):
-    with caplog.at_level(logging.WARNING):
-        creds = delivered(CONFIG, VARIABLES, host(249), "old-1")
+def test_a_host_on_systemd_249_gets_root_only_plain_files_with_a_warning():
+    creds = delivered(CONFIG, VARIABLES, host(249), "old-1")
+    warning = unencrypted(creds, host(249), "old-1")
     assert not creds.delivery.encrypted
     assert creds.paths["DB_PASSWORD"] == "/etc/credstore/shop/DB_PASSWORD"
-    assert "old-1 runs systemd 249" in caplog.text and "not encrypted at rest" in caplog.text
+    assert "old-1 runs systemd 249" in warning.text and "not encrypted at rest" in warning.text
+    assert warning.warning  # said once per run, as a warning
+    assert unencrypted(delivered(CONFIG, VARIABLES, host(252), "web-1"), host(252), "web-1") is None
 
 
 @pytest.mark.parametrize("version", [246, 219, None])

@@ -1,7 +1,9 @@
 import hashlib
+import shlex
 import subprocess
 
 from ssmenv.facts import AppHostState, FileInfo, FileState, file_state, sections
+from ssmenv.hoststate import SHELL, parse
 
 FULL = [
     "--packages--", "systemd installed 252.39-1~deb12u2", "nodejs installed 18.19.0+dfsg-6",
@@ -225,3 +227,20 @@ def test_host_state_lists_the_apps_credential_files_but_no_previous_or_temp_file
     assert sorted(state.credential_files) == [f"{encrypted}/DB_PASSWORD", f"{encrypted}/TLS_KEY"]
     digest = hashlib.sha256(b"ciphertext\n").hexdigest()
     assert state.credential_files[f"{encrypted}/TLS_KEY"].sha256 == digest
+
+
+def test_the_state_read_is_shell_state_sh_run_by_sh_in_one_command_its_arguments_after_it():
+    command = AppHostState().command(
+        app="a", user="a", home="/opt/a", release="", env_file="/etc/a.env",
+        journald="/etc/j.conf", pending="/run/p", lock="/run/l", lock_wait=0, packages=["p"],
+        units=["a.service"],
+    ).get_raw_value()  # fmt: skip
+    words = shlex.split(command)
+    assert words[:3] == ["sh", "-c", (SHELL / "state.sh").read_text()]
+    assert words[3:] == ["ssmenv-state", "a", "a", "/opt/a", "", "/etc/a.env", "/etc/j.conf",
+                         "/run/p", "/run/l", "0", "/nonexistent", "/nonexistent", "", "", "p",
+                         "--", "a.service"]  # fmt: skip
+
+
+def test_the_facts_parse_the_state_read_with_the_pure_parser():
+    assert AppHostState().process(FULL) == parse(FULL)

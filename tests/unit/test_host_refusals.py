@@ -9,7 +9,7 @@ from dataclasses import replace
 from ssmenv.accounts import Account
 from ssmenv.config import AppConfig
 from ssmenv.facts import AppHostState
-from tasks.bootstrap import refusals
+from ssmenv.plan.host import refusals
 
 CONFIG = AppConfig.from_data({"ssm_path": "/shop/prod", "app_name": "shop"})
 MADE = Account("shop", 998, 998, "ssmenv app shop", "/nonexistent", "/usr/sbin/nologin", ("shop",))

@@ -11,10 +11,10 @@ import pytest
 from ssmenv.config import AppConfig
 from ssmenv.errors import ConfigError
 from ssmenv.facts import AppHostState
+from ssmenv.plan import image
+from ssmenv.plan.environment import in_manifest
+from ssmenv.plan.state import image_query
 from ssmenv.sources.base import Variable
-from tasks import image
-from tasks.environment import in_manifest
-from tasks.state import image_query
 
 DIGEST = "sha256:" + "5e" * 32
 REFERENCE = f"registry.example.com/shop@{DIGEST}"
@@ -45,16 +45,14 @@ def test_a_registry_password_no_source_has_stops_the_deploy_naming_the_variable(
         image.registry_password(CONFIG, {"API_KEY": VARIABLES["API_KEY"]})
 
 
-def test_a_host_without_the_image_pulls_it_with_the_login(monkeypatch):
-    monkeypatch.setattr(image, "host", type("Host", (), {"log": lambda self, m: None})())
+def test_a_host_without_the_image_pulls_it_with_the_login():
     pull = image.app_image(CONFIG, host(engine="docker", image_present=False), VARIABLES)
     assert (pull.engine, pull.image) == ("docker", REFERENCE)
     login = {"auths": {"registry.example.com": {"auth": "Y2k6RkFLRS1wdw=="}}}  # ci:FAKE-pw
     assert json.loads(pull.auth) == login
 
 
-def test_a_host_without_an_engine_pulls_with_the_one_it_gets_installed(monkeypatch):
-    monkeypatch.setattr(image, "host", type("Host", (), {"log": lambda self, m: None})())
+def test_a_host_without_an_engine_pulls_with_the_one_it_gets_installed():
     assert image.app_image(CONFIG, host(image_present=False), VARIABLES).engine == "podman"
     named = replace(CONFIG, container=replace(CONFIG.container, engine="docker"))
     assert image.app_image(named, host(image_present=False), VARIABLES).engine == "docker"

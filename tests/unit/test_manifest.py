@@ -120,7 +120,7 @@ def test_a_manifest_entry_without_a_fingerprint_falls_back_to_its_version():
 
 
 def test_the_plan_says_a_value_changed_under_the_same_version_in_the_words_drift_uses():
-    from tasks.environment import describe
+    from ssmenv.plan.environment import describe
 
     key = manifest.new_key()
     deployed = manifest.build("app", key, {"A": Var("FAKE-a", "s", 1), "B": Var("FAKE-b", "s", 1)})
