@@ -1,6 +1,7 @@
 # make demo       set everything up and deploy the example app onto two local staging hosts
 # make demo-down  stop the demo's hosts and SSM stand-in
-# make test       the whole test suite, unit and end-to-end (as root: it boots containers)
+# make test       the whole test suite, unit and end-to-end (as root: it boots containers), in
+#                 parallel workers (WORKERS=auto: tests/conftest.py chooses; WORKERS=0: one process)
 # make lint       ruff, and shellcheck on the programs that run on hosts
 
 VENV := .venv
@@ -11,6 +12,11 @@ SYSTEM_TOOLS := systemd-nspawn debootstrap ssh ssh-keygen shellcheck docker-regi
 SHELL_PROGRAMS := $(wildcard ssmenv/shell/*.sh)
 
 .PHONY: demo demo-down test unit lint system-packages image bench
+
+# pytest-xdist: whole files to a worker (a module's hosts boot once), the slowest first (the
+# order tests/conftest.py gives them; --no-loadscope-reorder keeps it).
+WORKERS ?= auto
+PARALLEL := -n $(WORKERS) --dist loadfile --no-loadscope-reorder
 
 $(VENV)/.installed: requirements.txt requirements-test.txt
 	python3 -m venv $(VENV)
@@ -36,10 +42,11 @@ demo: image
 demo-down: $(VENV)/.installed
 	$(PY) -m lab.demo down
 
+# pytest ends with the slowest tests (--durations, pyproject.toml) and the time it took.
 test: $(VENV)/.installed system-packages
 	$(VENV)/bin/ruff check .
 	shellcheck $(SHELL_PROGRAMS)
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest $(PARALLEL)
 
 unit: $(VENV)/.installed
 	$(VENV)/bin/pytest tests/unit

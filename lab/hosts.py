@@ -18,15 +18,18 @@ state directory (SSMENV_LAB_STATE, default /run/ssmenv-lab). Needs root.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -104,6 +107,9 @@ EOF
 IMAGE_SETUP = {"container": CONTAINER_SETUP}
 
 BOOT_DEADLINE = 90.0
+# How long a builder waits for another that builds the same cached thing (an image takes about a
+# minute with debootstrap).
+BUILD_LOCK_DEADLINE = 900.0
 
 
 @dataclass
@@ -120,15 +126,44 @@ class LabHost:
         return STATE / self.name
 
 
+@contextmanager
+def cache_lock(name: str, deadline: float = BUILD_LOCK_DEADLINE) -> Iterator[None]:
+    """Hold the cache's lock ``name``: one builder of a cached thing at a time, when several
+    suites, or the parallel workers of one, ask for it at once. Fails after ``deadline`` seconds
+    of another holding it."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with (CACHE / f".{name}.lock").open("a") as lock:
+        end = time.monotonic() + deadline
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > end:
+                    raise SystemExit(
+                        f"{CACHE / name}: another build held it for {deadline:.0f}s"
+                    ) from None
+                time.sleep(0.2)
+        yield  # the lock goes with the file
+
+
 def key_path() -> Path:
     """The lab's SSH private key, created on first use; its public half lets us in to every host."""
     key = CACHE / "ssh" / "id_ed25519"
-    if not key.exists():
-        key.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ssmenv-lab", "-f", str(key)],
-            check=True,
-        )
+    if key.exists():
+        return key
+    with cache_lock("ssh-key"):
+        if not key.exists():  # made while this one waited
+            key.parent.mkdir(parents=True, exist_ok=True)
+            made = key.with_name(f".{key.name}.{os.getpid()}")
+            subprocess.run(
+                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ssmenv-lab", "-f",
+                 str(made)],
+                check=True,
+            )  # fmt: skip
+            # The public half first: a key that exists has both.
+            made.with_name(made.name + ".pub").rename(key.with_name(key.name + ".pub"))
+            made.rename(key)
     return key
 
 
@@ -143,6 +178,14 @@ def image_path(kind: str = "node") -> Path:
     rootfs = root / "rootfs"
     if rootfs.exists():
         return rootfs
+    with cache_lock(root.name):
+        if not rootfs.exists():  # built while this one waited
+            _build_image(root, packages, setup)
+    return rootfs
+
+
+def _build_image(root: Path, packages: Sequence[str], setup: str) -> None:
+    rootfs = root / "rootfs"
     building = root / "rootfs.building"
     shutil.rmtree(building, ignore_errors=True)
     building.mkdir(parents=True)
@@ -169,7 +212,6 @@ def image_path(kind: str = "node") -> Path:
     if setup:
         subprocess.run(["chroot", str(building), "/bin/sh", "-c", setup], check=True)
     building.rename(rootfs)  # atomic: a half-built image is never mistaken for a cached one
-    return rootfs
 
 
 def _children(pid: int) -> list[int]:
@@ -361,9 +403,17 @@ def up(
 
 def down(prefix: str | None = None) -> list[str]:
     """Power off the running hosts (those named ``<prefix>-N`` when a prefix is given)."""
+    if prefix is None:
+        return down_matching(re.compile(r".*"))
+    return down_matching(re.compile(rf"{re.escape(prefix)}-\d+"))
+
+
+def down_matching(names: re.Pattern[str]) -> list[str]:
+    """Power off the running hosts whose whole name ``names`` matches (a test suite's hosts, of
+    every worker: what an interrupted run left)."""
     stopped = []
     for host in running():
-        if prefix is None or host.name.rsplit("-", 1)[0] == prefix:
+        if names.fullmatch(host.name):
             power_off(host)
             stopped.append(host.name)
     return stopped

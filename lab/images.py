@@ -26,7 +26,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.hosts import CACHE, MIRROR, SUITE
+from lab.hosts import CACHE, MIRROR, SUITE, cache_lock
 
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "examples" / "app"
@@ -71,9 +71,16 @@ def base_layer() -> Layer:
     recipe = json.dumps([SUITE, "minbase", sorted(BASE_PACKAGES), BASE_TRIM]).encode()
     root = CACHE / "container-base" / hashlib.sha256(recipe).hexdigest()[:16]
     record = root / "layer.json"
-    if record.exists():
-        meta = json.loads(record.read_text())
-        return Layer(root / "layer.tar.gz", meta["digest"], meta["diff_id"], meta["size"])
+    if not record.exists():
+        with cache_lock(f"container-base-{root.name}"):
+            if not record.exists():  # built while this one waited
+                _build_base_layer(root)
+    meta = json.loads(record.read_text())
+    return Layer(root / "layer.tar.gz", meta["digest"], meta["diff_id"], meta["size"])
+
+
+def _build_base_layer(root: Path) -> None:
+    record = root / "layer.json"
     shutil.rmtree(root, ignore_errors=True)
     rootfs = root / "rootfs"
     rootfs.mkdir(parents=True)
@@ -99,10 +106,12 @@ def base_layer() -> Layer:
     diff_id = _sha256_file(tar)
     subprocess.run(["gzip", "-n", "-6", str(tar)], check=True)
     gz = root / "layer.tar.gz"
-    layer = Layer(gz, _sha256_file(gz), diff_id, gz.stat().st_size)
     shutil.rmtree(rootfs)  # the tarball is what is kept
-    record.write_text(json.dumps({"digest": layer.digest, "diff_id": diff_id, "size": layer.size}))
-    return layer
+    # Written last, whole: a base layer whose record exists is complete.
+    done = record.with_suffix(".json.new")
+    done.write_text(json.dumps({"digest": _sha256_file(gz), "diff_id": diff_id,
+                                "size": gz.stat().st_size}))  # fmt: skip
+    done.rename(record)
 
 
 def app_layer(directory: Path, app: Path = APP) -> Layer:

@@ -1,5 +1,6 @@
 """Shared fixtures: the local AWS stand-in (moto server), one that enforces IAM policies, and the
-instance metadata stand-in, used by integration and e2e tests."""
+instance metadata stand-in, used by integration and e2e tests; and how the suite runs in parallel
+workers (pytest-xdist: ``make test``)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,112 @@ from lab import aws, imds
 from lab.ports import free_port
 
 IN_CI = bool(os.environ.get("CI"))
+TESTS = Path(__file__).resolve().parent
+E2E = TESTS / "e2e"
+
+#: Seconds each file of 5 s or more took in a whole run (make test: 6 workers on 2 cores, so each
+#: about three times what it takes alone). Under pytest-xdist, files go to the workers slowest
+#: first (--dist loadfile keeps a file on one worker, its module-scoped hosts booted once), so that
+#: no slow file starts last and runs on alone; the rest follow in their own order.
+MEASURED = {
+    "e2e/test_containers.py": 273,
+    "e2e/test_rollout_faults.py": 245,
+    "e2e/test_processes.py": 178,
+    "e2e/test_rotation_timer.py": 146,
+    "e2e/test_drift.py": 141,
+    "e2e/test_several_apps.py": 122,
+    "e2e/test_rollback.py": 111,
+    "e2e/test_rollout.py": 109,
+    "e2e/test_credentials.py": 109,
+    "e2e/test_host_hardening.py": 105,
+    "e2e/test_leaks.py": 98,
+    "e2e/test_sources_e2e.py": 79,
+    "e2e/test_rollout_fleet.py": 69,
+    "e2e/test_deploy.py": 62,
+    "e2e/test_container_ecr.py": 55,
+    "e2e/test_bootstrap.py": 44,
+    "integration/test_ec2_inventory.py": 40,
+    "e2e/test_iam_deploy.py": 32,
+    "e2e/test_refused_input.py": 27,
+    "integration/test_parity.py": 22,
+    "integration/test_iam.py": 21,
+    "integration/test_package.py": 20,
+    "integration/test_lab_aws.py": 20,
+    "integration/test_imds.py": 19,
+    "e2e/test_unit_verify.py": 19,
+    "e2e/test_release_files.py": 19,
+    "e2e/test_env_corpus.py": 17,
+    "e2e/test_dotenv_roundtrip.py": 16,
+    "integration/test_import.py": 15,
+    "integration/test_faults.py": 15,
+    "e2e/test_lab_containers.py": 15,
+    "integration/test_requirement_origin.py": 12,
+    "e2e/test_provision_output.py": 11,
+    "integration/test_inventory_layers.py": 10,
+    "e2e/test_own_app.py": 10,
+    "unit/test_odd_host_data.py": 9,
+    "integration/test_errors.py": 9,
+    "unit/test_scheduler.py": 8,
+    "unit/test_envfile.py": 8,
+    "integration/test_scan_baseline.py": 8,
+    "integration/test_sources.py": 7,
+    "e2e/test_imds_host.py": 6,
+    "e2e/test_bastion.py": 5,
+}
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """``-n auto``: three workers a core, as many as the port bases leave room for. The
+    end-to-end tests wait much (hosts, health checks, settle times), so more workers than cores
+    pay off until the cores are busy (measured on 2 cores: README, Tests)."""
+    from tests.e2e.conftest import BASE_APP_PORT, BASE_SSH_PORT, WORKER_STRIDE
+
+    room = abs(BASE_APP_PORT - BASE_SSH_PORT) // WORKER_STRIDE
+    return max(1, min(3 * (os.cpu_count() or 1), room))
+
+
+def pytest_collection_modifyitems(config, items: list[pytest.Item]) -> None:
+    """In a pytest-xdist worker: the slowest files first (``MEASURED``), each file's tests in
+    their own order. Every worker sorts alike, as xdist requires."""
+    if not hasattr(config, "workerinput"):
+        return
+
+    def weight(item: pytest.Item) -> int:
+        relative = Path(str(item.path)).resolve().relative_to(TESTS).as_posix()
+        return -MEASURED.get(relative, 0)
+
+    items.sort(key=weight)  # stable: the order within a file stays
+
+
+def _runs_e2e(config) -> bool:
+    """Whether the session's paths include end-to-end tests."""
+    for arg in config.args:
+        path = Path(arg.split("::", 1)[0]).resolve()
+        if path == E2E or E2E in path.parents or path in E2E.parents:
+            return True
+    return False
+
+
+def _power_off_suite_hosts(config) -> None:
+    """Every host this suite's workers boot (any worker number: one that was killed, or a run
+    that was), powered off: none is left to hold a name or a port, or be taken up as it is."""
+    if hasattr(config, "workerinput") or os.geteuid() != 0 or not _runs_e2e(config):
+        return
+    from lab import hosts as lab
+    from tests.e2e.conftest import suite_hosts
+
+    for name in lab.down_matching(suite_hosts()):
+        print(f"powered off {name}: left running")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _power_off_suite_hosts(session.config)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    _power_off_suite_hosts(session.config)
 
 # Property tests judge what the code returns, never how long it took: on a loaded machine (the e2e
 # hosts of parallel workers) a per-example deadline or hypothesis' "too slow" check would fail a

@@ -6,40 +6,27 @@ from __future__ import annotations
 import pytest
 
 from lab import hosts as lab
-from tests.e2e.conftest import (
-    APP_PORT_BASE,
-    PREFIX,
-    SSH_PORT_BASE,
-    Deployer,
-    Host,
-    sha256,
-)
+from tests.e2e.conftest import BLOCKS, Deployer, Host, aws_env, booted, example_parameters, sha256
 
 PATH = "/e2e/bootstrap"
-PARAMETERS = {
-    f"{PATH}/DATABASE_URL": "postgres://app:FAKE-bare@db.internal:5432/app",
-    f"{PATH}/API_KEY": "FAKE-bare-key",
-    f"{PATH}/SESSION_SECRET": "FAKE-bare-session",
-}
-NODE_PORT = APP_PORT_BASE + 50
-PYTHON_PORT = APP_PORT_BASE + 51
+PARAMETERS = example_parameters(PATH, "bare")
+BARE = BLOCKS["bare"]
+NODE_PORT = BARE.app_port
+PYTHON_PORT = BARE.app_port + 1
 
 
 @pytest.fixture(scope="module")
-def bare_host(tmp_path_factory):
-    booted = lab.up(f"{PREFIX}b", 1, SSH_PORT_BASE + 50, kind="bare")
-    try:
-        yield Host(booted[0].name, booted[0].ssh_port, NODE_PORT)
-    finally:
-        lab.power_off(booted[0])
+def bare_host():
+    with booted(BARE, 1, kind="bare") as up:
+        yield up[0]
 
 
 @pytest.fixture(scope="module")
-def bare_deployer(bare_host, deployer, tmp_path_factory) -> Deployer:
+def bare_deployer(bare_host, stand_in, tmp_path_factory) -> Deployer:
     path = tmp_path_factory.mktemp("bare") / "bare.py"
     data = {**lab.connection_data(bare_host.ssh_port), "app_port": NODE_PORT}
     path.write_text(f"staging = [({bare_host.name!r}, {data!r})]\n")
-    return Deployer(path, deployer.env)
+    return Deployer(path, aws_env(stand_in))
 
 
 def test_the_bare_host_has_no_runtime_and_no_root_login(bare_host):
@@ -53,7 +40,7 @@ def test_one_run_makes_a_bare_host_serve_the_node_app(bare_host, bare_deployer, 
     result = bare_deployer.run(data={"ssm_path": PATH})
     assert result.returncode == 0, result.output[-3000:]
     assert bare_host.get("/healthz") == b"ok\n"
-    assert bare_host.fingerprints()["API_KEY"] == sha256("FAKE-bare-key")
+    assert bare_host.fingerprints()["API_KEY"] == sha256(PARAMETERS[f"{PATH}/API_KEY"])
     assert bare_host.file_state("/etc/example-app.env").startswith("root:root 600\n")
     assert "SystemMaxUse=" in bare_host.run("cat /etc/systemd/journald.conf.d/50-ssmenv.conf")
 
@@ -65,9 +52,9 @@ def test_the_python_twin_is_deployed_by_the_same_code(bare_host, bare_deployer, 
     assert result.returncode == 0, result.output[-3000:]
     python = Host(bare_host.name, bare_host.ssh_port, PYTHON_PORT)
     assert python.get("/healthz") == b"ok\n"
-    assert python.fingerprints()["API_KEY"] == sha256("FAKE-bare-key")
+    assert python.fingerprints()["API_KEY"] == sha256(PARAMETERS[f"{PATH}/API_KEY"])
     environ = python.process_environ("example-py.service")
-    assert environ["SESSION_SECRET"] == b"FAKE-bare-session"
+    assert environ["SESSION_SECRET"] == PARAMETERS[f"{PATH}/SESSION_SECRET"].encode()
     # The virtualenv was made where it lives (its paths are absolute: its scripts' first lines),
     # not where its release was staged, and, like the release, is root's.
     release = bare_host.run("readlink /opt/example-py/current").strip()

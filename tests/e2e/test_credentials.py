@@ -8,12 +8,9 @@ import pytest
 
 from ssmenv import envfile
 from ssmenv.credentials import largest
-from tests.e2e.conftest import sha256
-from tests.e2e.test_env_corpus import CORPUS
-from tests.e2e.test_processes import invocations
+from tests.e2e.conftest import APP, WEB, WORKER, Base, sha256
+from tests.fixtures.env_corpus import CORPUS
 
-APP = "example-app"
-WEB, WORKER = f"{APP}-web.service", f"{APP}-worker.service"
 STORE = f"/etc/credstore.encrypted/{APP}"
 
 
@@ -93,42 +90,36 @@ def test_credentials_rest_encrypted_root_only_and_the_service_reads_them_alone(c
 
 
 def test_redeploying_credentials_changes_and_restarts_nothing(corpus, deployer, lab_hosts):
-    before = {h.name: invocations(h, WEB, WORKER) for h in lab_hosts}
+    before = {h.name: h.invocations(WEB, WORKER) for h in lab_hosts}
     result = deployer.run(data=CORPUS_DATA)
     assert result.returncode == 0, result.output[-3000:]
     assert {name: n for name, n in result.changed.items() if n} == {}
-    assert {h.name: invocations(h, WEB, WORKER) for h in lab_hosts} == before
+    assert {h.name: h.invocations(WEB, WORKER) for h in lab_hosts} == before
 
 
 # --- a live app's credentials: rotated, rejected, moved ----------------------------------------
 
 PATH = "/e2e/credentials"
-BASE = {
-    f"{PATH}/DATABASE_URL": "postgres://app:FAKE-credentials@db.internal:5432/app",
-    f"{PATH}/API_KEY": "FAKE-credentials-key-1",
-    f"{PATH}/SESSION_SECRET": "FAKE-credentials-session",
-}
-DATA = {"ssm_path": PATH, "credentials": ["DATABASE_URL", "SESSION_SECRET"]}
+BASE = Base.example(PATH, "credentials", credentials=["DATABASE_URL", "SESSION_SECRET"])
+DATA = BASE.data
 
 
-@pytest.fixture
-def live(deployer, stand_in, lab_hosts):
-    stand_in.put(BASE)
-    result = deployer.run(data=DATA)
-    assert result.returncode == 0, result.output[-3000:]
-    yield
-    stand_in.put(BASE)
+@pytest.fixture(scope="module")
+def base() -> Base:
+    return BASE
 
 
-def test_a_rotated_credential_is_served_after_one_restart(live, deployer, stand_in, lab_hosts):
-    before = {h.name: invocations(h, WEB, WORKER) for h in lab_hosts}
+def test_a_rotated_credential_is_served_after_one_restart(
+    redeployed, deployer, stand_in, lab_hosts
+):
+    before = {h.name: h.invocations(WEB, WORKER) for h in lab_hosts}
     stand_in.put({f"{PATH}/SESSION_SECRET": "FAKE-credentials-session-2"})
 
     rotated = deployer.run(deploy="rotate.py", data=DATA)
 
     assert rotated.returncode == 0, rotated.output[-3000:]
     for host in lab_hosts:
-        after = invocations(host, WEB, WORKER)
+        after = host.invocations(WEB, WORKER)
         for unit in (WEB, WORKER):
             assert after[unit] != before[host.name][unit], (host.name, unit)
             assert host.service(unit)["NRestarts"] == "0"
@@ -142,11 +133,11 @@ def test_a_rotated_credential_is_served_after_one_restart(live, deployer, stand_
 
 
 def test_a_credential_the_app_rejects_rolls_back_to_the_previous_ciphertext(
-    live, deployer, stand_in, lab_hosts
+    redeployed, deployer, stand_in, lab_hosts
 ):
     first, second = lab_hosts
     stored = {h.name: h.file_state(f"{STORE}/DATABASE_URL") for h in lab_hosts}
-    served = invocations(second, WEB)
+    served = second.invocations(WEB)
     # The app exits at start on a DATABASE_URL that is not a URL.
     stand_in.put({f"{PATH}/DATABASE_URL": "FAKE-not-a-url"})
 
@@ -160,14 +151,14 @@ def test_a_credential_the_app_rejects_rolls_back_to_the_previous_ciphertext(
     for host in lab_hosts:
         assert host.file_state(f"{STORE}/DATABASE_URL") == stored[host.name], host.name
         assert host.service(WEB)["ActiveState"] == "active"
-        assert host.fingerprints()["DATABASE_URL"] == sha256(BASE[f"{PATH}/DATABASE_URL"])
-    assert invocations(second, WEB) == served  # the rollout stopped at the first host
+        assert host.fingerprints()["DATABASE_URL"] == sha256(BASE.value("DATABASE_URL"))
+    assert second.invocations(WEB) == served  # the rollout stopped at the first host
 
 
 def test_a_variable_moved_to_the_credstore_and_back_is_in_exactly_one_place(
-    live, deployer, lab_hosts
+    redeployed, deployer, lab_hosts
 ):
-    key = BASE[f"{PATH}/API_KEY"].encode()
+    key = BASE.value("API_KEY").encode()
     moved = {**DATA, "credentials": [*DATA["credentials"], "API_KEY"], "env_keep_previous": False}
 
     to_file = deployer.run(data=moved)

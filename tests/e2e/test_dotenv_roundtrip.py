@@ -5,14 +5,13 @@ host equals what python-dotenv's ``dotenv_values`` gives the same app locally.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import pytest
 from dotenv import dotenv_values
 
-from tests.e2e.conftest import REPO, sha256
+from tests.e2e.conftest import REPO, aws_env, sha256
 
 FILE = REPO / "tests" / "fixtures" / "roundtrip.dotenv"
 PATH = "/roundtrip/example-app"  # this module's own SSM path
@@ -31,11 +30,10 @@ def local_values() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def imported(stand_in) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     return subprocess.run(
         [sys.executable, "-m", "ssmenv", "import", str(FILE), "--ssm-path", PATH],
         cwd=REPO,
-        env={**env, **stand_in.env, **SHELL},
+        env={**aws_env(stand_in), **SHELL},
         capture_output=True,
         text=True,
         timeout=120,

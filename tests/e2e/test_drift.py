@@ -15,28 +15,18 @@ import pytest
 
 from lab import hosts as lab
 from lab.ports import free_port
-from tests.e2e.conftest import REPO
+from tests.e2e.conftest import APP, REPO, Base
 
-APP = "example-app"
 PATH = "/e2e/drift"
 SECRET = f"{PATH}/SESSION_SECRET"
-BASE = {
-    f"{PATH}/DATABASE_URL": "postgres://app:FAKE-drift@db.internal:5432/app",
-    f"{PATH}/API_KEY": "FAKE-drift-key-1",
-    SECRET: "FAKE-drift-session-1",
-}
-DATA = {"ssm_path": PATH}
+BASE = Base.example(PATH, "drift")
+DATA = BASE.data
 SAME_VERSION = "(new value, same version)"
 
 
 def ssmenv(command: str, deployer, *args: str, inventory: Path | None = None):
     """``python -m ssmenv COMMAND INVENTORY --data ssm_path=... ARGS``, as a user runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "ssmenv", command, str(inventory or deployer.inventory),
-         "--data", f"ssm_path={PATH}", *args],
-        cwd=REPO, env=deployer.env, capture_output=True, text=True, timeout=300,
-        stdin=subprocess.DEVNULL,  # as from cron: nothing to answer a prompt with
-    )  # fmt: skip
+    return deployer.ssmenv(command, "--data", f"ssm_path={PATH}", *args, inventory=inventory)
 
 
 def output(result) -> str:
@@ -55,19 +45,16 @@ def recreate(stand_in, name: str, value: str) -> None:
 
 
 @pytest.fixture
-def deployed(deployer, stand_in, lab_hosts):
-    """Every host deployed from fresh parameters (each at version 1); restored afterwards."""
-    stand_in.delete(*BASE)
-    stand_in.put(BASE)
+def recreated(deployer, stand_in, lab_hosts):
+    """Every host deployed from parameters made anew (each at version 1)."""
+    stand_in.delete(*BASE.values)
+    stand_in.put(BASE.values)
     result = deployer.run(data=DATA)
     assert result.returncode == 0, result.output[-3000:]
-    yield
-    stand_in.delete(*BASE)
-    stand_in.put(BASE)
 
 
 def test_a_parameter_created_again_with_a_new_value_is_drift_and_plan_on_every_host(
-    deployed, deployer, stand_in, lab_hosts
+    recreated, deployer, stand_in, lab_hosts
 ):
     clean = ssmenv("drift", deployer)
     assert clean.returncode == 0, output(clean)[-3000:]
@@ -124,7 +111,7 @@ sys.exit(main())
 
 
 def test_drift_and_a_rotation_never_build_the_release_archive(
-    deployed, deployer, stand_in, lab_hosts
+    recreated, deployer, stand_in, lab_hosts
 ):
     def run(deploy: str) -> subprocess.CompletedProcess[str]:
         command = deployer.command(data=DATA, deploy=deploy)
@@ -149,9 +136,9 @@ def test_drift_and_a_rotation_never_build_the_release_archive(
 
 
 def test_a_version_that_moved_over_the_same_value_is_no_drift(
-    deployed, deployer, stand_in, lab_hosts
+    recreated, deployer, stand_in, lab_hosts
 ):
-    stand_in.put({SECRET: BASE[SECRET]})  # the same value again: version 2
+    stand_in.put({SECRET: BASE.values[SECRET]})  # the same value again: version 2
     assert version(stand_in, SECRET) == 2
 
     drift = ssmenv("drift", deployer)
@@ -168,7 +155,7 @@ def test_a_version_that_moved_over_the_same_value_is_no_drift(
 
 
 def test_a_host_that_cannot_be_reached_is_an_error_not_a_clean_report(
-    deployed, deployer, lab_hosts, tmp_path
+    recreated, deployer, lab_hosts, tmp_path
 ):
     inventory = tmp_path / "with_unreachable.py"
     entries = [(h.name, {**lab.connection_data(h.ssh_port), "app_port": h.app_port})

@@ -7,7 +7,6 @@ an account the toolkit did not make (a system account, a privileged one) never b
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,23 +15,20 @@ import pytest
 
 from tests.conftest import StandIn
 from tests.e2e.conftest import (
-    APP_PORT_BASE,
-    PREFIX,
+    BLOCKS,
     REPO,
-    SSH_PORT_BASE,
     Deployer,
     Host,
+    aws_env,
     booted,
+    example_parameters,
     write_inventory,
 )
 
-SSH_PORT, APP_PORT = SSH_PORT_BASE + 131, APP_PORT_BASE + 131
+BLOCK = BLOCKS["hardening"]
+APP_PORT = BLOCK.app_port  # the probe app's; the apps refused beside it take the next ports
 PATH = "/e2e/hardening"
-PARAMETERS = {
-    f"{PATH}/DATABASE_URL": "postgres://app:FAKE-hardening@db.internal:5432/app",
-    f"{PATH}/API_KEY": "FAKE-hardening-key",
-    f"{PATH}/SESSION_SECRET": "FAKE-hardening-session",
-}
+PARAMETERS = example_parameters(PATH, "hardening")
 PROBE_APP = "probe-app"
 
 # A dependency whose install script records who it runs as and what it could reach: the host's
@@ -91,7 +87,7 @@ def probe_app(directory: Path, note: str) -> Path:
 
 @pytest.fixture(scope="module")
 def host() -> Iterator[Host]:
-    with booted(f"{PREFIX}h", 1, SSH_PORT, APP_PORT) as up:
+    with booted(BLOCK, 1) as up:
         yield up[0]
 
 
@@ -99,8 +95,7 @@ def host() -> Iterator[Host]:
 def hardening(host, stand_in: StandIn, tmp_path_factory) -> Deployer:
     stand_in.put(PARAMETERS)
     path = write_inventory(tmp_path_factory.mktemp("hardening") / "h.py", "staging", [host])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return Deployer(path, {**env, **stand_in.env})
+    return Deployer(path, aws_env(stand_in))
 
 
 def proofs(host: Host, release: str) -> list[dict[str, str]]:

@@ -14,18 +14,9 @@ import sys
 import pytest
 
 from lab import aws
-from tests.e2e.conftest import (
-    APP_PORT_BASE,
-    PREFIX,
-    REPO,
-    SSH_PORT_BASE,
-    Deployer,
-    booted,
-    write_inventory,
-)
+from tests.e2e.conftest import APP, BLOCKS, REPO, WEB, Deployer, booted, write_inventory
 
-APP = "example-app"
-UNIT = f"{APP}-web.service"
+UNIT = WEB
 ACCOUNT = "123456789012"
 STAGING = {k: v for k, v in json.loads((REPO / "examples/ssm/staging.json").read_text()).items()
            if k.startswith("/")}  # fmt: skip
@@ -34,7 +25,7 @@ OTHER = "/other-app/staging/TOKEN"
 
 @pytest.fixture(scope="module")
 def iam_host():
-    with booted(f"{PREFIX}iam", 1, SSH_PORT_BASE + 146, APP_PORT_BASE + 146) as hosts:
+    with booted(BLOCKS["iam"], 1) as hosts:
         yield hosts[0]
 
 

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from lab import imds
-from tests.e2e.conftest import APP_PORT_BASE, PREFIX, SSH_PORT_BASE, booted
+from tests.e2e.conftest import BLOCKS, booted
 
 ACCOUNT = "123456789012"
 PARAMETER = f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter"
@@ -46,7 +46,7 @@ print(json.dumps({
 
 @pytest.fixture(scope="module")
 def agent_host():
-    with booted(f"{PREFIX}md", 1, SSH_PORT_BASE + 143, APP_PORT_BASE + 143, kind="agent") as up:
+    with booted(BLOCKS["imds"], 1, kind="agent") as up:
         yield up[0]
 
 

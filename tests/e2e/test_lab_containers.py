@@ -19,12 +19,12 @@ from lab import hosts as lab
 from lab import images, registry
 from lab.ports import free_port
 from ssmenv.envfile import encode_value
-from tests.e2e.conftest import APP_PORT_BASE, PREFIX, SSH_PORT_BASE, Host, sha256, wait_for
+from tests.e2e.conftest import BLOCKS, Host, booted, registry_login, sha256, wait_for
 
 pytestmark = pytest.mark.usefixtures("container_tools")
 
-SSH_PORT = SSH_PORT_BASE + 80
-APP_PORT = APP_PORT_BASE + 80
+BLOCK = BLOCKS["lab-containers"]
+APP_PORT = BLOCK.app_port
 # Any port: the container image kind marks every 127.0.0.1 registry insecure.
 REGISTRY_PORT = int(os.environ.get("SSMENV_E2E_REGISTRY_PORT") or free_port())
 USER, PASSWORD = "lab", "FAKE-registry-pass'\"$x"
@@ -76,10 +76,7 @@ def lab_registry() -> Iterator[registry.Registry]:
 
 @pytest.fixture(scope="module")
 def authfile(lab_registry, tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("registry") / "auth.json"
-    path.touch(mode=0o600)
-    path.write_text(registry.auth_json(lab_registry.address, USER, PASSWORD))
-    return path
+    return registry_login(tmp_path_factory.mktemp("registry"), lab_registry.address, USER, PASSWORD)
 
 
 @pytest.fixture(scope="module")
@@ -93,17 +90,13 @@ def pushed(lab_registry, authfile) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def host(authfile) -> Iterator[Host]:
-    booted = lab.up(f"{PREFIX}c", 1, SSH_PORT, kind="container")
-    try:
-        h = Host(booted[0].name, booted[0].ssh_port, APP_PORT)
+    with booted(BLOCK, 1, kind="container") as up:
+        h = up[0]
         # The registry password reaches the host on stdin, into a root-only file.
         directory = Path(AUTH_FILE).parent
         h.run(f"sudo install -d -m 0700 {directory} && sudo install -m 0600 /dev/stdin {AUTH_FILE}",
               stdin=authfile.read_text())  # fmt: skip
         yield h
-    finally:
-        for b in booted:
-            lab.power_off(b)
 
 
 def pull(host: Host, reference: str) -> str:

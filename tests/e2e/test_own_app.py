@@ -8,15 +8,14 @@ The user's project is a directory of its own: ``shop.py`` (the inventory: the gr
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from lab import hosts as lab
-from tests.e2e.conftest import APP_PORT_BASE, PREFIX, SSH_PORT_BASE, Deployer, booted
+from tests.e2e.conftest import BLOCKS, Deployer, aws_env, booted
 
-SSM_PATH = f"/{PREFIX}-own/shop"
+SSM_PATH = "/e2e-own/shop"
 TOKEN = "FAKE-own-app-token"
 EXAMPLE_NAMES = ("DATABASE_URL", "API_KEY", "SESSION_SECRET", "NODE_ENV", "LOG_LEVEL")
 
@@ -35,7 +34,7 @@ http.createServer((req, res) => {
 
 @pytest.fixture(scope="module")
 def shop_host():
-    with booted(f"{PREFIX}u", 1, SSH_PORT_BASE + 120, APP_PORT_BASE + 120) as hosts:
+    with booted(BLOCKS["own-app"], 1) as hosts:
         yield hosts[0]
 
 
@@ -56,8 +55,7 @@ def shop(shop_host, stand_in, tmp_path_factory) -> Deployer:
     data = {**lab.connection_data(shop_host.ssh_port), "app_port": shop_host.app_port}
     inventory = project / "shop.py"
     inventory.write_text(f"shop = [({shop_host.name!r}, {data!r})]\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return Deployer(inventory, {**env, **stand_in.env})
+    return Deployer(inventory, aws_env(stand_in))
 
 
 def test_a_missing_variable_of_ones_own_app_is_named_with_the_file_that_requires_it(

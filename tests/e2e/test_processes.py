@@ -8,17 +8,25 @@ import shutil
 import pytest
 
 from ssmenv import envfile
-from tests.e2e.conftest import REPO, crashed, example_app, sha256
+from tests.e2e.conftest import (
+    APP,
+    REPO,
+    TARGET,
+    WEB,
+    WORKER,
+    Base,
+    crashed,
+    example_app,
+    sha256,
+)
 
-APP = "example-app"
-WEB, WORKER, TARGET = f"{APP}-web.service", f"{APP}-worker.service", f"{APP}.target"
 PATH = "/e2e/processes"
-BASE = {
-    f"{PATH}/DATABASE_URL": "postgres://app:FAKE-processes@db.internal:5432/app",
-    f"{PATH}/API_KEY": "FAKE-processes-key-1",
-    f"{PATH}/SESSION_SECRET": "FAKE-processes-session",
-}
-DATA = {"ssm_path": PATH}
+BASE = Base.example(PATH, "processes")
+
+
+@pytest.fixture(scope="module")
+def base() -> Base:
+    return BASE
 
 
 def env_file(host) -> dict[str, bytes]:
@@ -33,27 +41,15 @@ def app_environ(host, unit: str) -> dict[str, bytes]:
 
 def expected_environ(host, port: int | None) -> dict[str, bytes]:
     values = env_file(host)
-    assert {k.rsplit("/", 1)[1]: v.encode() for k, v in BASE.items()}.items() <= values.items()
+    assert {k.rsplit("/", 1)[1]: v.encode() for k, v in BASE.values.items()}.items() <= (
+        values.items()
+    )
     return {**values, "PORT": str(port).encode()} if port else values
-
-
-def invocations(host, *units: str) -> dict[str, str]:
-    return {u: host.service(u)["InvocationID"] for u in units}
 
 
 def web_processes(host) -> int:
     """How many copies of the web process run on the host."""
     return host.run("ps -eo args").splitlines().count("/usr/bin/node server.js")
-
-
-@pytest.fixture(scope="module")
-def deployed(deployer, stand_in, lab_hosts):
-    stand_in.put(BASE)
-    result = deployer.run(data=DATA)
-    assert result.returncode == 0, result.output[-3000:]
-    yield
-    stand_in.put(BASE)
-    assert deployer.run(data=DATA).returncode == 0
 
 
 def test_each_process_runs_in_its_own_unit_with_exactly_the_configured_environment(
@@ -72,12 +68,12 @@ def test_each_process_runs_in_its_own_unit_with_exactly_the_configured_environme
 def test_a_rotation_restarts_every_process_once_and_a_no_op_redeploy_none(
     deployed, deployer, stand_in, lab_hosts
 ):
-    before = {h.name: invocations(h, WEB, WORKER) for h in lab_hosts}
+    before = {h.name: h.invocations(WEB, WORKER) for h in lab_hosts}
     stand_in.put({f"{PATH}/API_KEY": "FAKE-processes-key-2"})
     try:
-        rotated = deployer.run(deploy="rotate.py", data=DATA)
+        rotated = deployer.run(deploy="rotate.py", data=BASE.data)
         assert rotated.returncode == 0, rotated.output[-3000:]
-        after = {h.name: invocations(h, WEB, WORKER) for h in lab_hosts}
+        after = {h.name: h.invocations(WEB, WORKER) for h in lab_hosts}
         for host in lab_hosts:
             for unit in (WEB, WORKER):
                 assert after[host.name][unit] != before[host.name][unit], (host.name, unit)
@@ -85,24 +81,24 @@ def test_a_rotation_restarts_every_process_once_and_a_no_op_redeploy_none(
             assert app_environ(host, WORKER)["API_KEY"] == b"FAKE-processes-key-2"
             assert host.fingerprints()["API_KEY"] == sha256("FAKE-processes-key-2")
 
-        again = deployer.run(data=DATA)
+        again = deployer.run(data=BASE.data)
         assert again.returncode == 0
         assert {name: n for name, n in again.changed.items() if n} == {}
-        assert {h.name: invocations(h, WEB, WORKER) for h in lab_hosts} == after
+        assert {h.name: h.invocations(WEB, WORKER) for h in lab_hosts} == after
     finally:
-        stand_in.put(BASE)
+        stand_in.put(BASE.values)
 
 
 def test_a_worker_that_exits_at_start_rolls_back_the_whole_app_and_stops_the_rollout(
     deployed, deployer, lab_hosts, tmp_path
 ):
     first, second = lab_hosts
-    assert deployer.run(data=DATA).returncode == 0
+    assert deployer.run(data=BASE.data).returncode == 0
     live = {h.name: h.run(f"readlink /opt/{APP}/current").strip() for h in lab_hosts}
-    web_before = invocations(second, WEB)
+    web_before = second.invocations(WEB)
 
     broken = example_app(tmp_path, worker="/usr/bin/node -e process.exit(1)")
-    result = deployer.run(data={**DATA, "app_source": str(broken), "health_timeout": 30})
+    result = deployer.run(data={**BASE.data, "app_source": str(broken), "health_timeout": 30})
 
     assert result.returncode != 0
     assert crashed(result.output, first.name, WORKER, 1), result.output[-3000:]
@@ -116,7 +112,7 @@ def test_a_worker_that_exits_at_start_rolls_back_the_whole_app_and_stops_the_rol
         assert host.run(f"readlink /opt/{APP}/current").strip() == live[host.name]
         assert host.service(WEB)["ActiveState"] == "active"
         assert host.service(WORKER)["ActiveState"] == "active"
-    assert invocations(second, WEB) == web_before
+    assert second.invocations(WEB) == web_before
 
 
 def test_workers_scale_to_three_instances_with_one_environment_and_back_down(
@@ -126,14 +122,14 @@ def test_workers_scale_to_three_instances_with_one_environment_and_back_down(
     limit = ("--limit", first.name)
     instances = [f"{APP}-worker@{i}.service" for i in (1, 2, 3)]
 
-    three = deployer.run(*limit, data={**DATA, "app_processes": {"web": 1, "worker": 3}})
+    three = deployer.run(*limit, data={**BASE.data, "app_processes": {"web": 1, "worker": 3}})
 
     assert three.returncode == 0, three.output[-3000:]
     assert first.service(WORKER)["ActiveState"] != "active"  # the plain unit gave way
     environs = [app_environ(first, unit) for unit in instances]
     assert environs == [expected_environ(first, None)] * 3
 
-    one = deployer.run(*limit, data={**DATA, "app_processes": {"web": 1, "worker": 1}})
+    one = deployer.run(*limit, data={**BASE.data, "app_processes": {"web": 1, "worker": 1}})
 
     assert one.returncode == 0, one.output[-3000:]
     assert first.service(instances[0])["ActiveState"] == "active"
@@ -141,7 +137,8 @@ def test_workers_scale_to_three_instances_with_one_environment_and_back_down(
         assert first.service(unit)["ActiveState"] == "inactive", unit
     assert first.service(WEB)["ActiveState"] == "active"
 
-    assert deployer.run(*limit, data=DATA).returncode == 0  # back to the default: one plain unit
+    # Back to the default: one plain unit.
+    assert deployer.run(*limit, data=BASE.data).returncode == 0
     assert first.service(WORKER)["ActiveState"] == "active"
     assert first.service(instances[0])["ActiveState"] == "inactive"
     assert first.file_state(f"/etc/systemd/system/{APP}-worker@.service") == "absent"
@@ -155,7 +152,7 @@ def test_a_process_removed_from_the_procfile_stops_and_its_unit_goes(
     shutil.copytree(REPO / "examples" / "app", web_only)
     (web_only / "Procfile").write_text("web: /usr/bin/node server.js\n")
 
-    result = deployer.run("--limit", first.name, data={**DATA, "app_source": str(web_only)})
+    result = deployer.run("--limit", first.name, data={**BASE.data, "app_source": str(web_only)})
 
     assert result.returncode == 0, result.output[-3000:]
     assert first.service(WORKER)["ActiveState"] == "inactive"
@@ -171,12 +168,12 @@ def test_a_host_on_the_single_unit_layout_upgrades_to_one_web_process(
     single = tmp_path / "single"
     shutil.copytree(REPO / "examples" / "app", single)
     (single / "Procfile").unlink()  # today's layout: one process, in example-app.service
-    assert deployer.run(*limit, data={**DATA, "app_source": str(single)}).returncode == 0
+    assert deployer.run(*limit, data={**BASE.data, "app_source": str(single)}).returncode == 0
     assert first.service(f"{APP}.service")["ActiveState"] == "active"
     assert first.service(WEB)["ActiveState"] == "inactive"
     assert web_processes(first) == 1
 
-    result = deployer.run(*limit, data=DATA)
+    result = deployer.run(*limit, data=BASE.data)
 
     assert result.returncode == 0, result.output[-3000:]
     assert first.service(f"{APP}.service")["ActiveState"] == "inactive"

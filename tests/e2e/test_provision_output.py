@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import secrets
 import threading
 from collections.abc import Iterator
@@ -18,17 +17,8 @@ import pytest
 
 from lab.ports import free_port
 from tests.conftest import StandIn
-from tests.e2e.conftest import (
-    APP_PORT_BASE,
-    PREFIX,
-    SSH_PORT_BASE,
-    Deployer,
-    Host,
-    booted,
-    write_inventory,
-)
+from tests.e2e.conftest import BLOCKS, Deployer, Host, aws_env, booted, write_inventory
 
-SSH_PORT, APP_PORT = SSH_PORT_BASE + 133, APP_PORT_BASE + 133
 PATH = "/e2e/provision-output"
 USER = "ci"
 CANARY = f"FAKE-CANARY-registry-{secrets.token_hex(6)}"
@@ -81,7 +71,7 @@ def registry() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def host() -> Iterator[Host]:
-    with booted(f"{PREFIX}p", 1, SSH_PORT, APP_PORT, kind="container") as up:
+    with booted(BLOCKS["provision-output"], 1, kind="container") as up:
         yield up[0]
 
 
@@ -94,8 +84,7 @@ def deployer(host, stand_in: StandIn, tmp_path_factory) -> Deployer:
         f"{PATH}/REGISTRY_PASSWORD": CANARY,
     })  # fmt: skip
     path = write_inventory(tmp_path_factory.mktemp("output") / "o.py", "containers", [host])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return Deployer(path, {**env, **stand_in.env})
+    return Deployer(path, aws_env(stand_in))
 
 
 @pytest.mark.parametrize("mode", [[], ["-v"], ["-vvv"]], ids=lambda m: " ".join(m) or "default")

@@ -11,16 +11,11 @@ import shutil
 
 import pytest
 
-from tests.e2e.conftest import REPO, example_app
+from tests.e2e.conftest import APP, REPO, Base, example_app
 
-APP = "example-app"
 PATH = "/e2e/refused"
-BASE = {
-    f"{PATH}/DATABASE_URL": "postgres://app:FAKE-refused@db.internal:5432/app",
-    f"{PATH}/API_KEY": "FAKE-refused-key",
-    f"{PATH}/SESSION_SECRET": "FAKE-refused-session",
-}
-DATA = {"ssm_path": PATH}
+BASE = Base.example(PATH, "refused")
+DATA = BASE.data
 # What a command that ran as root would leave behind.
 MARKER = "/root/ssmenv-refused-ran"
 # Everything a deploy of the app changes on a host: units, releases, env files, credentials, the
@@ -42,8 +37,13 @@ def node_users(host) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def seeded(stand_in):
-    stand_in.put(BASE)
+def base() -> Base:
+    return BASE
+
+
+@pytest.fixture(scope="module")
+def seeded(deployed):
+    """The app deployed and running: what a refused deploy must leave as it is."""
 
 
 def refused_before_any_change(deployer, lab_hosts, data: dict) -> str:

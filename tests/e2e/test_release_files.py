@@ -8,16 +8,10 @@ import shutil
 
 import pytest
 
-from tests.e2e.conftest import REPO
+from tests.e2e.conftest import APP, REPO, Base, RunResult, example_parameters
 from tests.fixtures.scan_repo import git, write
 
-APP = "example-app"
 PATH = "/e2e/release-files"
-PARAMETERS = {
-    f"{PATH}/DATABASE_URL": "postgres://app:FAKE-release-files@db.internal:5432/app",
-    f"{PATH}/API_KEY": "FAKE-release-files-key",
-    f"{PATH}/SESSION_SECRET": "FAKE-release-files-session",
-}
 # What a developer keeps beside the code and git ignores: it must never reach a host.
 IGNORED = {
     "config/production.env": "DATABASE_PASSWORD=FAKE-ignored-production-password\n",
@@ -42,9 +36,15 @@ def app_repository(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def deployed(deployer, stand_in, app_repository):
-    stand_in.put(PARAMETERS)
-    return deployer.run(data=data(app_repository))
+def base(app_repository) -> Base:
+    return Base(example_parameters(PATH, "release-files"), data(app_repository))
+
+
+@pytest.fixture(scope="module")
+def deployed(base, deployer, stand_in) -> RunResult:
+    """The first deploy, whatever its outcome: the first test says whether it worked."""
+    stand_in.put(base.values)
+    return deployer.run(data=base.data)
 
 
 def data(source) -> dict[str, str]:

@@ -15,39 +15,37 @@ import pytest
 
 from lab import hosts as lab
 from tests.e2e.conftest import (
-    APP_PORT_BASE,
+    APP,
+    BLOCKS,
+    MARKER,
+    TARGET,
+    WEB,
+    Base,
     Deployer,
     crashed,
     example_app,
-    sha256,
-    wait_for,
-)
-from tests.e2e.test_processes import invocations
-from tests.e2e.test_rollout_faults import (
+    example_parameters,
     kill_activation_when,
     marker_present,
+    sha256,
     silent_app,
     stop,
+    wait_for,
 )
 
-APP = "example-app"
-WEB, ADMIN, TARGET = f"{APP}-web.service", f"{APP}-admin.service", f"{APP}.target"
+ADMIN = f"{APP}-admin.service"
 WORKERS = (f"{APP}-worker@1.service", f"{APP}-worker@2.service")
-MARKER = f"/run/ssmenv/{APP}.pending"
 MANIFEST = f"/etc/{APP}.env.manifest"
 PATH = "/e2e/rollback"
-BASE = {
-    f"{PATH}/DATABASE_URL": "postgres://app:FAKE-rollback@db.internal:5432/app",
-    f"{PATH}/API_KEY": "FAKE-rollback-key-1",
-    f"{PATH}/SESSION_SECRET": "FAKE-rollback-session",
-}
+BASE = example_parameters(PATH, "rollback")
+PORTS = BLOCKS["rollback"]
 # The previous version's own listening process beside web, admin: its port on the i-th host (the
 # hosts share this machine's network).
-ADMIN_PORT = APP_PORT_BASE + 110
+ADMIN_PORT = PORTS.app_port
 # A port another program on the host listens on (and answers 404 there, as another web app would).
-TAKEN_PORT = APP_PORT_BASE + 120
+TAKEN_PORT = PORTS.app_port + 10
 # A port nothing listens on.
-FREE_PORT = APP_PORT_BASE + 121
+FREE_PORT = PORTS.app_port + 11
 HOLDER = "ssmenv-e2e-port-holder.service"
 
 
@@ -84,7 +82,7 @@ def admin_port(host) -> int:
 
 @pytest.fixture(scope="module")
 def deployer(deployer, lab_hosts, tmp_path_factory) -> Deployer:
-    """The session's deployer with an inventory that places admin on each host's own port."""
+    """The module's deployer with an inventory that places admin on each host's own port."""
     entries = [(h.name, {**lab.connection_data(h.ssh_port), "app_port": h.app_port,
                          "app_processes": {"web": 1, "worker": 2, "admin": {
                              "port": admin_port(h), "health_path": "/healthz"}}})
@@ -96,34 +94,11 @@ def deployer(deployer, lab_hosts, tmp_path_factory) -> Deployer:
 
 
 @pytest.fixture(scope="module")
-def base(source) -> dict:
-    """The previous version's settings (and app_processes in the inventory): every one a
-    rollback restores differs in the new one."""
-    return {"ssm_path": PATH, "app_source": str(source), "credentials": ["SESSION_SECRET"]}
-
-
-@pytest.fixture(scope="module")
-def deployed(deployer, stand_in, base):
-    stand_in.put(BASE)
-    result = deployer.run(data=base)
-    assert result.returncode == 0, result.output[-3000:]
-    yield
-    # The example app as the other modules start from it.
-    stand_in.put(BASE)
-    plain = {"ssm_path": PATH, "app_processes": ["web", "worker"]}
-    assert deployer.run(data=plain).returncode == 0
-
-
-@pytest.fixture
-def converge(deployed, deployer, stand_in, lab_hosts, base):
-    """After the test: the previous version on every host, healthy, no activation unfinished."""
-    yield
-    stand_in.put(BASE)
-    result = deployer.run(data=base)
-    assert result.returncode == 0, result.output[-3000:]
-    for host in lab_hosts:
-        assert answers(host.app_port) == b"ok\n"
-        assert not marker_present(host)
+def base(source) -> Base:
+    """The previous version (and app_processes in the inventory): every setting a rollback
+    restores differs in the new one."""
+    return Base(BASE, {"ssm_path": PATH, "app_source": str(source),
+                       "credentials": ["SESSION_SECRET"]})  # fmt: skip
 
 
 @pytest.fixture
@@ -132,8 +107,6 @@ def taken(converge, lab_hosts):
     first = lab_hosts[0]
     server = (f"require('node:http').createServer((q, s) => {{ s.writeHead(404); s.end(); }})"
               f".listen({TAKEN_PORT})")  # fmt: skip
-    # One an interrupted run left behind goes first (the session's hosts may be reused).
-    first.run(f"sudo systemctl stop {HOLDER}", check=False)
     first.run(f"sudo systemd-run --quiet --collect --unit={HOLDER} /usr/bin/node -e "
               f"{shlex.quote(server)}")  # fmt: skip
     try:
@@ -164,11 +137,11 @@ def test_a_deploy_to_a_taken_port_rolls_back_to_the_previous_version_checked_as_
     taken, deployer, lab_hosts, base
 ):
     first, second = lab_hosts
-    untouched = invocations(second, WEB, ADMIN)
+    untouched = second.invocations(WEB, ADMIN)
     # Every setting a rollback restores differs: the port (held by another program), the health
     # path (which the previous version does not answer), its timeouts, the processes (admin and
     # the workers go) and the credentials (SESSION_SECRET back into the env file).
-    new = {**base, "app_port": taken, "health_path": "/ready", "health_timeout": 5,
+    new = {**base.data, "app_port": taken, "health_path": "/ready", "health_timeout": 60,
            "health_settle": 0, "app_processes": {"web": 1}, "credentials": []}  # fmt: skip
 
     started = time.monotonic()
@@ -187,7 +160,7 @@ def test_a_deploy_to_a_taken_port_rolls_back_to_the_previous_version_checked_as_
     # The record of how it is checked went back with it, for the next rollback to it.
     assert recorded(first)[WEB] == {"port": first.app_port, "health_path": "/healthz",
                                     "health_timeout": 30, "health_settle": 2}  # fmt: skip
-    assert invocations(second, WEB, ADMIN) == untouched
+    assert second.invocations(WEB, ADMIN) == untouched
     assert listening(taken), "the rollback disturbed the program that holds the port"
     assert elapsed < 120, f"the run took {elapsed:.0f} s"
     # What the host says of the failed unit is what systemd reported: node exits with status 1
@@ -243,7 +216,7 @@ def test_a_rotation_checks_the_units_as_they_were_deployed(
     stand_in.put({f"{PATH}/API_KEY": "FAKE-rollback-key-2"})
 
     result = deployer.run("--limit", first.name, deploy="rotate.py",
-                          data={**base, "app_port": taken, "health_path": "/ready",
+                          data={**base.data, "app_port": taken, "health_path": "/ready",
                                 "health_timeout": 5})  # fmt: skip
 
     assert result.returncode == 0, result.output[-3000:]
@@ -262,14 +235,14 @@ def test_a_host_whose_manifest_records_no_checks_gets_them_without_a_restart(
     del older["units"]
     first.run(f"sudo tee {MANIFEST} > /dev/null", stdin=json.dumps(older, indent=2,
                                                                    sort_keys=True) + "\n")
-    before = invocations(first, WEB, ADMIN, *WORKERS)
+    before = first.invocations(WEB, ADMIN, *WORKERS)
 
-    result = deployer.run("--limit", first.name, data=base)
+    result = deployer.run("--limit", first.name, data=base.data)
 
     assert result.returncode == 0, result.output[-3000:]
     assert {name: n for name, n in result.changed.items() if n} == {
         f"App environment | Install manifest {MANIFEST}": 1}
-    assert invocations(first, WEB, ADMIN, *WORKERS) == before
+    assert first.invocations(WEB, ADMIN, *WORKERS) == before
     assert recorded(first)[ADMIN] == {"port": admin_port(first), "health_path": "/healthz",
                                       "health_timeout": 30, "health_settle": 2}  # fmt: skip
     assert first.file_state(MANIFEST).startswith(f"root:{APP} 640\n")

@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 
 import pytest
 
 from ssmenv import envfile
-from tests.e2e.conftest import REPO, sha256
+from tests.e2e.conftest import APP, MARKER, REPO, WEB, Base, sha256, wait_for
 
-APP = "example-app"
-UNIT = f"{APP}-web.service"  # the web process of the example app's Procfile
+UNIT = WEB
 PATH = "/e2e/rollout"
-BASE = {
-    f"{PATH}/DATABASE_URL": "postgres://app:FAKE-rollout@db.internal:5432/app",
-    f"{PATH}/API_KEY": "FAKE-rollout-key-1",
-    f"{PATH}/SESSION_SECRET": "FAKE-rollout-session",
-}
-DATA = {"ssm_path": PATH}
+BASE = Base.example(PATH, "rollout")
+
+
+@pytest.fixture(scope="module")
+def base() -> Base:
+    return BASE
 
 
 def started_at(host) -> int:
@@ -31,20 +29,11 @@ def env_values(host) -> dict[str, str]:
     return envfile.parse(host.run(f"sudo cat /etc/{APP}.env"))
 
 
-@pytest.fixture(scope="module")
-def deployed(deployer, stand_in):
-    stand_in.put(BASE)
-    result = deployer.run(data=DATA)
-    assert result.returncode == 0, result.output[-3000:]
-    yield
-    stand_in.put(BASE)
-
-
 def test_rotation_restarts_each_host_once_one_at_a_time(deployed, deployer, stand_in, lab_hosts):
     before = {h.name: h.service(UNIT)["InvocationID"] for h in lab_hosts}
     stand_in.put({f"{PATH}/API_KEY": "FAKE-rollout-key-2"})
 
-    result = deployer.run(deploy="rotate.py", data=DATA)
+    result = deployer.run(deploy="rotate.py", data=BASE.data)
 
     assert result.returncode == 0, result.output[-3000:]
     assert "API_KEY v1->v2" in result.output
@@ -62,10 +51,10 @@ def test_rotation_restarts_only_hosts_whose_values_changed(
 ):
     first, second = lab_hosts
     stand_in.put({f"{PATH}/API_KEY": "FAKE-rollout-key-3"})
-    assert deployer.run("--limit", second.name, deploy="rotate.py", data=DATA).returncode == 0
+    assert deployer.run("--limit", second.name, deploy="rotate.py", data=BASE.data).returncode == 0
     before = {h.name: h.service(UNIT)["InvocationID"] for h in lab_hosts}
 
-    result = deployer.run(deploy="rotate.py", data=DATA)
+    result = deployer.run(deploy="rotate.py", data=BASE.data)
 
     assert result.returncode == 0, result.output[-3000:]
     assert first.service(UNIT)["InvocationID"] != before[first.name]
@@ -79,9 +68,9 @@ def test_plan_lists_changes_and_restarts_without_values_or_changes(
     before = {h.name: h.file_state(f"/etc/{APP}.env") for h in lab_hosts}
     stand_in.put({f"{PATH}/SESSION_SECRET": "FAKE-rollout-session-planned"})
     try:
-        result = deployer.run("--dry", deploy="rotate.py", data=DATA)
+        result = deployer.run("--dry", deploy="rotate.py", data=BASE.data)
     finally:
-        stand_in.put({f"{PATH}/SESSION_SECRET": BASE[f"{PATH}/SESSION_SECRET"]})
+        stand_in.put({f"{PATH}/SESSION_SECRET": BASE.value("SESSION_SECRET")})
     assert result.returncode == 0, result.output[-3000:]
     for host in lab_hosts:
         assert f"[{host.name}] /etc/{APP}.env: changes SESSION_SECRET v1->v2" in result.output
@@ -95,20 +84,21 @@ def test_a_value_that_crashes_the_app_rolls_back_the_first_host_and_stops_the_ro
 ):
     first, second = lab_hosts
     # Bring every host to the same, known state first.
-    assert deployer.run(deploy="rotate.py", data=DATA).returncode == 0
+    assert deployer.run(deploy="rotate.py", data=BASE.data).returncode == 0
     before = {h.name: (h.file_state(f"/etc/{APP}.env"), h.service(UNIT)) for h in lab_hosts}
     good_url = env_values(first)["DATABASE_URL"]
 
     stand_in.put({f"{PATH}/DATABASE_URL": "FAKE-not-a-url"})
     try:
-        result = deployer.run(deploy="rotate.py", data={**DATA, "health_timeout": 5})
+        # A crash is judged at once: the timeout only spares a slow start on a loaded machine.
+        result = deployer.run(deploy="rotate.py", data={**BASE.data, "health_timeout": 60})
     finally:
-        stand_in.put({f"{PATH}/DATABASE_URL": BASE[f"{PATH}/DATABASE_URL"]})
+        stand_in.put({f"{PATH}/DATABASE_URL": BASE.value("DATABASE_URL")})
 
     assert result.returncode != 0
     out = result.output
     assert f"[{first.name}] ssmenv: {UNIT} did not become healthy" in out
-    assert "DATABASE_URL is not a URL" in out  # the app's own last words, from the journal
+    assert "DATABASE_URL is not a URL" in out, out[-3000:]  # the app's last words (journal)
     assert f"[{first.name}] ssmenv: rolled back: {APP} is healthy on the previous version" in out
     assert f"[{second.name}] not activated: the rollout stopped after {first.name}" in out
     assert first.fingerprints()["DATABASE_URL"] == sha256(good_url)
@@ -120,7 +110,7 @@ def test_a_release_that_fails_its_health_check_is_switched_back(
     deployed, deployer, lab_hosts, tmp_path
 ):
     first = lab_hosts[0]
-    assert deployer.run(data=DATA).returncode == 0
+    assert deployer.run(data=BASE.data).returncode == 0
     live = {h.name: h.run(f"readlink /opt/{APP}/current").strip() for h in lab_hosts}
     broken = tmp_path / "app"
     shutil.copytree(REPO / "examples" / "app", broken)
@@ -130,7 +120,7 @@ def test_a_release_that_fails_its_health_check_is_switched_back(
                                                  "res.writeHead(503); res.end();"))
     assert "writeHead(503)" in server.read_text()
 
-    result = deployer.run(data={**DATA, "app_source": str(broken), "health_timeout": 4})
+    result = deployer.run(data={**BASE.data, "app_source": str(broken), "health_timeout": 4})
 
     assert result.returncode != 0
     assert f"[{first.name}] ssmenv: rolled back: {APP} is healthy" in result.output
@@ -140,28 +130,50 @@ def test_a_release_that_fails_its_health_check_is_switched_back(
 
 
 def test_a_dropped_connection_leaves_a_whole_env_file_and_the_next_run_completes(
-    deployed, deployer, stand_in, lab_hosts
+    deployed, deployer, stand_in, lab_hosts, tmp_path
 ):
-    assert deployer.run(deploy="rotate.py", data=DATA).returncode == 0
+    assert deployer.run(deploy="rotate.py", data=BASE.data).returncode == 0
     old = {h.name: env_values(h) for h in lab_hosts}
-    for i, delay in enumerate((1.0, 2.0, 3.5)):
+    log = tmp_path / "run.log"
+
+    first = lab_hosts[0]
+
+    def said(line: str):
+        return lambda: line in log.read_text()
+
+    def activating():
+        # This run's activation: its marker names it (a killed one may have left another's).
+        return first.run(f"sudo cat {MARKER} 2>/dev/null || true") not in ("", earlier)
+
+    # Where each run is killed: while connecting, as its operations begin, in an activation.
+    moments = [
+        (said("--> Connecting to hosts..."), "the run connecting to the hosts"),
+        (said("--> Beginning operation run..."), "the run beginning its operations"),
+        (activating, f"an activation under way on {first.name}"),
+    ]
+    for i, (moment, what) in enumerate(moments):
         value = f"FAKE-dropped-{i}"
         stand_in.put({f"{PATH}/API_KEY": value})
-        run = subprocess.Popen(
-            [str(deployer.pyinfra), "-y", str(deployer.inventory), "rotate.py", "--data",
-             f"ssm_path={PATH}"],
-            cwd=REPO, env=deployer.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        time.sleep(delay)
-        run.kill()  # the SSH connections drop with it
-        run.wait()
+        earlier = first.run(f"sudo cat {MARKER} 2>/dev/null || true")
+        with log.open("w") as out:
+            run = subprocess.Popen(
+                [str(deployer.pyinfra), "-y", str(deployer.inventory), "rotate.py", "--data",
+                 f"ssm_path={PATH}"],
+                cwd=REPO, env={**deployer.env, "PYTHONUNBUFFERED": "1"}, stdout=out,
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        try:
+            wait_for(moment, what, 120, every=0.02)
+        finally:
+            run.kill()  # the SSH connections drop with it
+            run.wait()
         for host in lab_hosts:
             # Whole files only: every value is the old one or the new one, nothing in between.
             values = env_values(host)
             assert values in (old[host.name], {**old[host.name], "API_KEY": value}), host.name
             old[host.name] = values
 
-    result = deployer.run(deploy="rotate.py", data=DATA)
+    result = deployer.run(deploy="rotate.py", data=BASE.data)
     assert result.returncode == 0, result.output[-3000:]
     for host in lab_hosts:
         assert host.fingerprints()["API_KEY"] == sha256("FAKE-dropped-2")
@@ -192,8 +204,8 @@ def test_two_runs_at_once_never_interleave(deployed, deployer, stand_in, lab_hos
 def test_drift_report_lists_hosts_behind_ssm_and_changes_nothing(
     deployed, deployer, stand_in, lab_hosts
 ):
-    assert deployer.run(deploy="rotate.py", data=DATA).returncode == 0
-    clean = deployer.run(deploy="drift.py", data=DATA)
+    assert deployer.run(deploy="rotate.py", data=BASE.data).returncode == 0
+    clean = deployer.run(deploy="drift.py", data=BASE.data)
     assert clean.returncode == 0, clean.output[-3000:]
     for host in lab_hosts:
         assert f"[{host.name}] drift: none, every version is current" in clean.output
@@ -203,9 +215,9 @@ def test_drift_report_lists_hosts_behind_ssm_and_changes_nothing(
     stand_in.put({f"{PATH}/SESSION_SECRET": "FAKE-drifted"})
     before = {h.name: h.file_state(f"/etc/{APP}.env") for h in lab_hosts}
     try:
-        drifted = deployer.run(deploy="drift.py", data=DATA)
+        drifted = deployer.run(deploy="drift.py", data=BASE.data)
     finally:
-        stand_in.put({f"{PATH}/SESSION_SECRET": BASE[f"{PATH}/SESSION_SECRET"]})
+        stand_in.put({f"{PATH}/SESSION_SECRET": BASE.value("SESSION_SECRET")})
     assert drifted.returncode == 0, drifted.output[-3000:]
     for host in lab_hosts:
         line = f"[{host.name}] drift: SESSION_SECRET v{version}->v{version + 1}"
@@ -216,20 +228,14 @@ def test_drift_report_lists_hosts_behind_ssm_and_changes_nothing(
 
 
 def test_plan_and_drift_commands_run_the_same_reports(deployed, deployer, stand_in, lab_hosts):
-    import sys
-
     stand_in.put({f"{PATH}/API_KEY": "FAKE-planned-by-cli"})
     try:
         outputs = {
-            command: subprocess.run(
-                [sys.executable, "-m", "ssmenv", command, str(deployer.inventory), "--data",
-                 f"ssm_path={PATH}"],
-                cwd=REPO, env=deployer.env, capture_output=True, text=True, timeout=300,
-            )
+            command: deployer.ssmenv(command, "--data", f"ssm_path={PATH}")
             for command in ("plan", "drift")
         }
     finally:
-        stand_in.put({f"{PATH}/API_KEY": BASE[f"{PATH}/API_KEY"]})
+        stand_in.put({f"{PATH}/API_KEY": BASE.value("API_KEY")})
     for command, result in outputs.items():
         assert result.returncode == 2, (command, result.stdout[-2000:], result.stderr[-2000:])
         assert "FAKE-planned-by-cli" not in result.stdout + result.stderr

@@ -4,8 +4,6 @@ secrets in the journal of a failed start, and an emergency rotation that must le
 
 from __future__ import annotations
 
-import shlex
-import shutil
 import subprocess
 import tarfile
 import time
@@ -15,34 +13,27 @@ import pytest
 from lab.hosts import ssh_args
 from ssmenv import remote
 from ssmenv.provision import Provision, Unpack
-from tests.e2e.conftest import REPO, crashed, sha256, wait_for
+from tests.e2e.conftest import (
+    APP,
+    MARKER,
+    Base,
+    crashed,
+    in_background,
+    kill_activation_when,
+    live_release,
+    marker_present,
+    sha256,
+    silent_app,
+    stop,
+    variant,
+    wait_for,
+)
 
-APP = "example-app"
 UNIT = f"{APP}-web.service"  # the web process of the example app's Procfile
 ENV = f"/etc/{APP}.env"
-MARKER = f"/run/ssmenv/{APP}.pending"
 PATH = "/e2e/faults"
-BASE = {
-    f"{PATH}/DATABASE_URL": "postgres://app:FAKE-faults@db.internal:5432/app",
-    f"{PATH}/API_KEY": "FAKE-faults-key-1",
-    f"{PATH}/SESSION_SECRET": "FAKE-faults-session",
-}
-DATA = {"ssm_path": PATH}
+BASE = Base.example(PATH, "faults")
 BAD_URL = {f"{PATH}/DATABASE_URL": "FAKE-not-a-url"}
-
-
-def variant(tmp_path, name: str, old: str, new: str):
-    """A copy of the example app with ``old`` replaced by ``new`` in its server.js."""
-    target = tmp_path / name
-    shutil.copytree(REPO / "examples" / "app", target)
-    server = target / "server.js"
-    text = server.read_text()
-    assert old in text, f"the example app changed: {old!r} is gone"
-    server.write_text(text.replace(old, new, 1))
-    return target
-
-
-HEALTH_ANSWER = "    res.writeHead(200, { 'content-type': 'text/plain' });\n    res.end('ok\\n');"
 # Says its API key at start in three forms, and needs REQUIRE_FILE (when set) to start.
 LOUD = """const fs = require('node:fs');
 const key = process.env.API_KEY || '';
@@ -55,67 +46,13 @@ if (process.env.REQUIRE_FILE && !fs.existsSync(process.env.REQUIRE_FILE)) {
 """
 
 
-def silent_app(tmp_path):
-    """Accepts connections on its port and never answers its health check."""
-    return variant(tmp_path, "silent", HEALTH_ANSWER, "    return; // accepted, never answered")
+@pytest.fixture(scope="module")
+def base() -> Base:
+    return BASE
 
 
 def loud_app(tmp_path):
     return variant(tmp_path, "loud", "'use strict';\n", "'use strict';\n" + LOUD)
-
-
-def live_release(host) -> str:
-    return host.run(f"readlink /opt/{APP}/current").strip()
-
-
-def marker_present(host) -> bool:
-    return host.run(f"sudo test -e {MARKER} && echo yes || true").strip() == "yes"
-
-
-def in_background(host, script: str, user: str = "root") -> int:
-    """Run ``script`` on ``host`` in a session of its own, as ``user``; its PID, which is also its
-    process group (so ``stop`` ends what it started too)."""
-    inner = f"setsid sh -c {shlex.quote(script)} </dev/null >/dev/null 2>&1 & echo $!"
-    return int(host.run(f"sudo -u {user} sh -c {shlex.quote(inner)}").strip())
-
-
-def stop(host, pid: int) -> None:
-    host.run(f"sudo kill -- -{pid} 2>/dev/null || true")
-
-
-def kill_activation_when(host, condition: str) -> int:
-    """On ``host``, SIGKILL the app's activation (its PID is in its marker) as soon as the marker
-    exists and the shell test ``condition`` holds: an activation interrupted at that point."""
-    return in_background(host, f"""
-        end=$(($(date +%s) + 300))
-        while [ "$(date +%s)" -lt "$end" ]; do
-          if [ -e {MARKER} ] && {condition}; then
-            kill -9 "$(sed -n 's/^activation //p' {MARKER})"; exit 0
-          fi
-          sleep 0.01
-        done""")
-
-
-@pytest.fixture(scope="module")
-def deployed(deployer, stand_in):
-    stand_in.put(BASE)
-    result = deployer.run(data=DATA)
-    assert result.returncode == 0, result.output[-3000:]
-    yield
-    stand_in.put(BASE)
-
-
-@pytest.fixture
-def converge(deployed, deployer, stand_in, lab_hosts):
-    """After the test: the example app with the base values on every host, healthy, as the
-    next test expects."""
-    yield
-    stand_in.put(BASE)
-    result = deployer.run(data=DATA)
-    assert result.returncode == 0, result.output[-3000:]
-    for host in lab_hosts:
-        assert host.get("/healthz") == b"ok\n"
-        assert not marker_present(host)
 
 
 def test_a_crashing_value_is_rolled_back_without_waiting_out_the_health_timeout(
@@ -127,7 +64,7 @@ def test_a_crashing_value_is_rolled_back_without_waiting_out_the_health_timeout(
     stand_in.put(BAD_URL)
 
     started = time.monotonic()
-    result = deployer.run(deploy="rotate.py", data={**DATA, "health_timeout": 60})
+    result = deployer.run(deploy="rotate.py", data={**BASE.data, "health_timeout": 60})
     elapsed = time.monotonic() - started
 
     assert result.returncode != 0
@@ -142,8 +79,8 @@ def test_a_crashing_value_is_rolled_back_without_waiting_out_the_health_timeout(
     assert second.file_state(ENV) == before[second.name]
     assert second.service(UNIT)["InvocationID"] == second_invocation
 
-    stand_in.put(BASE)
-    assert deployer.run(deploy="rotate.py", data=DATA).returncode == 0
+    stand_in.put(BASE.values)
+    assert deployer.run(deploy="rotate.py", data=BASE.data).returncode == 0
 
 
 def test_a_release_that_never_answers_its_health_check_is_switched_back_and_leaves_no_lock(
@@ -153,9 +90,8 @@ def test_a_release_that_never_answers_its_health_check_is_switched_back_and_leav
     live = {h.name: live_release(h) for h in lab_hosts}
 
     started = time.monotonic()
-    result = deployer.run(
-        data={**DATA, "app_source": str(silent_app(tmp_path)), "health_timeout": 5}, timeout=300
-    )
+    silent = {**BASE.data, "app_source": str(silent_app(tmp_path)), "health_timeout": 5}
+    result = deployer.run(data=silent, timeout=300)
     elapsed = time.monotonic() - started
 
     assert result.returncode != 0
@@ -165,7 +101,7 @@ def test_a_release_that_never_answers_its_health_check_is_switched_back_and_leav
     for host in lab_hosts:
         assert live_release(host) == live[host.name]
         assert host.get("/healthz") == b"ok\n"
-    again = deployer.run(data=DATA, timeout=120)
+    again = deployer.run(data=BASE.data, timeout=120)
     assert again.returncode == 0, again.output[-3000:]
     assert "holds its lock" not in again.output
 
@@ -175,14 +111,14 @@ def test_a_run_killed_right_after_its_activation_began_is_completed_by_the_next_
 ):
     first = lab_hosts[0]
     stand_in.put({f"{PATH}/API_KEY": "FAKE-faults-killed-run"})
-    run = deployer.start(deploy="rotate.py", data={**DATA, "health_settle": 10})
+    run = deployer.start(deploy="rotate.py", data={**BASE.data, "health_settle": 10})
     try:
         wait_for(lambda: marker_present(first), f"an activation under way on {first.name}", 120)
     finally:
         run.kill()  # SIGKILL: the SSH connections drop with it
         run.communicate()
 
-    result = deployer.run(deploy="rotate.py", data=DATA)
+    result = deployer.run(deploy="rotate.py", data=BASE.data)
 
     assert result.returncode == 0, result.output[-3000:]
     for host in lab_hosts:
@@ -200,13 +136,13 @@ def test_an_activation_killed_after_the_switch_is_confirmed_healthy_by_the_next_
     try:
         # health_settle: the switch happens long before the activation could end on its own.
         killed = deployer.run("--limit", first.name, deploy="rotate.py",
-                              data={**DATA, "health_settle": 30})  # fmt: skip
+                              data={**BASE.data, "health_settle": 30})  # fmt: skip
     finally:
         stop(first, watcher)
     assert killed.returncode != 0
     assert marker_present(first), "the activation was not interrupted after the switch"
 
-    result = deployer.run(deploy="rotate.py", data=DATA)
+    result = deployer.run(deploy="rotate.py", data=BASE.data)
 
     assert result.returncode == 0, result.output[-3000:]
     assert f"[{first.name}] {APP}: restart (unfinished activation), then health check" in (
@@ -234,9 +170,9 @@ def test_while_an_activation_is_unfinished_the_manifest_changes_only_inside_the_
         f"activation 1\nprevious\nfile {env_digest} {ENV}\nfile {manifest_digest} {manifest}\n"
     ))  # fmt: skip
     # The same value put again: its version moves, the env file stays, the manifest changes.
-    stand_in.put({f"{PATH}/API_KEY": BASE[f"{PATH}/API_KEY"]})
+    stand_in.put({f"{PATH}/API_KEY": BASE.value("API_KEY")})
 
-    result = deployer.run("--limit", first.name, deploy="rotate.py", data=DATA)
+    result = deployer.run("--limit", first.name, deploy="rotate.py", data=BASE.data)
 
     assert result.returncode == 0, result.output[-3000:]
     assert f"{APP}: restart (unfinished activation)" in result.output
@@ -250,7 +186,7 @@ def test_an_interrupted_release_that_stays_unhealthy_goes_back_to_the_release_be
 ):
     first = lab_hosts[0]
     live = live_release(first)
-    silent = {**DATA, "app_source": str(silent_app(tmp_path))}
+    silent = {**BASE.data, "app_source": str(silent_app(tmp_path))}
     watcher = kill_activation_when(first, f'[ "$(readlink /opt/{APP}/current)" != {live} ]')
     try:
         killed = deployer.run("--limit", first.name, data={**silent, "health_timeout": 120})
@@ -282,7 +218,7 @@ def test_a_previous_copy_that_cannot_be_kept_refuses_the_switch_before_anything_
     first.run(f"sudo rm -f {ENV}.previous && sudo mkdir -p {ENV}.previous/in-the-way")
     stand_in.put(BAD_URL)
     try:
-        result = deployer.run("--limit", first.name, deploy="rotate.py", data=DATA)
+        result = deployer.run("--limit", first.name, deploy="rotate.py", data=BASE.data)
     finally:
         first.run(f"sudo rm -rf {ENV}.previous")
     assert result.returncode != 0
@@ -296,7 +232,8 @@ def test_a_lock_held_by_another_user_at_the_old_path_blocks_no_deploy(
 ):
     first = lab_hosts[0]
     old_lock = f"/run/lock/ssmenv-{APP}.lock"
-    holder = in_background(first, f"exec flock {old_lock} sleep 300", user="nobody")
+    # Held until stopped.
+    holder = in_background(first, f"exec flock {old_lock} sleep infinity", user="nobody")
     try:
         wait_for(
             lambda: first.run(f"flock -n {old_lock} true && echo free || echo held",
@@ -304,7 +241,7 @@ def test_a_lock_held_by_another_user_at_the_old_path_blocks_no_deploy(
             "nobody holding the old lock path",
         )  # fmt: skip
         stand_in.put({f"{PATH}/API_KEY": "FAKE-faults-unblocked"})
-        result = deployer.run(deploy="rotate.py", data=DATA, timeout=300)
+        result = deployer.run(deploy="rotate.py", data=BASE.data, timeout=300)
     finally:
         stop(first, holder)
     assert result.returncode == 0, result.output[-3000:]
@@ -321,8 +258,9 @@ def test_the_journal_shown_for_a_failed_start_is_that_invocations_only_and_masks
     # Values whose JSON and URL forms differ from themselves.
     old, new = 'FAKE-old"quoted"/key+1 &x', 'FAKE-new"quoted"/key+2 &y'
     gate = f"/etc/{APP}-e2e-may-start"
-    loud = {**DATA, "app_source": str(loud_app(tmp_path)), "env": {"REQUIRE_FILE": gate},
-            "health_timeout": 10}  # fmt: skip
+    # A crash is judged at once: the timeout only spares a slow start on a loaded machine.
+    loud = {**BASE.data, "app_source": str(loud_app(tmp_path)), "env": {"REQUIRE_FILE": gate},
+            "health_timeout": 60}  # fmt: skip
     limit = ("--limit", first.name)
     first.run(f"sudo touch {gate}")
     try:
@@ -359,13 +297,13 @@ def test_with_keep_previous_off_no_copy_of_the_old_value_stays_on_the_host(
 ):
     leaked = "FAKE-faults-leaked-credential"
     stand_in.put({f"{PATH}/API_KEY": leaked})
-    assert deployer.run(deploy="rotate.py", data=DATA).returncode == 0
+    assert deployer.run(deploy="rotate.py", data=BASE.data).returncode == 0
     for host in lab_hosts:
         # What a killed activation would have left beside the env file.
         host.run(f"sudo sh -c 'umask 077; echo {leaked} > /etc/.{APP}.env.ssmenv-KiLLeD'")
 
     stand_in.put({f"{PATH}/API_KEY": "FAKE-faults-replacement"})
-    result = deployer.run(deploy="rotate.py", data={**DATA, "env_keep_previous": False})
+    result = deployer.run(deploy="rotate.py", data={**BASE.data, "env_keep_previous": False})
 
     assert result.returncode == 0, result.output[-3000:]
     for host in lab_hosts:
@@ -400,19 +338,27 @@ def test_two_unpacks_of_one_release_never_undo_each_other(deployed, lab_hosts, t
         run.stdin = None  # sent: communicate() must not flush it again
         return run
 
-    first.run(f"sudo rm -rf {release}")
+    # The first unpack's install goes on only once the gate exists (its sandbox reads /etc), which
+    # the test makes once the second unpack waits for the lock the first holds.
+    gate = "/etc/e2e-unpack-may-finish"
+    first.run(f"sudo rm -rf {release} {gate}")
     try:
-        slow = unpack("touch by-the-first && sleep 3")
+        slow = unpack(f"touch by-the-first && end=$(($(date +%s) + 120)) && "
+                      f"until [ -e {gate} ] || [ $(date +%s) -gt $end ]; do sleep 0.05; done")
         wait_for(lambda: ".e2e-unpack-twice." in first.run(f"sudo ls -a {releases}"),
                  "the first unpack staging its release")  # fmt: skip
         fast = unpack("touch by-the-second")
+        # The first took the lock at once: a flock process that runs waits for it.
+        wait_for(lambda: "flock -w" in first.run("pgrep -a -x flock || true"),
+                 "the second unpack waiting for the app's lock")  # fmt: skip
+        first.run(f"sudo touch {gate}")
         outputs = [run.communicate(timeout=120)[0] for run in (slow, fast)]
         assert [run.returncode for run in (slow, fast)] == [0, 0], outputs
         assert "is on the host already" in outputs[1]
         assert first.run(f"sudo ls -A {release}").split() == ["by-the-first"]
         assert ".e2e-unpack-twice." not in first.run(f"sudo ls -a {releases}")
     finally:
-        first.run(f"sudo rm -rf {release}")
+        first.run(f"sudo rm -rf {release} {gate}")
 
 
 def activations(host) -> list[str]:
@@ -425,7 +371,7 @@ def test_two_deploys_at_once_activate_each_host_one_at_a_time_and_a_rerun_conver
     converge, deployer, stand_in, lab_hosts, tmp_path
 ):
     app = variant(tmp_path, "twice", "'use strict';\n", "'use strict';\n// deployed twice\n")
-    data = {**DATA, "app_source": str(app)}
+    data = {**BASE.data, "app_source": str(app)}
     seen = {h.name: len(activations(h)) for h in lab_hosts}
     stand_in.put({f"{PATH}/API_KEY": "FAKE-faults-concurrent"})
 

@@ -5,44 +5,39 @@ commands per host."""
 
 from __future__ import annotations
 
-import collections
 import itertools
 
 import pytest
 
 from tests.e2e.conftest import (
-    APP_PORT_BASE,
-    PREFIX,
-    SSH_PORT_BASE,
+    BLOCKS,
+    WEB,
     Deployer,
     Host,
+    aws_env,
     booted,
+    commands_sent,
+    example_parameters,
     write_inventory,
 )
-from tests.e2e.test_rollout import UNIT, started_at
-from tests.e2e.test_several_apps import COMMAND_LINE
 
 PATH = "/e2e/fleet"
 COUNT = 6
-PARAMETERS = {
-    f"{PATH}/DATABASE_URL": "postgres://app:FAKE-fleet@db.internal:5432/app",
-    f"{PATH}/API_KEY": "FAKE-fleet-key",
-    f"{PATH}/SESSION_SECRET": "FAKE-fleet-session",
-}
+PARAMETERS = example_parameters(PATH, "fleet")
 
 
 @pytest.fixture(scope="module")
 def fleet() -> list[Host]:
-    with booted(f"{PREFIX}f", COUNT, SSH_PORT_BASE + 60, APP_PORT_BASE + 60) as hosts:
+    with booted(BLOCKS["fleet"], COUNT) as hosts:
         yield hosts
 
 
 @pytest.fixture(scope="module")
-def fleet_deployer(fleet, deployer, tmp_path_factory) -> Deployer:
+def fleet_deployer(fleet, stand_in, tmp_path_factory) -> Deployer:
     path = tmp_path_factory.mktemp("fleet") / "fleet.py"
     # Inventory order is not name order: the rollout must follow the file, not sort.
     order = [fleet[i] for i in (3, 0, 5, 1, 4, 2)]
-    fleet_deployer = Deployer(write_inventory(path, "staging", order), deployer.env)
+    fleet_deployer = Deployer(write_inventory(path, "staging", order), aws_env(stand_in))
     fleet_deployer.order = order
     return fleet_deployer
 
@@ -59,13 +54,13 @@ def test_a_rolling_deploy_over_more_hosts_than_parallel_finishes_in_inventory_or
     assert result.returncode == 0, result.output[-3000:]
     # Fresh hosts from an image with the runtime: the state read, one provisioning command (user,
     # directories, journald, the release from stdin), one activation.
-    commands = collections.Counter(m["host"] for m in COMMAND_LINE.finditer(result.output))
+    commands = commands_sent(result.output)
     assert sorted(commands) == sorted(h.name for h in fleet_deployer.order)
     assert max(commands.values()) <= 4, commands
     hosts = fleet_deployer.order
     for host in hosts:
         assert host.get("/healthz") == b"ok\n"
-    starts = [started_at(h) for h in hosts]
+    starts = [h.started_at(WEB) for h in hosts]
     assert starts == sorted(starts), [h.name for h in hosts]
     # Each host starts only once the one before it was healthy and stayed up (health_settle 2 s).
     for earlier, later in itertools.pairwise(starts):
@@ -73,7 +68,7 @@ def test_a_rolling_deploy_over_more_hosts_than_parallel_finishes_in_inventory_or
     again = fleet_deployer.run("--parallel", "2", data=one_by_one)
     assert again.returncode == 0
     assert {name: n for name, n in again.changed.items() if n} == {}
-    assert all(h.service(UNIT)["NRestarts"] == "0" for h in hosts)
+    assert all(h.service(WEB)["NRestarts"] == "0" for h in hosts)
 
 
 def test_by_default_a_canary_goes_alone_then_the_rest_in_batches_of_half_the_hosts(
@@ -89,7 +84,7 @@ def test_by_default_a_canary_goes_alone_then_the_rest_in_batches_of_half_the_hos
         result = fleet_deployer.run(deploy="rotate.py", data=data)
 
         assert result.returncode == 0, result.output[-3000:]
-        starts = [started_at(h) for h in fleet_deployer.order]
+        starts = [h.started_at(WEB) for h in fleet_deployer.order]
         # 6 hosts: the canary, then 3 (50%, rounded up), then the last 2; each wave only once
         # every host of the one before it was healthy and settled.
         canary, second, third = starts[:1], starts[1:4], starts[4:]

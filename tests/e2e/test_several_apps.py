@@ -10,21 +10,11 @@ the same on hosts with different apps.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import pytest
 
 from lab import hosts as lab
-from tests.e2e.conftest import (
-    APP_PORT_BASE,
-    PREFIX,
-    REPO,
-    SSH_PORT_BASE,
-    Deployer,
-    Host,
-    sha256,
-)
+from tests.e2e.conftest import BLOCKS, Deployer, Host, aws_env, booted, commands_sent, sha256
 
 NODE, PY = "example-app", "example-py"
 
@@ -42,7 +32,8 @@ PARAMETERS = {
     }
     for app in (NODE, PY)
 }
-NODE_PORT, PY_PORT, PY_PORT_2 = APP_PORT_BASE + 70, APP_PORT_BASE + 71, APP_PORT_BASE + 72
+APPS = BLOCKS["apps"]
+NODE_PORT, PY_PORT, PY_PORT_2 = APPS.app_port, APPS.app_port + 1, APPS.app_port + 2
 # The twin takes DATABASE_URL as a credential (a file; the Node app, on the same host, as a line).
 TWIN = {"app_runtime": "python", "app_source": "examples/python-app", "ssm_path": f"/e2e/apps/{PY}",
         "credentials": ["DATABASE_URL"]}  # fmt: skip
@@ -52,18 +43,12 @@ apps = {{
     {PY!r}: {{**{TWIN!r}, "app_port": {PY_PORT}}},
 }}
 """
-# One line per command pyinfra sends at -vv (as bench.deploy counts them).
-COMMAND_LINE = re.compile(r"^\s*\[(?P<host>[^\]]+)\](?: nested)?\s*>>> ", re.M)
 
 
 @pytest.fixture(scope="module")
 def hosts():
-    booted = lab.up(f"{PREFIX}s", 2, SSH_PORT_BASE + 70)
-    try:
-        yield booted
-    finally:
-        for host in booted:
-            lab.power_off(host)
+    with booted(APPS, 2) as up:
+        yield up
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +66,7 @@ def twin_only(hosts) -> Host:
 
 
 @pytest.fixture(scope="module")
-def apps_deployer(hosts, deployer, tmp_path_factory) -> Deployer:
+def apps_deployer(hosts, stand_in, tmp_path_factory) -> Deployer:
     """An inventory of the two hosts; its own group data (the file's name, ``several``) names both
     apps, the second host's data only the twin."""
     directory = tmp_path_factory.mktemp("several")
@@ -94,7 +79,7 @@ def apps_deployer(hosts, deployer, tmp_path_factory) -> Deployer:
                        "apps": {PY: {**TWIN, "app_port": PY_PORT_2}}}),
     ]  # fmt: skip
     (directory / "several.py").write_text(f"staging = {entries!r}\n")
-    return Deployer(directory / "several.py", deployer.env)
+    return Deployer(directory / "several.py", aws_env(stand_in))
 
 
 @pytest.fixture(scope="module")
@@ -110,18 +95,6 @@ def deployed(apps_deployer, stand_in):
     yield operations.output
     for parameters in PARAMETERS.values():
         stand_in.put(parameters)
-
-
-def ssmenv(command: str, deployer: Deployer, *args: str) -> subprocess.CompletedProcess:
-    """``python -m ssmenv COMMAND INVENTORY ARGS``, as a user runs it; ``output`` holds what it
-    and pyinfra printed."""
-    result = subprocess.run(
-        [sys.executable, "-m", "ssmenv", command, str(deployer.inventory), *args],
-        cwd=REPO, env=deployer.env, capture_output=True, text=True, timeout=300,
-        stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-    result.output = result.stdout + result.stderr
-    return result
 
 
 def invocations(both, twin_only) -> dict[tuple[str, str], str]:
@@ -180,9 +153,7 @@ def test_a_redeploy_changes_nothing_and_reads_each_app_once(
     result = apps_deployer.run("-vv")
     assert result.returncode == 0, result.output[-3000:]
     assert {name: n for name, n in result.changed.items() if n} == {}
-    commands: dict[str, int] = {}
-    for match in COMMAND_LINE.finditer(result.output):
-        commands[match["host"]] = commands.get(match["host"], 0) + 1
+    commands = commands_sent(result.output)
     assert commands == {both[NODE].name: 2, twin_only.name: 1}  # one state read per app
 
 
@@ -211,7 +182,7 @@ def test_drift_and_plan_report_per_app_with_their_exit_statuses(
 ):
     first = both[NODE].name
     assert apps_deployer.run(deploy="rotate.py").returncode == 0  # every app current
-    clean = ssmenv("drift", apps_deployer)
+    clean = apps_deployer.ssmenv("drift")
     assert clean.returncode == 0, clean.output
     assert "drift: no host differs (2 hosts, 3 apps)" in clean.stdout
     for line in (f"[{first}] {NODE}: drift: none", f"[{first}] {PY}: drift: none",
@@ -221,7 +192,7 @@ def test_drift_and_plan_report_per_app_with_their_exit_statuses(
     secret = f"/e2e/apps/{NODE}/SESSION_SECRET"
     stand_in.put({secret: "FAKE-apps-node-session-2"})
     try:
-        drift, plan = ssmenv("drift", apps_deployer), ssmenv("plan", apps_deployer)
+        drift, plan = apps_deployer.ssmenv("drift"), apps_deployer.ssmenv("plan")
     finally:
         stand_in.put({secret: PARAMETERS[NODE][secret]})
     for result, command in ((drift, "drift"), (plan, "plan")):
@@ -233,7 +204,7 @@ def test_drift_and_plan_report_per_app_with_their_exit_statuses(
     assert f"[{first}] /etc/{NODE}.env: changes SESSION_SECRET v1->v2" in plan.output
     assert f"[{first}] /etc/{PY}.env: no value changed" in plan.output
 
-    broken = ssmenv("drift", apps_deployer, "--data", "app_port=http")
+    broken = apps_deployer.ssmenv("drift", "--data", "app_port=http")
     assert broken.returncode == 1
 
 
@@ -252,7 +223,7 @@ def test_data_app_narrows_a_run_to_one_app(apps_deployer, deployed, stand_in, bo
     assert f"[{twin_only.name}] app {NODE}: not on this host (it has: {PY})" in result.output
     assert f"/etc/{PY}.env" not in result.output
 
-    drift = ssmenv("drift", apps_deployer, "--data", f"app={PY}")
+    drift = apps_deployer.ssmenv("drift", "--data", f"app={PY}")
     assert drift.returncode == 2, drift.output
     assert f"[{both[PY].name}] {PY}: drift: API_KEY" in drift.output
     assert f"{NODE}: drift" not in drift.output

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-from tests.e2e.conftest import example_app
+import pytest
+
+from tests.e2e.conftest import WEB, Base, example_app
 
 PATH = "/e2e/unit"
-UNIT = "example-app-web.service"  # the web process of the example app's Procfile
+UNIT = WEB
 UNIT_FILE = f"/etc/systemd/system/{UNIT}"
 DATA = {"ssm_path": PATH}
 
 
+@pytest.fixture(scope="module")
+def base() -> Base:
+    return Base.example(PATH, "unit")
+
+
 def test_a_unit_systemd_refuses_is_not_installed_and_the_old_one_keeps_running(
-    deployer, stand_in, lab_hosts, tmp_path
+    deployed, deployer, lab_hosts, tmp_path
 ):
-    stand_in.put({
-        f"{PATH}/DATABASE_URL": "postgres://FAKE@db/app",
-        f"{PATH}/API_KEY": "FAKE-unit-key",
-        f"{PATH}/SESSION_SECRET": "FAKE-unit-session",
-    })  # fmt: skip
-    assert deployer.run(data=DATA).returncode == 0
     before = {h.name: (h.file_state(UNIT_FILE), h.service(UNIT)) for h in lab_hosts}
 
     broken = example_app(tmp_path, web="/nonexistent/node server.js")
