@@ -27,10 +27,8 @@ from lab import hosts as lab
 from lab import imds
 from lab.ports import free_port
 from tests.e2e.conftest import (
-    APP_PORT_BASE,
-    PREFIX,
+    BLOCKS,
     REPO,
-    SSH_PORT_BASE,
     Host,
     booted,
     sha256,
@@ -59,7 +57,7 @@ def parameters(path: str, values: dict[str, str]) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def host():
-    with booted(f"{PREFIX}pl", 1, SSH_PORT_BASE + 10, APP_PORT_BASE + 10, kind="agent") as up:
+    with booted(BLOCKS["pull"], 1, kind="agent") as up:
         yield up[0]
 
 

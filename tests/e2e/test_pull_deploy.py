@@ -18,10 +18,8 @@ import pytest
 from lab import imds
 from lab.ports import free_port
 from tests.e2e.conftest import (
-    APP_PORT_BASE,
-    PREFIX,
+    BLOCKS,
     REPO,
-    SSH_PORT_BASE,
     Deployer,
     Host,
     booted,
@@ -42,7 +40,7 @@ AGENT_UNITS = (f"ssmenv-pull-{APP}.service", f"ssmenv-sync-{APP}.timer")
 
 @pytest.fixture(scope="module")
 def host():
-    with booted(f"{PREFIX}pd", 1, SSH_PORT_BASE + 14, APP_PORT_BASE + 14, kind="agent") as up:
+    with booted(BLOCKS["pull-deploy"], 1, kind="agent") as up:
         yield up[0]
 
 
