@@ -29,10 +29,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ssmenv import apps, aws, bundle
 from ssmenv.agent import bootstrap
+from ssmenv.archive import build_archive
 from ssmenv.config import AppConfig
 from ssmenv.description import Blob, Description, DescriptionError, Release, describe, parse
 from ssmenv.errors import ConfigError, SsmEnvError
-from tasks.release import build_archive
 
 
 class PublishError(SsmEnvError):

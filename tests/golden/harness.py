@@ -38,7 +38,7 @@ from ssmenv.sources import Fetched
 from ssmenv.sources.ssm import Parameter
 from tasks import release
 from tasks import state as state_read
-from tasks.release import build_archive
+from ssmenv.archive import build_archive
 from tests.hostmodel import project
 
 ROOT = Path(__file__).resolve().parents[2]
