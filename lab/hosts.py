@@ -61,6 +61,26 @@ IMAGES = {
     "agent": (*BARE_PACKAGES, "nodejs", "python3-botocore"),
 }
 
+# The hosts share this machine's network, and so its way out: whatever certificate authorities
+# this machine trusts (a TLS-intercepting egress proxy's among them) are bind-mounted over the
+# host's bundle at every boot (TRUST), and npm and pip on the host read that bundle (their own
+# lists otherwise). The lab's environment, not the toolkit's: a real server trusts its own.
+# npm too, for the example app's dependencies (node-postgres: `npm ci` on the host); apt installs
+# it after debootstrap, whose resolver cannot order npm's hundreds of node-* packages.
+TRUST = Path("/etc/ssl/certs/ca-certificates.crt")
+TRUST_SETUP = f"""set -e
+apt-get update -q
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends npm
+apt-get clean
+rm -rf /var/lib/apt/lists/*
+mkdir -p {TRUST.parent}
+touch {TRUST}
+printf 'cafile={TRUST}\\n' > /etc/npmrc
+printf '[global]\\ncert = {TRUST}\\n' > /etc/pip.conf
+# debootstrap copied this machine's name: without it each host is called by its machine name.
+rm -f /etc/hostname
+"""
+
 # Run inside the new rootfs: the login user, its sudo rule, and sshd reading the lab key from a
 # bind-mounted file and its port from a per-host drop-in.
 CUSTOMIZE = f"""set -e
@@ -104,7 +124,11 @@ location = "127.0.0.1"
 insecure = true
 EOF
 """
-IMAGE_SETUP = {"container": CONTAINER_SETUP}
+IMAGE_SETUP = {"container": CONTAINER_SETUP, "node": TRUST_SETUP, "bench": TRUST_SETUP,
+               "agent": TRUST_SETUP}  # fmt: skip
+
+#: The image kinds whose hosts get this machine's trust bundle (TRUST_SETUP made its place).
+TRUSTING = ("node", "bench", "agent")
 
 BOOT_DEADLINE = 90.0
 # How long a builder waits for another that builds the same cached thing (an image takes about a
@@ -293,6 +317,7 @@ def boot(
             "--console=passive",
             f"--bind-ro={state_dir / 'sshd-port.conf'}:/etc/ssh/sshd_config.d/10-port.conf",
             f"--bind-ro={key}.pub:/etc/ssh/lab_authorized_keys",
+            *([f"--bind-ro={TRUST}:{TRUST}"] if TRUST.exists() and kind in TRUSTING else []),
             *(f"--bind-ro={source}:{destination}" for source, destination in binds),
         ],
         stdin=subprocess.DEVNULL,

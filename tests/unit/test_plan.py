@@ -104,7 +104,7 @@ def test_a_redeploy_with_nothing_new_plans_nothing():
 
 def test_a_first_deploy_installs_provisions_and_starts_every_unit():
     p = plan(Host(), config())
-    assert p.packages == ("nodejs",)
+    assert p.packages == ("nodejs", "npm")  # the example app has a package-lock.json
     assert p.provision.user == APP
     assert p.provision.dirs == (f"/opt/{APP}", f"/opt/{APP}/releases")
     assert p.provision.release.path == f"/opt/{APP}/releases/v1"
