@@ -8,6 +8,8 @@
     python -m ssmenv schedule inventories/control.py
     python -m ssmenv iam inventories/prod.py
     python -m ssmenv publish inventories/prod.py
+    python -m ssmenv db rotate inventories/prod.py --parameter /my-app/prod/DATABASE_URL \\
+        --admin-parameter /my-app/prod/DATABASE_ADMIN_URL
 
 Each command is one row of ``COMMANDS``: its name, one line of help, a function adding its
 arguments to its subparser, a function running it that returns the exit status, the status of an
@@ -29,6 +31,8 @@ Exit status, for automation:
   host a rotation would change, a name in one environment only); 1 an error or bad usage (a host
   that failed or could not be reached, an invalid setting, a source that could not be read, no
   host at all), so that a cron job or CI step can alert on 2 and page on 1.
+- ``db rotate``: 0 rotated (or a dry run, or aborted); 1 an error or bad usage (a failed step,
+  recorded: a rerun resumes).
 - ``schedule``: 0 the rotation timer is in place on every host; 1 an error or bad usage (as above:
   pyinfra exits 0 on an inventory that does not exist, so a typo would look like success).
 - ``import``, ``scan``: 0 done (nothing found); 1 refused (or something found, so CI gates on it,
@@ -45,13 +49,14 @@ import argparse
 import json
 import logging
 import os
+import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from ssmenv import dotenv_import, iam, parity, publish, report, scan
+from ssmenv import dbrotate, dotenv_import, iam, parity, publish, report, scan
 from ssmenv.config import REPO_ROOT
 from ssmenv.errors import SsmEnvError
 
@@ -389,6 +394,50 @@ def publish_run(args: argparse.Namespace) -> int:
     return report.CLEAN
 
 
+def db_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=("rotate",), help="rotate: a database password, the "
+                        "alternating-users way (docs/database.md)")
+    parser.add_argument("inventory", help="the app's hosts, e.g. inventories/prod.py: the "
+                        "rollout deploys them")
+    parser.add_argument("--parameter", required=True, metavar="NAME", help="the SSM "
+                        "SecureString holding the app's database URL (its DATABASE_URL)")
+    parser.add_argument("--admin-parameter", required=True, metavar="NAME", help="the SSM "
+                        "SecureString holding the URL of a login that may set both roles' "
+                        "passwords (PostgreSQL: CREATEROLE)")
+    parser.add_argument("--state-root", default=dbrotate.STATE_ROOT, metavar="PATH",
+                        help="where the rotation keeps its state and pending value in SSM "
+                        f"(default {dbrotate.STATE_ROOT}; then the parameter's name)")
+    parser.add_argument("--region", help="the parameters' AWS region (default: boto3's)")
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument("--dry-run", action="store_true", help="say what each remaining step "
+                      "would do; change nothing")
+    what.add_argument("--abort", action="store_true", help="go back from a rotation under way "
+                      "(before it retired the previous role): the previous credentials again")
+    parser.add_argument("pyinfra_args", nargs=argparse.REMAINDER,
+                        help="more pyinfra arguments for the rollout (--limit, --data...)")
+
+
+def db_run(args: argparse.Namespace) -> int:
+    checkout = _checkout("deploy.py")
+    pyinfra = Path(sys.executable).with_name("pyinfra")
+    inventory = _inventory(args.inventory, checkout)
+
+    def rollout() -> int:
+        # The usual deploy, its output the user's: canary first, health-gated, rolled back.
+        command = [str(pyinfra), "-y", inventory, "deploy.py", *args.pyinfra_args]
+        sys.stdout.flush()
+        return subprocess.run(command, cwd=checkout).returncode
+
+    def behind() -> int:
+        reports = _pyinfra_reports(args, "drift.py", "-y")
+        return len({r.host for r in reports if r.differs})
+
+    places = dbrotate.Places(args.parameter, args.admin_parameter, args.state_root)
+    if args.abort:
+        return dbrotate.abort(places, args.region, rollout)
+    return dbrotate.rotate(places, args.region, rollout, behind, dry_run=args.dry_run)
+
+
 def _runs(deploy_file: str, statuses: str) -> str:
     return (
         f"Runs `pyinfra INVENTORY {deploy_file} [PYINFRA_ARGS]` in the checkout. Exit status: "
@@ -427,6 +476,12 @@ COMMANDS: tuple[Command, ...] = (
             "host is contacted), and writes only what changed. Exit status: 0 published (or "
             "nothing to change, or the user data printed); 1 an error or bad usage (a setting "
             "that is not valid, no app in pull mode, AWS refused a write)."),
+    Command("db", "rotate a database password with no failed request: the other of two "
+            "login roles gets a new one, the hosts get it, then the first role's is retired",
+            db_arguments, db_run, report.ERROR,
+            "Every step is recorded in SSM (--state-root) before the next: a rerun resumes. "
+            "Exit status: 0 rotated (or a dry run, or aborted); 1 an error or bad usage (a "
+            "failed step: the previous role keeps working until the rotation finishes)."),
     Command("schedule", "install or update the rotation timer on each host of a control inventory",
             _pyinfra_arguments("inventories/control.py"), schedule_run, report.ERROR,
             _runs("schedule.py -y", "0 the timer is in place on every host")),

@@ -1,0 +1,33 @@
+"""The database side of a password rotation: one module per engine (``postgres``; MySQL would be
+one more), each with the same four functions, chosen by a connection URL's scheme (``ENGINES``).
+
+- ``login_works(login)``: whether ``login`` connects and answers a query.
+- ``set_password(admin, user, password, like)``: ``user`` logs in with ``password`` and has the
+  grants of ``like`` (created as a member of it if it does not exist yet).
+- ``forget_password(admin, user)``: ``user``'s password becomes a random one nobody holds.
+- ``describe(...)``: what ``set_password`` would do, for ``--dry-run``.
+
+A ``Login`` is a connection URL taken apart; its password never shows in its ``repr`` or in
+``str`` (``masked``): every message of a rotation names users and hosts, never a password.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from ssmenv.databases import postgres
+from ssmenv.databases.login import Login, new_password
+from ssmenv.errors import SsmEnvError
+
+__all__ = ["ENGINES", "Login", "engine", "new_password"]
+
+#: Each engine's module by the URL schemes that name it.
+ENGINES: dict[str, ModuleType] = {"postgres": postgres, "postgresql": postgres}
+
+
+def engine(login: Login, what: str) -> ModuleType:
+    """The module that speaks to ``login``'s database, by its URL's scheme."""
+    if login.scheme not in ENGINES:
+        raise SsmEnvError(f"{what}: no rotation for databases of scheme {login.scheme!r} "
+                          f"(known: {', '.join(sorted(ENGINES))})")  # fmt: skip
+    return ENGINES[login.scheme]
