@@ -7,23 +7,36 @@ fails the health gate on the canary and rolls back.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from lab import postgres
+from ssmenv import dbrotate
+from ssmenv.databases import Login
 from tests.conftest import StandIn
 from tests.e2e.conftest import (
     BLOCKS,
+    REPO,
     WEB,
+    WORKER,
     Base,
     Deployer,
     Host,
     aws_env,
     booted,
     live_release,
+    marker_present,
     sha256,
+    wait_for,
     write_inventory,
 )
 
@@ -108,3 +121,220 @@ def test_a_wrong_database_password_fails_the_health_gate_and_rolls_back(
     assert other.get("/healthz/db") == b"ok app\n"
     assert "FAKE-wrong-password" not in result.output
 
+
+# --- rotating the database password under load --------------------------------------------------
+
+#: The administrator's URL: outside the app's ssm_path, so no host ever receives it.
+ADMIN_PARAM = "/e2e/database-admin/DATABASE_ADMIN_URL"
+RATE = 20  # requests per second to each host
+
+
+class Load:
+    """A bounded load generator: ``RATE`` requests a second to each host, each one writing and
+    reading rows (POST /visits), until stopped. A request that got any answer but 200, or none
+    (a reset, a timeout), is a failure. A connection nothing accepted (the port closed while a
+    unit restarts: nothing was processed) is tried again, as a load balancer would, within
+    ``REFUSED_GRACE`` seconds; beyond that it is a failure too. Connections a restart refused
+    are counted apart."""
+
+    REFUSED_GRACE = 3.0
+
+    def __init__(self, hosts: list[Host]):
+        self.hosts = hosts
+        self.sent = 0
+        self.failures: list[str] = []
+        self.refused = 0
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(h,), daemon=True)
+                         for h in hosts]  # fmt: skip
+
+    def __enter__(self) -> Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+    def _one(self, host: Host) -> None:
+        end = time.monotonic() + self.REFUSED_GRACE
+        while True:
+            try:
+                post(host, "/visits")
+                return
+            except urllib.error.HTTPError as e:
+                self.failures.append(f"{host.name}: HTTP {e.code} {e.read()[:200]!r}")
+                return
+            except urllib.error.URLError as e:
+                if isinstance(e.reason, ConnectionRefusedError) and time.monotonic() < end:
+                    self.refused += 1
+                    time.sleep(0.05)
+                    continue
+                self.failures.append(f"{host.name}: {e.reason!r}")
+                return
+            except OSError as e:
+                self.failures.append(f"{host.name}: {e!r}")
+                return
+
+    def _run(self, host: Host) -> None:
+        tick = time.monotonic()
+        while not self._stop.is_set():
+            self._one(host)
+            self.sent += 1
+            tick += 1 / RATE
+            self._stop.wait(max(0.0, tick - time.monotonic()))
+
+
+def starts(host: Host, since: float) -> dict[str, int]:
+    """How many times each process of the app started since ``since`` (epoch seconds), from
+    what each says at its start in the journal."""
+    def count(unit: str, line: str) -> int:
+        out = host.run(f"sudo journalctl -u {unit} -o cat --since @{int(since)} --no-pager")
+        return sum(1 for said in out.splitlines() if said.startswith(line))
+
+    return {WEB: count(WEB, "listening on port"), WORKER: count(WORKER, "worker started")}
+
+
+@pytest.fixture
+def rotation(database: postgres.Cluster, base: Base, deployer: Deployer, stand_in: StandIn,
+             inventory) -> Iterator[Callable[..., subprocess.CompletedProcess]]:  # fmt: skip
+    """``python -m ssmenv db rotate`` of the base's DATABASE_URL, as a user runs it (its
+    arguments: more of the command's); afterwards the database and SSM as the base has them
+    (role app with its password, no clone, no rotation under way) for ``converge``."""
+    stand_in.put({ADMIN_PARAM: database.url(ADMIN, ADMIN_PASSWORD)})
+
+    def command(*extra: str) -> list[str]:
+        data = [f"--data={k}={v}" for k, v in base.data.items()]
+        return [sys.executable, "-m", "ssmenv", "db", "rotate", "--parameter",
+                base.parameter("DATABASE_URL"), "--admin-parameter", ADMIN_PARAM, *extra,
+                str(inventory), *data]  # fmt: skip
+
+    def run(*extra: str) -> subprocess.CompletedProcess:
+        result = subprocess.run(command(*extra), cwd=REPO, env=deployer.env, capture_output=True,
+                                text=True, timeout=600, stdin=subprocess.DEVNULL)  # fmt: skip
+        result.output = result.stdout + result.stderr
+        return result
+
+    run.command = command
+    yield run
+    places = dbrotate.Places(base.parameter("DATABASE_URL"), ADMIN_PARAM)
+    stand_in.delete(places.state, places.pending)
+    database.psql(f"ALTER ROLE app LOGIN PASSWORD '{APP_PASSWORD}'; DROP ROLE IF EXISTS "
+                  "app_clone;")  # fmt: skip
+
+
+def current_url(stand_in: StandIn, base: Base) -> Login:
+    name = base.parameter("DATABASE_URL")
+    value = stand_in.ssm().get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+    return Login.parse(value, name)
+
+
+def test_a_password_rotation_under_load_fails_no_request_and_retires_the_old_password(
+    lab_hosts, deployed, converge, rotation, database, base, stand_in
+):
+    since = time.time()
+    with Load(lab_hosts) as load:
+        result = rotation()
+    assert result.returncode == 0, result.output[-3000:]
+    assert load.failures == [] and load.sent > RATE, (load.sent, load.failures[:5])
+    new = current_url(stand_in, base)
+    assert new.user == "app_clone"
+    # Postgres refuses the old password; every host's app is connected with the new role.
+    assert not database.login("app", APP_PASSWORD)
+    assert database.login("app_clone", new.password)
+    for host in lab_hosts:
+        assert host.get("/healthz/db") == b"ok app_clone\n"
+        assert host.fingerprints()["DATABASE_URL"] == sha256(new.url)
+        assert starts(host, since) == {WEB: 1, WORKER: 1}, host.name
+    assert "app" not in database.sessions()
+    # Rows were written as both roles during the rotation, and no secret was said.
+    assert set(database.psql("SELECT DISTINCT db_user FROM visits").split()) >= {
+        "app", "app_clone"}
+    for secret in (APP_PASSWORD, ADMIN_PASSWORD, new.password):
+        assert secret not in result.output
+
+
+def test_a_dry_run_says_every_step_and_changes_nothing(
+    lab_hosts, deployed, rotation, database, base, stand_in
+):
+    result = rotation("--dry-run")
+    assert result.returncode == 0, result.output
+    assert result.output.count("would ") == 6
+    assert current_url(stand_in, base).url == base.value("DATABASE_URL")
+    assert database.login("app", APP_PASSWORD)
+
+
+# After "retired" comes only the cleanup: a rerun then starts the next rotation.
+@pytest.mark.parametrize("phase", ["prepared", "password-set", "written", "deploying",
+                                   "rolled-out"])
+def test_a_rotation_killed_at_each_phase_and_rerun_fails_no_request(
+    lab_hosts, deployed, converge, rotation, database, base, stand_in, phase
+):
+    env = {**aws_env(stand_in), "PYTHONUNBUFFERED": "1"}
+    with Load(lab_hosts) as load:
+        killed = subprocess.Popen(rotation.command(), cwd=REPO, env=env, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  start_new_session=True)  # fmt: skip
+        try:
+            if phase == "deploying":
+                # The rollout under way: the canary's activation has begun.
+                wait_for(lambda: marker_present(lab_hosts[0]), "an activation under way",
+                         deadline=180, every=0.02)  # fmt: skip
+            else:
+                # The rotation says each phase once it is recorded: killed right there, in
+                # the next step.
+                said = ""
+                while f": {phase}: " not in said:
+                    said = killed.stdout.readline()
+                    assert said, f"the rotation ended before {phase}"
+        finally:
+            os.killpg(killed.pid, signal.SIGKILL)
+            killed.wait()
+            killed.stdout.close()
+        # Every host holds a login that works after the kill, before the rerun.
+        for host in lab_hosts:
+            wait_for(lambda h=host: healthy_db(h), f"{host.name} answers /healthz/db")
+        result = rotation()
+    assert result.returncode == 0, result.output[-3000:]
+    assert load.failures == [], load.failures[:5]
+    new = current_url(stand_in, base)
+    assert new.user == "app_clone" and not database.login("app", APP_PASSWORD)
+    for host in lab_hosts:
+        assert host.get("/healthz/db") == b"ok app_clone\n"
+
+
+def test_new_credentials_failing_the_health_gate_stop_the_rotation_on_the_canary(
+    lab_hosts, deployed, converge, rotation, database, base, stand_in
+):
+    # The other role exists without the first one's privileges (NOINHERIT): it logs in, but
+    # cannot read the app's table, so the app's health check fails with it.
+    database.psql("CREATE ROLE app_clone LOGIN NOINHERIT IN ROLE app;")
+    canary, other = lab_hosts
+    before = other.invocations(WEB)
+    with Load(lab_hosts) as load:
+        result = rotation()
+    assert result.returncode == 1, result.output[-3000:]
+    assert "role 'app' is untouched" in result.output
+    assert f"[{canary.name}] ssmenv: rolled back" in result.output
+    # Requests failed on the canary alone, while it was health-checked with the new role (a
+    # load balancer checking /healthz/db too would have taken it out meanwhile), none elsewhere.
+    assert {failure.split(":")[0] for failure in load.failures} <= {canary.name}
+    # The previous role's password still works and every host uses it; the other host was
+    # never touched.
+    assert database.login("app", APP_PASSWORD)
+    for host in lab_hosts:
+        assert host.get("/healthz/db") == b"ok app\n"
+    assert other.invocations(WEB) == before
+    # --abort puts the previous credentials back in SSM.
+    aborted = rotation("--abort")
+    assert aborted.returncode == 0, aborted.output[-3000:]
+    assert current_url(stand_in, base).url == base.value("DATABASE_URL")
+
+
+def healthy_db(host: Host) -> bool:
+    try:
+        return host.get("/healthz/db").startswith(b"ok ")
+    except OSError:
+        return False
