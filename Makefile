@@ -6,7 +6,8 @@
 
 VENV := .venv
 PY := $(VENV)/bin/python
-SYSTEM_TOOLS := systemd-nspawn debootstrap ssh ssh-keygen shellcheck docker-registry skopeo htpasswd
+SYSTEM_TOOLS := systemd-nspawn debootstrap ssh ssh-keygen shellcheck docker-registry skopeo htpasswd \
+  pg_ctlcluster
 # Each says its shell in its first line (`# shellcheck shell=...`): the state reads are POSIX sh
 # (run by sh -c), activate.sh and provision.sh bash.
 SHELL_PROGRAMS := $(wildcard ssmenv/shell/*.sh)
@@ -25,12 +26,13 @@ $(VENV)/.installed: requirements.txt requirements-test.txt
 
 # Test hosts need systemd-nspawn and debootstrap; the lab talks to them with OpenSSH. The lab's
 # registry and the example app's image need docker-registry, skopeo and htpasswd (apache2-utils).
+# The example app's database is Debian's PostgreSQL (postgresql), in a cluster of the lab's own.
 system-packages:
 	@for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing=1; done; \
 	if [ -n "$$missing" ]; then \
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
 	    systemd-container debootstrap openssh-client shellcheck docker-registry skopeo \
-	    apache2-utils; \
+	    apache2-utils postgresql; \
 	fi
 
 image: $(VENV)/.installed system-packages

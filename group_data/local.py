@@ -13,3 +13,7 @@ ssh_strict_host_key_checking = "no"
 # Secrets as files (README): the demo delivers SESSION_SECRET as a systemd credential, encrypted
 # on each host; the app reads it from the file SESSION_SECRET_FILE names.
 credentials = ["SESSION_SECRET"]
+
+# The demo's hosts have a real database (make demo starts it): their health check queries it, so
+# a deploy with database credentials that do not work is rolled back (docs/database.md).
+health_path = "/healthz/db"
