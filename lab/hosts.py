@@ -61,25 +61,29 @@ IMAGES = {
     "agent": (*BARE_PACKAGES, "nodejs", "python3-botocore"),
 }
 
-# The hosts share this machine's network, and so its way out: whatever certificate authorities
-# this machine trusts (a TLS-intercepting egress proxy's among them) are bind-mounted over the
-# host's bundle at every boot (TRUST), and npm and pip on the host read that bundle (their own
-# lists otherwise). The lab's environment, not the toolkit's: a real server trusts its own.
+# The hosts share this machine's network, and so its way out: the certificate authorities this
+# machine trusts (a TLS-intercepting egress proxy's among them) are bind-mounted read-only into
+# every host at LAB_TRUST (a path no package manages: a bare host's apt may still install
+# ca-certificates), and npm and pip on the host read that bundle (npm's cafile, pip's cert).
+# The lab's environment, not the toolkit's: a real server trusts its own.
+TRUST = Path("/etc/ssl/certs/ca-certificates.crt")
+LAB_TRUST = "/etc/ssl/lab-trust.crt"
+TRUST_SETUP = f"""set -e
+mkdir -p /etc/ssl
+touch {LAB_TRUST}
+printf 'cafile={LAB_TRUST}\\n' > /etc/npmrc
+printf '[global]\\ncert = {LAB_TRUST}\\n' > /etc/pip.conf
+# debootstrap copied this machine's name: without it each host is called by its machine name.
+rm -f /etc/hostname
+"""
 # npm too, for the example app's dependencies (node-postgres: `npm ci` on the host); apt installs
 # it after debootstrap, whose resolver cannot order npm's hundreds of node-* packages.
-TRUST = Path("/etc/ssl/certs/ca-certificates.crt")
-TRUST_SETUP = f"""set -e
+NPM_SETUP = """set -e
 apt-get update -q
 DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends npm
 apt-get clean
 rm -rf /var/lib/apt/lists/*
-mkdir -p {TRUST.parent}
-touch {TRUST}
-printf 'cafile={TRUST}\\n' > /etc/npmrc
-printf '[global]\\ncert = {TRUST}\\n' > /etc/pip.conf
-# debootstrap copied this machine's name: without it each host is called by its machine name.
-rm -f /etc/hostname
-"""
+""" + TRUST_SETUP.removeprefix("set -e\n")
 
 # Run inside the new rootfs: the login user, its sudo rule, and sshd reading the lab key from a
 # bind-mounted file and its port from a per-host drop-in.
@@ -124,11 +128,11 @@ location = "127.0.0.1"
 insecure = true
 EOF
 """
-IMAGE_SETUP = {"container": CONTAINER_SETUP, "node": TRUST_SETUP, "bench": TRUST_SETUP,
-               "agent": TRUST_SETUP}  # fmt: skip
+IMAGE_SETUP = {"container": CONTAINER_SETUP, "node": NPM_SETUP, "bench": NPM_SETUP,
+               "agent": NPM_SETUP, "bare": TRUST_SETUP}  # fmt: skip
 
-#: The image kinds whose hosts get this machine's trust bundle (TRUST_SETUP made its place).
-TRUSTING = ("node", "bench", "agent")
+#: The image kinds whose hosts get this machine's trust bundle (their setup made its place).
+TRUSTING = ("node", "bench", "agent", "bare")
 
 BOOT_DEADLINE = 90.0
 # How long a builder waits for another that builds the same cached thing (an image takes about a
@@ -317,7 +321,7 @@ def boot(
             "--console=passive",
             f"--bind-ro={state_dir / 'sshd-port.conf'}:/etc/ssh/sshd_config.d/10-port.conf",
             f"--bind-ro={key}.pub:/etc/ssh/lab_authorized_keys",
-            *([f"--bind-ro={TRUST}:{TRUST}"] if TRUST.exists() and kind in TRUSTING else []),
+            *([f"--bind-ro={TRUST}:{LAB_TRUST}"] if TRUST.exists() and kind in TRUSTING else []),
             *(f"--bind-ro={source}:{destination}" for source, destination in binds),
         ],
         stdin=subprocess.DEVNULL,
