@@ -52,18 +52,11 @@ const lines = [
 ];
 fs.writeFileSync('proof.txt', lines.join('\n') + '\n');
 """
-LOCKFILE = {
-    "name": "example-app",
-    "version": "1.0.0",
-    "lockfileVersion": 3,
-    "requires": True,
-    "packages": {
-        "": {"name": "example-app", "version": "1.0.0", "dependencies": {"probe": "file:probe"},
-             "engines": {"node": ">=18"}},
-        "node_modules/probe": {"resolved": "probe", "link": True},
-        "probe": {"version": "1.0.0", "hasInstallScript": True},
-    },
-}  # fmt: skip
+# The example app's lockfile (its own dependencies: the app must still start) and the probe.
+LOCKFILE = json.loads((REPO / "examples" / "app" / "package-lock.json").read_text())
+LOCKFILE["packages"][""]["dependencies"]["probe"] = "file:probe"
+LOCKFILE["packages"]["node_modules/probe"] = {"resolved": "probe", "link": True}
+LOCKFILE["packages"]["probe"] = {"version": "1.0.0", "hasInstallScript": True}
 
 
 def probe_app(directory: Path, note: str) -> Path:
@@ -72,7 +65,7 @@ def probe_app(directory: Path, note: str) -> Path:
     target = directory / "probe-app"
     shutil.copytree(REPO / "examples" / "app", target)
     package = json.loads((target / "package.json").read_text())
-    package["dependencies"] = {"probe": "file:probe"}
+    package["dependencies"] = {**package.get("dependencies", {}), "probe": "file:probe"}
     (target / "package.json").write_text(json.dumps(package, indent=2) + "\n")
     (target / "package-lock.json").write_text(json.dumps(LOCKFILE, indent=2) + "\n")
     (target / "probe").mkdir()
