@@ -1,8 +1,12 @@
 """Example app, Python twin of ../app/server.js: all configuration from the environment, checked
-at start. A variable is in the environment or, delivered as a file (systemd credentials: the
-deploy's ``credentials``), in the file its ``NAME_FILE`` variable names. Standard library only.
+at start; its rows in PostgreSQL (``DATABASE_URL``, through psycopg). A variable is in the
+environment or, delivered as a file (systemd credentials: the deploy's ``credentials``), in the
+file its ``NAME_FILE`` variable names.
 
-    GET /healthz       200 "ok"
+    GET /healthz       200 "ok": the process is up (the database is not asked)
+    GET /healthz/db    200 "ok <role>": a query on the app's table answered (health_path)
+    POST /visits       a row written, then the latest rows read back (JSON)
+    GET /visits        the latest rows (JSON)
     GET /fingerprints  {"NAME": "<sha256 of its value>", ...} for every variable: never a value
 """
 
@@ -16,6 +20,8 @@ import signal
 import socket
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import psycopg
 
 # What this app cannot run without. A deploy checks the same names (env_required) before any host
 # is touched; this check is the last line of defence, and it names every missing one at once.
@@ -57,14 +63,53 @@ def fingerprints() -> dict[str, str]:
     return found
 
 
+def database() -> psycopg.Connection:
+    """A connection to ``DATABASE_URL``, one per request (connecting only when a request needs
+    it: the process starts, and serves /healthz, whether or not the database answers)."""
+    return psycopg.connect(value("DATABASE_URL") or "", connect_timeout=3, autocommit=True)
+
+
+def latest(conn: psycopg.Connection) -> list[dict[str, str]]:
+    rows = conn.execute("SELECT id, at, host, db_user FROM visits ORDER BY id DESC LIMIT 5")
+    return [{"id": str(i), "at": at.isoformat(), "host": h, "db_user": u} for i, at, h, u in rows]
+
+
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/healthz":
             self._answer(200, "text/plain", "ok\n")
+        elif self.path == "/healthz/db":
+            # Fails on a wrong password, an unreachable server, a role without the app's grants.
+            self._database(lambda conn: "ok {}\n".format(*conn.execute(
+                "SELECT current_user, (SELECT count(*) FROM visits)").fetchone()), "text/plain")
+        elif self.path == "/visits":
+            self._database(lambda conn: json.dumps(latest(conn)) + "\n")
         elif self.path == "/fingerprints":
             self._answer(200, "application/json", json.dumps(fingerprints(), indent=2) + "\n")
         else:
             self._answer(404, "text/plain", "not found\n")
+
+    def do_POST(self) -> None:
+        if self.path == "/visits":
+            def visit(conn: psycopg.Connection) -> str:
+                conn.execute("INSERT INTO visits (host, db_user) VALUES (%s, current_user)",
+                             (socket.gethostname(),))
+                return json.dumps(latest(conn)) + "\n"
+
+            self._database(visit)
+        else:
+            self._answer(404, "text/plain", "not found\n")
+
+    def _database(self, work, content_type: str = "application/json") -> None:
+        """``work``'s answer with a connection, or 503 naming what failed (never the URL)."""
+        try:
+            with database() as conn:
+                body = work(conn)
+        except psycopg.Error as e:
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            self._answer(503, "text/plain", f"database: {e.sqlstate or 'error'}: {reason}\n")
+            return
+        self._answer(200, content_type, body)
 
     def _answer(self, status: int, content_type: str, body: str) -> None:
         data = body.encode()

@@ -122,6 +122,23 @@ def test_a_wrong_database_password_fails_the_health_gate_and_rolls_back(
     assert "FAKE-wrong-password" not in result.output
 
 
+
+def test_the_python_twin_writes_and_reads_its_rows_with_psycopg(lab_hosts, deployed, base,
+                                                                 deployer):  # fmt: skip
+    # Beside the Node app, on the next ports: the same parameters, the same database.
+    twin = {**base.data, "app_runtime": "python", "app_source": "examples/python-app",
+            "app_name": "example-py", "app_port": lab_hosts[-1].app_port + 1}  # fmt: skip
+    result = deployer.run("--limit", lab_hosts[0].name, data=twin)
+    assert result.returncode == 0, result.output[-3000:]
+    python = Host(lab_hosts[0].name, lab_hosts[0].ssh_port, twin["app_port"])
+    assert python.get("/healthz/db") == b"ok app\n"
+    rows = json.loads(post(python, "/visits"))
+    assert rows[0]["host"] == lab_hosts[0].name and rows[0]["db_user"] == "app"
+    # psycopg from PyPI in the release's virtualenv, as pinned.
+    release = python.run("readlink /opt/example-py/current").strip()
+    assert "psycopg==3.3.9" in python.run(f"{release}/.venv/bin/python -m pip freeze")
+    python.run("sudo systemctl disable --now example-py.service")
+
 # --- rotating the database password under load --------------------------------------------------
 
 #: The administrator's URL: outside the app's ssm_path, so no host ever receives it.
