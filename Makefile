@@ -1,5 +1,6 @@
-# make demo       set everything up and deploy the example app onto two local staging hosts
-# make demo-down  stop the demo's hosts and SSM stand-in
+# make demo       set everything up and deploy the example app onto two local staging hosts, and
+#                 a third that pulls its own (as an Auto Scaling group's instance: docs/pull.md)
+# make demo-down  stop the demo's hosts and its AWS and instance metadata stand-ins
 # make test       the whole test suite, unit and end-to-end (as root: it boots containers), in
 #                 parallel workers (WORKERS=auto: tests/conftest.py chooses; WORKERS=0: one process)
 # make lint       ruff, and shellcheck on the programs that run on hosts
@@ -37,6 +38,7 @@ image: $(VENV)/.installed system-packages
 	$(PY) -m lab.hosts image
 
 demo: image
+	$(PY) -m lab.hosts image --kind agent
 	$(PY) -m lab.demo up
 
 demo-down: $(VENV)/.installed
