@@ -12,7 +12,7 @@ SYSTEM_TOOLS := systemd-nspawn debootstrap ssh ssh-keygen shellcheck docker-regi
 # (run by sh -c), activate.sh and provision.sh bash.
 SHELL_PROGRAMS := $(wildcard ssmenv/shell/*.sh)
 
-.PHONY: demo demo-down test unit lint system-packages image bench
+.PHONY: demo demo-down test unit lint system-packages image bench bench-pull
 
 # pytest-xdist: whole files to a worker (a module's hosts boot once), the slowest first (the
 # order tests/conftest.py gives them; --no-loadscope-reorder keeps it).
@@ -57,7 +57,16 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	shellcheck $(SHELL_PROGRAMS)
 
-# make bench      what a deploy costs on 1, 10 and 50 local hosts, beside plain pyinfra (as root; about 20 minutes)
+# make bench      what a deploy costs on 1, 10 and 50 local hosts, beside plain pyinfra, then
+#                 make bench-pull (as root; about 20 minutes)
+# make bench-pull what a sync with nothing new costs on a host that pulls: wall time, CPU, memory,
+#                 SSM calls, beside the push deploy's (as root; about a minute)
+#                 (BENCH_PULL_ARGS="--runs 20 --prefix NAME --ssh-port PORT": python -m bench.pull --help)
 bench: $(VENV)/.installed system-packages
 	$(PY) -m lab.hosts image --kind bench
 	$(PY) -m bench.deploy
+	$(MAKE) bench-pull
+
+bench-pull: $(VENV)/.installed system-packages
+	$(PY) -m lab.hosts image --kind agent
+	$(PY) -m bench.pull $(BENCH_PULL_ARGS)
