@@ -97,6 +97,7 @@ The three hosts run the app's web and worker. Look around:
   .venv/bin/pyinfra inventories/local.py rotate.py --dry  # after changing a value in the stand-in
 demo-3 pulls (no pyinfra deploy reaches it; docs/pull.md):
   ssh -i {key} -p 2203 {hosts.USER}@127.0.0.1 sudo ssmenv-agent sync {PULL_APP}  # 0: unchanged
+  ssh -i {key} -p 2203 {hosts.USER}@127.0.0.1 sudo ssmenv-agent status {PULL_APP}
   .venv/bin/python -m ssmenv drift {PULL_INVENTORY}    # its manifest, over SSH (after the eval)
   .venv/bin/python -m ssmenv publish {PULL_INVENTORY}  # after changing a setting or the app
   .venv/bin/python -m ssmenv iam {PULL_INVENTORY}      # its instance role's policy
