@@ -29,7 +29,7 @@ import sys
 from collections.abc import Sequence
 
 from ssmenv import aws
-from ssmenv.agent import report, status, units
+from ssmenv.agent import status, units
 from ssmenv.agent.host import AgentError, load_environment, private_dir, write
 from ssmenv.agent.sync import Said, sync
 from ssmenv.config import NAME
@@ -71,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.geteuid() != 0:
             raise AgentError("the agent switches the app as a deploy does: run it as root")
         if args.command == "status":
+            # Imported here: a sync, every pull_period on every host, does not need it.
+            from ssmenv.agent import report
+
             return report.report(args.app, say)
         load_environment()
         if args.command == "sync":
