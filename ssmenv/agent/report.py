@@ -66,8 +66,9 @@ def lines(found: Found) -> list[str]:
         for name, entry in sorted(variables.items()):
             entry = entry if isinstance(entry, dict) else {}
             delivered = " as a credential" if entry.get("as") == manifest.CREDENTIAL else ""
-            said.append(f"deployed: {name} v{entry.get('version', '?')} from "
-                        f"{entry.get('source', '?')}{delivered}")  # fmt: skip
+            # Host data and defaults have no version.
+            version = f" v{entry['version']}" if entry.get("version") is not None else ""
+            said.append(f"deployed: {name}{version} from {entry.get('source', '?')}{delivered}")
     if found.last_good_age is None:
         said.append("last known good: none")
     else:

@@ -20,7 +20,8 @@ WHERE = Where(parameter="/deploy/shop/prod", region="eu-west-1")
 def deployed() -> dict:
     variables = {"API_KEY": Variable("API_KEY", "FAKE-report-key", "/shop/prod/API_KEY", 3),
                  "LOG_LEVEL": Variable("LOG_LEVEL", "FAKE-report-level", "/shop/prod/LOG_LEVEL",
-                                       1)}
+                                       1),
+                 "NODE_ENV": Variable("NODE_ENV", "FAKE-report-env", "host data env")}
     return manifest.build("shop", manifest.new_key(), variables, credentials=["API_KEY"])
 
 
@@ -43,6 +44,7 @@ def test_a_host_that_synced_says_what_it_runs_by_name_and_version_never_a_value(
         "agent cdcdcdcdcdcd",
         "deployed: API_KEY v3 from /shop/prod/API_KEY as a credential",
         "deployed: LOG_LEVEL v1 from /shop/prod/LOG_LEVEL",
+        "deployed: NODE_ENV from host data env",
         "last known good: confirmed 1 h 2 min ago (pull_max_age 2 d)",
         "last timed sync: changed (2) at Thu 2026-12-03 10:40:01 UTC",
         "last boot sync: unchanged (0) at Thu 2026-12-03 09:00:00 UTC",
