@@ -38,9 +38,11 @@ PULL_HOST = ("demo-3", 2203, 3003)
 PULL_INVENTORY = "inventories/local_pull.py"
 PULL_APP = "example-app"
 RELEASE_BUCKET = "demo-releases"
-#: The instance role of demo-3 (an Auto Scaling group's instances share one).
-ROLE = "example-app-staging"
-METADATA_PORT = imds.DEFAULT_PORT
+#: The instance role of demo-3 (an Auto Scaling group's instances share one), and its metadata
+#: stand-in's port: neither the name nor the port that ``python -m lab.imds up`` takes by default,
+#: so that one can be tried beside the demo.
+ROLE = "example-app-staging-host"
+METADATA_PORT = imds.DEFAULT_PORT + 1
 #: How long demo-3's first sync may take to serve (it installs the app's dependencies).
 SERVE_DEADLINE = 120.0
 #: What differs between two hosts serving the same configuration: each host's own port, and what
