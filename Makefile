@@ -66,7 +66,8 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	shellcheck $(SHELL_PROGRAMS)
 
-# make bench      what a deploy costs on 1, 10 and 50 local hosts, beside plain pyinfra (as root; about 20 minutes)
-bench: $(VENV)/.installed system-packages
+# make bench      what a deploy costs on 1, 10 and 50 local hosts, beside plain pyinfra (as root; about 20 minutes);
+#                 keeps its figures in bench/results/deploy.json and draws docs/img/bench-deploy.svg
+bench: $(VENV)/.docs-installed system-packages
 	$(PY) -m lab.hosts image --kind bench
 	$(PY) -m bench.deploy
