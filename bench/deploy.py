@@ -600,7 +600,8 @@ def noop_commands(counted: Counted) -> list[str]:
     return lines
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line (the docs' examples are checked against it)."""
     parser = argparse.ArgumentParser(
         prog="python -m bench.deploy", description=__doc__.split("\n")[0]
     )
@@ -628,7 +629,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="where to keep the figures of a complete run, which "
                         "docs/performance.md shows (default: bench/results/deploy.json); its plot "
                         "goes into docs/ (python -m bench.plot)")  # fmt: skip
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     if args.logs:
         args.logs.mkdir(parents=True, exist_ok=True)
 

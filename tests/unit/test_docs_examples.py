@@ -1,0 +1,148 @@
+"""Every shell example of README.md and docs/ says where it runs as written (its block's title), and
+every command of the toolkit, the lab, the bench, pyinfra, make and pytest in them parses with the
+real command line and names files that exist: an option renamed, a subcommand removed or a file
+moved fails here. The ones that run in the demo are run against it by ``python -m
+tests.demo_docs`` (the demo takes fixed ports, so not in the parallel suite)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+import pytest
+from pyinfra_cli.main import cli as pyinfra_cli
+
+from bench import deploy as bench_deploy
+from lab import aws as lab_aws
+from lab import hosts as lab_hosts
+from lab import imds as lab_imds
+from ssmenv import cli as ssmenv_cli
+from tests import docs
+
+PARSERS = {
+    "ssmenv": ssmenv_cli.build_parser,
+    "lab.hosts": lab_hosts.parser,
+    "lab.aws": lab_aws.parser,
+    "lab.imds": lab_imds.parser,
+    "bench.deploy": bench_deploy.parser,
+}
+# A path of the checkout, as an example names it: under one of its directories, a deploy file or
+# a requirements file.
+_REPO_PATH = re.compile(r"(?:inventories|examples|group_data|tests|bench|lab|templates|ssmenv|"
+                        r"tasks)/[\w./-]*|[\w-]+\.py|requirements[\w-]*\.txt")  # fmt: skip
+_MAKEFILE_TARGET = re.compile(r"^([\w.-]+):", re.M)
+
+
+def _examples() -> list[tuple[str, docs.Block, list[str]]]:
+    found = []
+    for block in docs.shell_blocks():
+        for words in docs.commands(block.text):
+            found.append((f"{block.where} {' '.join(words)[:60]}", block, words))
+            # What runs inside $(...): eval "$(python -m lab.aws env)", ssh -i "$(... key)".
+            for word in words:
+                if word.startswith("$(") and word.endswith(")"):
+                    for inner in docs.commands(word[2:-1]):
+                        found.append((f"{block.where} {word[:60]}", block, inner))
+    return found
+
+
+EXAMPLES = _examples()
+
+
+def test_the_pages_have_shell_examples_and_they_are_all_seen():
+    assert len(docs.shell_blocks()) >= 25
+    assert any(words[:3] == [".venv/bin/python", "-m", "ssmenv"] for _, _, words in EXAMPLES)
+
+
+@pytest.mark.parametrize("block", docs.shell_blocks(), ids=lambda b: b.where)
+def test_every_shell_example_says_where_it_runs(block):
+    assert block.title.startswith(docs.TITLES), (
+        f'{block.where}: a sh block needs title="..." starting with one of {docs.TITLES}'
+    )
+
+
+def _program(words: list[str]) -> tuple[str, list[str]]:
+    """What a command runs, and its arguments: ``python -m X`` as ``X``."""
+    if words[0] == "sudo":
+        words = words[1:]
+    name = Path(words[0]).name
+    if re.fullmatch(r"python3?", name) and words[1:2] == ["-m"]:
+        return words[2], words[3:]
+    return name, words[1:]
+
+
+def _parses(program: str, args: list[str]) -> None:
+    if program in PARSERS:
+        try:
+            PARSERS[program]().parse_args(args)
+        except SystemExit as e:  # --help prints and exits 0; anything else is a usage error
+            assert e.code == 0, f"{program} {args}: usage error"
+        except ssmenv_cli.UsageError as e:  # python -m ssmenv's parser raises rather than exit
+            raise AssertionError(f"{program} {args}: {e}") from e
+    elif program == "pyinfra":
+        try:
+            pyinfra_cli.make_context("pyinfra", list(args))
+        except click.exceptions.Exit as e:
+            assert e.exit_code == 0
+    elif program == "make":
+        targets = set(_MAKEFILE_TARGET.findall((docs.ROOT / "Makefile").read_text()))
+        assert set(args) <= targets, f"make {args}: not a target of the Makefile"
+    elif program == "pytest":
+        for arg in args:
+            path, _, test = arg.partition("::")
+            if path.startswith("tests/"):
+                assert (docs.ROOT / path).exists(), arg
+                if test:
+                    assert f"def {test}(" in (docs.ROOT / path).read_text(), arg
+    elif program == "venv" or program.startswith(("lab.", "bench.", "ssmenv.", "tests.")):
+        assert program == "venv", f"python -m {program}: add its parser to PARSERS"
+
+
+@pytest.mark.parametrize(("where", "block", "words"), EXAMPLES, ids=[e[0] for e in EXAMPLES])
+def test_every_toolkit_command_of_the_docs_parses_with_the_real_command_line(where, block, words):
+    _parses(*_program(words))
+
+
+@pytest.mark.parametrize(("where", "block", "words"), EXAMPLES, ids=[e[0] for e in EXAMPLES])
+def test_every_file_an_example_names_exists_or_the_docs_show_it(where, block, words):
+    program, args = _program(words)
+    if program not in (*PARSERS, "pyinfra", "pytest", "pip"):
+        return
+    shown = docs.created()
+    for arg in args:
+        path = arg.partition("::")[0]
+        if _REPO_PATH.fullmatch(path):
+            assert (docs.ROOT / path).exists() or path in shown, f"{where}: no {path}"
+
+
+def test_a_wrong_option_or_a_missing_file_is_caught():
+    with pytest.raises(AssertionError):
+        _parses("ssmenv", ["drift", "--no-such-option"])
+    with pytest.raises(click.exceptions.NoSuchOption):
+        _parses("pyinfra", ["inventories/prod.py", "deploy.py", "--no-such-option"])
+    with pytest.raises(AssertionError):
+        _parses("make", ["no-such-target"])
+    with pytest.raises(AssertionError):
+        _parses("lab.nothing", [])
+    block = docs.shell_blocks()[0]
+    with pytest.raises(AssertionError):
+        test_every_file_an_example_names_exists_or_the_docs_show_it(
+            "x", block, [".venv/bin/pyinfra", "inventories/nowhere.py", "deploy.py"]
+        )
+
+
+def test_a_block_split_into_commands():
+    text = ('eval "$(python -m lab.aws env)"   # a comment\n'
+            "printf %s FAKE | A=1 .venv/bin/python -m lab.aws put /x --type String\n"
+            "cat > f.py <<'PY'\nimport os; os.exit(1)\nPY\n"
+            "pyinfra inv.py deploy.py \\\n  --limit app-1 && echo done; make docs\n")  # fmt: skip
+    assert docs.commands(text) == [
+        ["eval", "$(python -m lab.aws env)"],
+        ["printf", "%s", "FAKE"],
+        [".venv/bin/python", "-m", "lab.aws", "put", "/x", "--type", "String"],
+        ["cat", "f.py"],
+        ["pyinfra", "inv.py", "deploy.py", "--limit", "app-1"],
+        ["echo", "done"],
+        ["make", "docs"],
+    ]
