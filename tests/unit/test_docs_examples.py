@@ -146,3 +146,17 @@ def test_a_block_split_into_commands():
         ["echo", "done"],
         ["make", "docs"],
     ]
+
+
+#: Pages the README links to that other branches write (pull mode's, issue 26): the integrator
+#: empties this once they are merged.
+PENDING = {"docs/pull.md"}
+
+
+def test_the_readme_is_a_front_page_whose_links_lead_to_the_reference():
+    text = (docs.ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 250
+    links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text)
+    local = [link for link in links if "://" not in link]
+    assert "docs/index.md" in local and "ARCHITECTURE.md" in local
+    assert {link for link in local if not (docs.ROOT / link).exists()} == PENDING
