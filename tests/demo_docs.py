@@ -13,6 +13,7 @@ time: on a shared one, under a lock, ``flock LOCKFILE sh -c '...'``).
 
 from __future__ import annotations
 
+import argparse
 import re
 import shlex
 import subprocess
@@ -66,7 +67,15 @@ def script() -> str:
     return "\n".join(steps) + "\n"
 
 
-def main() -> int:
+def parser() -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(
+        prog="python -m tests.demo_docs", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser().parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="ssmenv-demo-docs-") as home:
         done = subprocess.run(["bash", "-c", script()], env={"HOME": home, "PATH": PATH})
     print("\nevery example ran as written" if done.returncode == 0 else "\nsome example FAILED")

@@ -20,7 +20,7 @@ from lab import aws as lab_aws
 from lab import hosts as lab_hosts
 from lab import imds as lab_imds
 from ssmenv import cli as ssmenv_cli
-from tests import docs
+from tests import demo_docs, docs
 
 PARSERS = {
     "ssmenv": ssmenv_cli.build_parser,
@@ -28,6 +28,7 @@ PARSERS = {
     "lab.aws": lab_aws.parser,
     "lab.imds": lab_imds.parser,
     "bench.deploy": bench_deploy.parser,
+    "tests.demo_docs": demo_docs.parser,
 }
 # A path of the checkout, as an example names it: under one of its directories, a deploy file or
 # a requirements file.
