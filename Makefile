@@ -1,8 +1,10 @@
-# make demo       set everything up and deploy the example app onto two local staging hosts
-# make demo-down  stop the demo's hosts and SSM stand-in
+# make demo       set everything up and deploy the example app onto two local staging hosts, and
+#                 a third that pulls its own (as an Auto Scaling group's instance: docs/pull.md)
+# make demo-down  stop the demo's hosts and its AWS and instance metadata stand-ins
 # make test       the whole test suite, unit and end-to-end (as root: it boots containers), in
 #                 parallel workers (WORKERS=auto: tests/conftest.py chooses; WORKERS=0: one process)
 # make lint       ruff, and shellcheck on the programs that run on hosts
+# make docs       the reference site, docs/ into site/ (MkDocs, strict: a broken link fails)
 
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -12,7 +14,7 @@ SYSTEM_TOOLS := systemd-nspawn debootstrap ssh ssh-keygen shellcheck docker-regi
 # (run by sh -c), activate.sh and provision.sh bash.
 SHELL_PROGRAMS := $(wildcard ssmenv/shell/*.sh)
 
-.PHONY: demo demo-down test unit lint system-packages image bench
+.PHONY: demo demo-down test unit lint system-packages image bench bench-pull docs
 
 # pytest-xdist: whole files to a worker (a module's hosts boot once), the slowest first (the
 # order tests/conftest.py gives them; --no-loadscope-reorder keeps it).
@@ -39,6 +41,7 @@ image: $(VENV)/.installed system-packages
 	$(PY) -m lab.hosts image
 
 demo: image
+	$(PY) -m lab.hosts image --kind agent
 	$(PY) -m lab.demo up
 
 demo-down: $(VENV)/.installed
@@ -53,11 +56,31 @@ test: $(VENV)/.installed system-packages
 unit: $(VENV)/.installed
 	$(VENV)/bin/pytest tests/unit
 
+# The site's generator and the bench's plot, pinned apart from the suite's tools.
+$(VENV)/.docs-installed: $(VENV)/.installed requirements-docs.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-docs.txt
+	touch $@
+
+# --strict: a link to a missing page or anchor, or a page in docs/ left out of mkdocs.yml's nav,
+# fails the build (as in .ci/run).
+docs: $(VENV)/.docs-installed
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	shellcheck $(SHELL_PROGRAMS)
 
-# make bench      what a deploy costs on 1, 10 and 50 local hosts, beside plain pyinfra (as root; about 20 minutes)
-bench: $(VENV)/.installed system-packages
+# make bench      what a deploy costs on 1, 10 and 50 local hosts, beside plain pyinfra (as root; about 20 minutes);
+#                 keeps its figures in bench/results/deploy.json and draws docs/img/bench-deploy.svg;
+#                 then make bench-pull
+# make bench-pull what a sync with nothing new costs on a host that pulls: wall time, CPU, memory,
+#                 SSM calls, beside the push deploy's (as root; about a minute)
+#                 (BENCH_PULL_ARGS="--runs 20 --prefix NAME --ssh-port PORT": python -m bench.pull --help)
+bench: $(VENV)/.docs-installed system-packages
 	$(PY) -m lab.hosts image --kind bench
 	$(PY) -m bench.deploy
+	$(MAKE) bench-pull
+
+bench-pull: $(VENV)/.installed system-packages
+	$(PY) -m lab.hosts image --kind agent
+	$(PY) -m bench.pull $(BENCH_PULL_ARGS)

@@ -2,7 +2,7 @@
 
 Installs on each host of the control inventory a systemd timer and service that run
 ``pyinfra -y <rotation_inventory> rotate.py`` from a checkout of this repository on a schedule,
-never two at once, logging to the journal (README, "Scheduled rotation"). The settings are the
+never two at once, logging to the journal (docs/scheduled-rotation.md). The settings are the
 control host's data: ``rotation_inventory`` (required), ``rotation_schedule``... (``python -m
 ssmenv.rotation`` lists them).
 

@@ -54,6 +54,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench import results
 from lab import aws
 from lab import hosts as lab
 from lab.faults import FaultProxy
@@ -459,13 +460,6 @@ Timed = dict[int, dict[str, list[Measure]]]
 Counted = dict[int, dict[str, Measure]]
 
 
-def _seconds(measures: list[Measure]) -> str:
-    values = [m.seconds for m in measures]
-    if len(values) == 1:
-        return f"{values[0]:.2f}"
-    return f"{statistics.median(values):.2f} ({min(values):.2f}–{max(values):.2f})"
-
-
 def _per_host(measure: Measure | None, count: int) -> str:
     if measure is None or measure.commands is None:
         return "–"
@@ -486,24 +480,23 @@ def _median(timed: Timed, n: int, scenario: str) -> float:
     return statistics.median(m.seconds for m in timed[n][scenario])
 
 
-def table(timed: Timed, counted: Counted, no_ansible: str = "") -> str:
-    """The markdown table: one row per number of hosts and scenario, the toolkit's rows with
-    their ratio to the peer doing the same job on the same kind of hosts in the same run."""
-    rows = [
-        "| hosts | runs | what | wall seconds: median (min–max) | ratio to the peer "
-        "| remote commands per host | SSM API calls per run |",
-        "| ---: | ---: | --- | ---: | ---: | ---: | --- |",
-    ]
+def rows(timed: Timed, counted: Counted, no_ansible: str = "") -> list[results.Row]:
+    """One row per number of hosts and scenario, the toolkit's rows with their ratio to the peer
+    doing the same job on the same kind of hosts in the same run."""
+    found: list[results.Row] = []
     for count, scenarios in timed.items():
         for scenario in (*DEPLOYS, *PEERS, *ANSIBLE, SSH_TRUE, PYINFRA_TRUE):
+            label = LABELS[scenario]
             if scenario in ANSIBLE and scenario not in scenarios:
-                rows.append(f"| {count} | 0 | {LABELS[scenario]} | not run: "
-                            f"{no_ansible or 'no figure'} | – | – | – |")  # fmt: skip
+                found.append(results.Row(count, scenario, label, 0, None, None, None,
+                                         not_run=no_ansible))  # fmt: skip
                 continue
             measures = scenarios[scenario]
+            seconds = [m.seconds for m in measures]
+            spread = (statistics.median(seconds), min(seconds), max(seconds))
             if scenario in ANSIBLE:  # timed only: no -vv run to count its commands
-                rows.append(f"| {count} | {len(measures)} | {LABELS[scenario]} | "
-                            f"{_seconds(measures)} | – | – | {_calls(measures)} |")  # fmt: skip
+                found.append(results.Row(count, scenario, label, len(measures), *spread,
+                                         calls=_calls(measures)))  # fmt: skip
                 continue
             per_host = "1" if scenario == SSH_TRUE else _per_host(counted[count][scenario], count)
             calls = "–" if scenario == SSH_TRUE else _calls([*measures, counted[count][scenario]])
@@ -511,11 +504,14 @@ def table(timed: Timed, counted: Counted, no_ansible: str = "") -> str:
             if scenario in PEER_OF:
                 peer = _median(timed, count, PEER_OF[scenario])
                 ratio = f"{_median(timed, count, scenario) / peer:.2f}×"
-            rows.append(
-                f"| {count} | {len(measures)} | {LABELS[scenario]} | {_seconds(measures)} "
-                f"| {ratio} | {per_host} | {calls} |"
-            )
-    return "\n".join(rows)
+            found.append(results.Row(count, scenario, label, len(measures), *spread, ratio,
+                                     per_host, calls))  # fmt: skip
+    return found
+
+
+def table(timed: Timed, counted: Counted, no_ansible: str = "") -> str:
+    """The markdown table of ``rows``."""
+    return results.render(rows(timed, counted, no_ansible))
 
 
 def marginal(timed: Timed) -> list[str]:
@@ -604,7 +600,8 @@ def noop_commands(counted: Counted) -> list[str]:
     return lines
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line (the docs' examples are checked against it)."""
     parser = argparse.ArgumentParser(
         prog="python -m bench.deploy", description=__doc__.split("\n")[0]
     )
@@ -628,7 +625,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--logs", type=Path, help="keep each pyinfra run's output in this dir")
     parser.add_argument("--no-ansible", dest="ansible", action="store_false",
                         help="leave the Ansible peer out")  # fmt: skip
-    args = parser.parse_args(argv)
+    parser.add_argument("--results", type=Path, default=results.LATEST,
+                        help="where to keep the figures of a complete run, which "
+                        "docs/performance.md shows (default: bench/results/deploy.json); its plot "
+                        "goes into docs/ (python -m bench.plot)")  # fmt: skip
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     if args.logs:
         args.logs.mkdir(parents=True, exist_ok=True)
 
@@ -681,7 +686,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     if failed:
         print(f"benchmark failed: {failed}", file=sys.stderr)
         return 2
+    keep(args, timed, counted, load, no_ansible)
     return 0 if all(ok for ok, _ in checks) else 1
+
+
+def _commit() -> str:
+    return subprocess.run(
+        ["git", "-C", str(REPO), "describe", "--always", "--dirty"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
+def keep(
+    args: argparse.Namespace, timed: Timed, counted: Counted, load: float, no_ansible: str
+) -> None:
+    """Keep a complete run's figures (``bench.results``) with the date and commit they measured,
+    and draw their plot (``bench.plot``: matplotlib, which ``make bench`` installs)."""
+    measured = results.Results(
+        date=time.strftime("%Y-%m-%d", time.gmtime()),
+        commit=_commit() or "?",
+        cpus=os.cpu_count() or 0,
+        load=round(load, 1),
+        command=f"python -m bench.deploy --hosts {','.join(map(str, timed))} --runs {args.runs} "
+        f"--large-runs {args.large_runs}",
+        rows=tuple(rows(timed, counted, no_ansible)),
+    )
+    results.dump(measured, args.results)
+    print(f"\nfigures kept in {args.results}; docs/performance.md shows them "
+          "(python -m bench.results prints its table)")  # fmt: skip
+    try:
+        from bench import plot
+    except ImportError as e:  # matplotlib: requirements-docs.txt
+        print(f"no plot drawn ({e}): make docs installs matplotlib; then python -m bench.plot")
+        return
+    print(f"plot drawn: {plot.draw(measured)}")
 
 
 def report(
@@ -691,11 +730,7 @@ def report(
     """Print the header, the table and the targets; return the targets."""
     runs_note = ", ".join(f"{n} hosts: {len(timed[n][NOOP])}" for n in timed)
     batch = "all" if args.rollout_batch is None else args.rollout_batch
-    commit = subprocess.run(
-        ["git", "-C", str(REPO), "describe", "--always", "--dirty"],
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    commit = _commit()
     print(
         f"`python -m bench.deploy --hosts {','.join(map(str, timed))} --runs {args.runs} "
         f"--large-runs {args.large_runs} --rollout-batch {batch}`, work tree {commit or '?'}, "

@@ -2,6 +2,7 @@
 on every host, every ``pull_period``).
 
     .venv/bin/python -m bench.pull [--runs 10] [--prefix bench-pull] [--ssh-port 2501]
+        [--set 'ssm_parameters=["/example-app/staging/FEATURE_FLAGS"]']
 
 As root. Boots one lab host of the ``agent`` image (Node.js, Debian 12's python3 and
 python3-botocore 1.29), starts the AWS stand-in with the example app's parameters, a metadata
@@ -10,8 +11,10 @@ fault); publishes the example app in pull mode (``python -m ssmenv publish``) an
 data on the host, then ``ssmenv-agent sync example-app`` ``--runs`` times, each measured on the
 host (wall time, CPU time of the agent and every program it ran, its largest resident memory)
 and its SSM calls counted. Prints one line per run and the medians, and the push deploy's SSM
-calls per run for the same settings (its fetch, ``tasks.environment.resolve``) beside them. Exit
-status 1 when a sync changed anything.
+calls per run for the same settings (its fetch, ``tasks.environment.resolve``) beside them, and
+this machine's load average before and after (the lab host shares its CPUs: on a loaded machine
+the wall time waits for them). Exit status 1 when a sync changed anything. ``make bench-pull``
+runs it; ``make bench`` runs it after the deploy benchmark.
 """
 
 from __future__ import annotations
@@ -59,11 +62,22 @@ def ssmenv(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
-def push_calls() -> dict[str, int]:
+def push_calls(settings: dict) -> dict[str, int]:
     """The SSM calls of the push deploy's fetch for the same settings (one run, any hosts)."""
     sources.clear_cache()
-    resolve(AppConfig.from_data({k: v for k, v in SETTINGS.items()}))
+    resolve(AppConfig.from_data(dict(settings)))
     return dict(sources.api_calls)
+
+
+def setting(text: str) -> tuple[str, object]:
+    """``KEY=VALUE``, the value JSON where it parses (as pyinfra's ``--data``)."""
+    key, equals, value = text.partition("=")
+    if not equals:
+        raise argparse.ArgumentTypeError("a setting is KEY=VALUE")
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        return key, value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -72,7 +86,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--prefix", default="bench-pull")
     parser.add_argument("--ssh-port", type=int, default=2501)
+    parser.add_argument("--set", type=setting, action="append", default=[], metavar="KEY=VALUE",
+                        help="a setting of the app besides the example's (repeatable)")
     args = parser.parse_args(argv)
+    settings = {**SETTINGS, **dict(args.set)}
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -83,14 +100,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             parameters = json.loads((ROOT / "examples/ssm/staging.json").read_text())
             aws.seed(port, {k: v for k, v in parameters.items() if k.startswith("/")})
-            aws.client("s3", port).create_bucket(Bucket=SETTINGS["release_bucket"])
+            aws.client("s3", port).create_bucket(Bucket=settings["release_bucket"])
             instance = imds.launch(port, "bench-pull")
             imds.write_instance(work / "instance.json", instance)
             metadata_port = free_port()
             started.append(imds.start(metadata_port, work / "instance.json", work / "imds.log"))
             proxy = FaultProxy(f"http://127.0.0.1:{port}").start()
             host = lab.up(args.prefix, 1, args.ssh_port, kind="agent")[0]
-            data = {**SETTINGS, **lab.connection_data(host.ssh_port), "app_port": 3000}
+            data = {**settings, **lab.connection_data(host.ssh_port), "app_port": 3000}
             inventory = work / "bench.py"
             inventory.write_text(f"bench = {[(host.name, data)]!r}\n")
             env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
@@ -107,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                            check=True)  # fmt: skip
             subprocess.run([*ssh, "sudo sh -s"], input=user_data, text=True, check=True,
                            capture_output=True)  # fmt: skip
-            return _runs(ssh, proxy, args.runs)
+            return _runs(ssh, proxy, args.runs, settings)
         finally:
             if host is not None:
                 lab.power_off(host)
@@ -116,8 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 proc.wait(timeout=10)
 
 
-def _runs(ssh: list[str], proxy: FaultProxy, runs: int) -> int:
+def _runs(ssh: list[str], proxy: FaultProxy, runs: int, settings: dict) -> int:
     rows = []
+    load = os.getloadavg()[0]
     for i in range(runs):
         proxy.reset_counts()
         out = subprocess.run([*ssh, f"sudo python3 - {APP}"], input=MEASURE, text=True,
@@ -131,7 +149,9 @@ def _runs(ssh: list[str], proxy: FaultProxy, runs: int) -> int:
     print(f"no-op sync, {runs} runs: wall {statistics.median(walls):.3f} s median "
           f"({min(walls):.3f}-{max(walls):.3f}), CPU {statistics.median(cpus):.3f} s median, "
           f"memory {max(r['rss_mb'] for r in rows):.0f} MB at most, SSM calls "
-          f"{rows[-1]['calls']} (the push deploy's fetch: {push_calls()})")
+          f"{rows[-1]['calls']} (the push deploy's fetch: {push_calls(settings)}); this machine's "
+          f"load average {load:.1f} before, {os.getloadavg()[0]:.1f} after, on "
+          f"{os.cpu_count()} CPUs")
     return 0 if all(r["status"] == 0 for r in rows) else 1
 
 

@@ -1,6 +1,6 @@
-"""Settings for every host of every inventory: what is not any one app's (see the README's table
-for all keys). An app's own settings live in its group's file: the example app's in
-``group_data/example.py``, yours in ``group_data/<your app>.py`` (README, "Your own app")."""
+"""Settings for every host of every inventory: what is not any one app's (docs/settings.md has
+all keys). An app's own settings live in its group's file: the example app's in
+``group_data/example.py``, yours in ``group_data/<your app>.py`` (docs/production.md)."""
 
 # The deploy user is a sudoer, as on EC2; root login is never needed.
 _sudo = True

@@ -2,8 +2,8 @@
 
 The hosts of inventories/staging.py, prod.py and local.py are in the group ``example``, defined
 first so that the environment's data (group_data/staging.py, prod.py) layers over this. Your own
-app gets a group data file of its own instead, named for it, and its hosts that group (README,
-"Your own app"): nothing here applies to a host outside the group ``example``.
+app gets a group data file of its own instead, named for it, and its hosts that group
+(docs/production.md, "Your own app"): nothing here applies to a host outside the group ``example``.
 """
 
 app_name = "example-app"

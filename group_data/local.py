@@ -10,8 +10,8 @@ ssh_key = str(key_path())
 ssh_known_hosts_file = "/dev/null"
 ssh_strict_host_key_checking = "no"
 
-# Secrets as files (README): the demo delivers SESSION_SECRET as a systemd credential, encrypted
-# on each host; the app reads it from the file SESSION_SECRET_FILE names.
+# Secrets as files (docs/credentials.md): the demo delivers SESSION_SECRET as a systemd
+# credential, encrypted on each host; the app reads it from the file SESSION_SECRET_FILE names.
 credentials = ["SESSION_SECRET"]
 
 # The demo's hosts have a real database (make demo starts it): their health check queries it, so

@@ -7,7 +7,8 @@ below are the example app's in staging: point them at your app's when its hosts 
 
 ssm_path = "/example-app/staging"
 env = {"NODE_ENV": "production", "LOG_LEVEL": "debug"}
-# Secrets as files (README): every SecureString and secret as an encrypted systemd credential.
+# Secrets as files (docs/credentials.md): every SecureString and secret as an encrypted
+# systemd credential.
 # credentials = "secure"
 
 # How the deploy logs in: a user with passwordless sudo (Debian's EC2 images: "admin") and the
@@ -15,5 +16,5 @@ env = {"NODE_ENV": "production", "LOG_LEVEL": "debug"}
 ssh_user = "admin"
 ssh_key = "~/.ssh/example-app-staging.pem"
 # Hosts only reachable through a bastion: an OpenSSH config file whose ProxyJump covers their
-# addresses (README, "Inventories and hosts").
+# addresses (docs/inventories.md).
 # ssh_config_file = "~/.ssh/example-app-staging.config"

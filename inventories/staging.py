@@ -1,11 +1,11 @@
 """Staging hosts: the static list below, or, with ``SSMENV_INVENTORY=ec2``, the running EC2
-instances carrying the tags below, of the account and with the instance profile below (see the
-README's "EC2 discovery by tags").
+instances carrying the tags below, of the account and with the instance profile below (see
+docs/inventories.md, "EC2 discovery by tags").
 
 Every host is in the groups ``example`` (the app it runs), ``staging`` and ``web``; its data come
 from, later ones winning: group_data/all.py, group_data/example.py, group_data/staging.py,
 group_data/web.py (if present), its own entry (EC2: ``ssh_hostname`` and ``ec2_*``), then
-``--data``. For your own app, its group instead of ``example`` (README, "Your own app").
+``--data``. For your own app, its group instead of ``example`` (docs/production.md, "Your own app").
 """
 
 from ssmenv import ec2

@@ -6,7 +6,7 @@ moto 5.2.5 enforces identity policies once ``INITIAL_NO_AUTH_ACTION_COUNT`` requ
 ``*`` only: a policy naming a parameter's or a secret's ARN allows nothing at all, and a ``?`` in a
 policy's ARN (``secret:NAME-??????``, AWS's pattern for a secret's random suffix) is read as a
 regular expression and fails the request. So that ``python -m ssmenv iam``'s policies can be
-proven, this module adds what AWS does (the README: "The AWS stand-in and IAM"):
+proven, this module adds what AWS does (docs/tests.md: "The AWS stand-in and IAM"):
 
 - SSM is checked against each parameter a request names: ``GetParameters`` each name (a
   ``:version`` or ``:label`` is no part of the ARN), ``GetParametersByPath`` the path, not the

@@ -144,8 +144,8 @@ def _entry_problems(name: str, entry: Any) -> list[str]:
         if key in HOST_WIDE:
             problems.append(f"apps[{name}].{key}: {HOST_WIDE[key]}")
         elif key not in APP_KEYS:
-            problems.append(f"apps[{name}].{shown(str(key))}: not a setting (see the README's "
-                            "settings table)")  # fmt: skip
+            problems.append(f"apps[{name}].{shown(str(key))}: not a setting (see the settings "
+                            "table, docs/settings.md)")  # fmt: skip
     return problems
 
 

@@ -19,7 +19,7 @@ that platform (the same version as the rest, as pydantic requires), else from it
 platform (``pip download --only-binary``), kept in a cache (``~/.cache/ssmenv/wheels``).
 
 Measured (Debian 12, x86_64): the bundle for one platform is about 3.5 MB (gzip), 16 MB
-unpacked; see the README's Pull mode for what the agent costs on a host.
+unpacked; see docs/pull.md for what the agent costs on a host.
 """
 
 from __future__ import annotations

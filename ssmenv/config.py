@@ -4,10 +4,10 @@ Each component declares its own settings (``ssmenv.settings``): the app itself h
 (``ssmenv.runtimes``), the health check (``ssmenv.health``), the rollout's pace (``ssmenv.pace``),
 journald (``ssmenv.journald``), the variables and their sources. Each group is declared in a module
 of this layer or of the one above it (the sources), never below: the plan and its drivers read the
-settings, the settings read nothing of them. ``GROUPS`` lists them in the
-order the README's table shows them, generated from them (``python -m ssmenv.config``), so the two
-cannot drift. Every value is type-checked and matched whole; a bad one stops the run before any
-command runs on any host, with one line per problem naming the key, never the value.
+settings, the settings read nothing of them. ``GROUPS`` lists them in the order docs/settings.md's
+table shows them, generated from them (``python -m ssmenv.config``), so the two cannot drift.
+Every value is type-checked and matched whole; a bad one stops the run before any command runs
+on any host, with one line per problem naming the key, never the value.
 """
 
 from __future__ import annotations
@@ -148,11 +148,11 @@ HOST_APPS = Settings("Apps on a host", (
 ))  # fmt: skip
 
 # --- The configuration sources: declared by each source (ssmenv.sources), which also checks them
-# (sources.read, in from_data); listed here for the README's table only.
+# (sources.read, in from_data); listed here for the settings table only.
 SOURCES = sources.settings()
 # --- end of the configuration sources -------------------------------------------------------
 
-#: Every group of settings, in the README's order.
+#: Every group of settings, in the settings table's order (docs/settings.md).
 GROUPS: tuple[Settings, ...] = (
     APP, image.SETTINGS, HOST_APPS, proc.SETTINGS, health.SETTINGS, pace.SETTINGS,
     journald.SETTINGS, SOURCES, VARIABLES, credentials.SETTINGS, publication.SETTINGS,
@@ -438,7 +438,7 @@ def _container(
 
 
 def markdown_table() -> str:
-    """The README's table of host data settings."""
+    """The table of host data settings (docs/settings.md)."""
     return settings_table(GROUPS)
 
 

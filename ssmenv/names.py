@@ -16,7 +16,7 @@ from ssmenv.settings import Matching
 
 #: What systemd (``env_name_is_valid``), the shells and every runtime take for a variable name.
 PATTERN = r"[A-Za-z_][A-Za-z0-9_]*"
-#: ``PATTERN`` in words, for messages and the README.
+#: ``PATTERN`` in words, for messages and the docs.
 RULE = "letters, digits and _, not starting with a digit"
 _VARIABLE = re.compile(PATTERN)
 #: A setting's value (or a key of one) that is a variable name.

@@ -6,7 +6,8 @@ The control host holds a checkout of this repository and its virtualenv; the tim
 under ``flock -n``, logging to the journal and failing when the rotation fails. Its units are
 rendered by ``ssmenv.render``, the control host is checked by ``ssmenv.facts.RotationHostState``,
 and ``tasks/scheduler.py`` installs them (``pyinfra CONTROL_INVENTORY schedule.py``). The
-README's table of the settings is generated from ``ROTATION``: ``python -m ssmenv.rotation``.
+table of the settings (docs/scheduled-rotation.md) is generated from ``ROTATION``:
+``python -m ssmenv.rotation``.
 """
 
 from __future__ import annotations
@@ -142,7 +143,7 @@ class RotationTimer:
 
 
 def markdown_table() -> str:
-    """The README's table of the control host's settings."""
+    """The table of the control host's settings (docs/scheduled-rotation.md)."""
     return settings_table([ROTATION])
 
 

@@ -5,7 +5,7 @@ A component declares its settings as one ``Settings`` group: each ``Setting`` ha
 default, a meaning, and optionally how a checked value becomes what the code uses (``parse``).
 ``read`` checks every setting of every group given and reports every problem at once, one line
 each naming the key and what is expected, never the value (host data may hold secrets). The
-README's tables are generated from the same groups (``markdown_table``), so the two cannot drift.
+docs' tables are generated from the same groups (``markdown_table``), so the two cannot drift.
 
 Values come from pyinfra's data layers (``--data`` > host > group > ``all``); ``None`` (unset)
 means the default. ``--data`` parses its values (``true``, integers, JSON), group data files are
@@ -124,7 +124,7 @@ class Setting:
     default: Any
     help: str
     parse: Callable[[Any], Any] | None = None
-    # Shown in the README's type column; by default derived from ``type``.
+    # Shown in the settings tables' type column; by default derived from ``type``.
     shown_type: str | None = None
     _adapter: TypeAdapter = field(init=False, repr=False, compare=False)
 
@@ -172,7 +172,7 @@ def _lines(key: str, error: ValidationError) -> list[str]:
 
 
 def _type_name(type_: Any) -> str:
-    """``type_`` in words for the README: ``integer``, ``list of string``, ``"a" or "b"``."""
+    """``type_`` in words for the docs' tables: ``integer``, ``list of string``, ``"a" or "b"``."""
     origin, args = get_origin(type_), get_args(type_)
     if origin is Annotated:
         return _type_name(args[0])
@@ -190,7 +190,7 @@ def _type_name(type_: Any) -> str:
 
 @dataclass(frozen=True)
 class Settings:
-    """One component's settings, in the order the README lists them."""
+    """One component's settings, in the order the docs' tables list them."""
 
     title: str
     settings: tuple[Setting, ...]
@@ -239,7 +239,7 @@ def read(data: Any, groups: Iterable[Settings], what: str = "host data") -> dict
 
 
 def markdown_table(groups: Iterable[Settings]) -> str:
-    """The README's table of ``groups``' settings: key, type, default, meaning."""
+    """The docs' table of ``groups``' settings: key, type, default, meaning."""
     lines = ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
     for group in groups:
         for s in group:

@@ -81,7 +81,7 @@ MEASURED = {
 def pytest_xdist_auto_num_workers(config) -> int:
     """``-n auto``: three workers a core, as many as the port bases leave room for. The
     end-to-end tests wait much (hosts, health checks, settle times), so more workers than cores
-    pay off until the cores are busy (measured on 2 cores: README, Tests)."""
+    pay off until the cores are busy (measured on 2 cores: docs/tests.md)."""
     from tests.e2e.conftest import BASE_APP_PORT, BASE_SSH_PORT, WORKER_STRIDE
 
     room = abs(BASE_APP_PORT - BASE_SSH_PORT) // WORKER_STRIDE

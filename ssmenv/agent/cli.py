@@ -10,6 +10,11 @@
                                 (an AMI build, a launch template's user data); its first sync
     ssmenv-agent take APP       the host pulls APP from the description on stdin, which a deploy
                                 in pull mode sends; its first sync
+    ssmenv-agent status APP     what the host keeps of APP (no AWS call, no change): where its
+                                description comes from, its last healthy sync, what its manifest
+                                says is deployed (names and versions), its last known good copy's
+                                age, how its last timed and boot syncs ended; 0, or 1 when the
+                                host does not pull APP
 
 Run as root (it switches the app as a deploy does). Before anything it reads the operator's
 environment file, ``/etc/ssmenv/agent/environment`` (``ssmenv.agent.host.ENVIRONMENT``), whoever
@@ -41,6 +46,7 @@ COMMANDS = {
     "boot": "the sync at boot",
     "take": "pull APP from the description on stdin (a deploy sends it)",
     "install": "pull APP from an SSM parameter (user data, an AMI)",
+    "status": "what the host keeps of APP: no AWS call, no change",
 }
 
 
@@ -64,6 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         _APP.check(args.app)
         if os.geteuid() != 0:
             raise AgentError("the agent switches the app as a deploy does: run it as root")
+        if args.command == "status":
+            # Imported here: a sync, every pull_period on every host, does not need it.
+            from ssmenv.agent import report
+
+            return report.report(args.app, say)
         load_environment()
         if args.command == "sync":
             return sync(args.app, say)

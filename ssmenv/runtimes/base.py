@@ -20,7 +20,7 @@ class Runtime:
       makes up for it, with the network, a private ``/tmp`` as ``HOME``, and nothing writable but
       the release (``shell/provision.sh``)
     + packages_for: more packages a given source needs (a lockfile's tool)
-    + help: one sentence for the README
+    + help: one sentence for the settings table (docs/settings.md)
     + image: the app ships as a container image (``app_image``) rather than a source tree: no
       release on the host, and its unit runs the container engine
     + installed: the directories ``install`` makes in a release: a command may run what is in

@@ -4,7 +4,7 @@ Each backend is one module of this package, a :class:`~ssmenv.sources.base.Sourc
 host data, its spec, its reads (once per run, shared by all hosts), how its answer becomes
 variables and how it is described. Adding one (say HashiCorp Vault) is a module and its line in
 ``REGISTRY``: host data, ``AppConfig.sources``, the merge and its precedence, the messages, the
-sources summary and the README's sources table (``python -m ssmenv.sources``) follow.
+sources summary and the sources table of docs/sources.md (``python -m ssmenv.sources``) follow.
 
 Host data becomes ``AppConfig.sources`` (:func:`read`): each source's spec, by kind, for the
 sources host data uses. :func:`fetch` reads them; ``ssmenv.variables.compose`` merges the answers.
@@ -31,7 +31,7 @@ logger = logging.getLogger("pyinfra")
 #: contract defaults before (``ssmenv.variables``).
 REGISTRY: tuple[Source, ...] = (ssm_path.SOURCE, ssm_parameters.SOURCE, secrets_manager.SOURCE)
 
-#: The README's last row: the layers that follow the sources (``ssmenv.variables``).
+#: The sources table's last row: the layers that follow the sources (``ssmenv.variables``).
 HOST_DATA = Row("group data", "`env` (and `app_port`, given as `PORT`)", "—",
                 "non-secret values only")  # fmt: skip
 
@@ -106,7 +106,7 @@ def fetch(specs: Mapping[str, Any]) -> Fetched:
 
 
 def markdown_table() -> str:
-    """The README's table of sources, in precedence order."""
+    """The table of sources (docs/sources.md), in precedence order."""
     lines = ["| source | host data | read with | becomes |", "| --- | --- | --- | --- |"]
     for row in [*(source.row for source in REGISTRY), HOST_DATA]:
         lines.append(f"| {row.source} | {row.host_data} | {row.read_with} | {row.becomes} |")

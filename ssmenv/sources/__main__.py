@@ -1,4 +1,4 @@
-"""``python -m ssmenv.sources``: print the README's sources table."""
+"""``python -m ssmenv.sources``: print the sources table of docs/sources.md."""
 
 from ssmenv.sources import markdown_table
 

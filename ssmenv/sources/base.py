@@ -82,7 +82,7 @@ class Pin:
 
 @dataclass(frozen=True)
 class Row:
-    """A source's row of the README's sources table (Markdown)."""
+    """A source's row of the sources table (docs/sources.md) (Markdown)."""
 
     source: str  # what it is: "SSM by path"
     host_data: str  # its settings: "`ssm_path`"
@@ -104,7 +104,7 @@ class Source(ABC):
     #: Its settings. One shared with other sources (``aws_region``) is the same object in each,
     #: and listed once.
     settings: tuple[Setting, ...]
-    #: Its row of the README's sources table.
+    #: Its row of the sources table (docs/sources.md).
     row: Row
     #: How to set it, for the message when host data sets no source at all.
     hint: str = ""

@@ -1,6 +1,6 @@
 """A host only reachable through a bastion, reached by the real pyinfra CLI with the setting the
-README documents: ``ssh_config_file`` naming an OpenSSH config whose ``ProxyJump`` covers the
-host's address.
+docs/inventories.md documents: ``ssh_config_file`` naming an OpenSSH config whose ``ProxyJump``
+covers the host's address.
 
 The first lab host plays the bastion; the second is the app host, named by an address only the
 bastion can resolve, so a direct connection cannot succeed.

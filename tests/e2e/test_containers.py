@@ -179,7 +179,8 @@ def test_the_containers_processes_run_as_the_apps_user_never_root(deployed, host
 def test_the_oci_runtime_keeps_the_environment_root_only_while_the_container_runs(
     deployed, hosts
 ):
-    # What README's "What is and is not protected" says of crun's copy of the container's config.
+    # What docs/containers.md's "What is and is not protected" says of crun's copy of the
+    # container's config.
     for host in hosts:
         container = host.run(f"sudo podman container inspect --format '{{{{.Id}}}}' {APP}").strip()
         config = f"/run/crun/{container}/config.json"
@@ -365,7 +366,7 @@ def test_a_multi_architecture_image_is_named_by_its_index_and_each_host_runs_its
                                str(authfile), *args], capture_output=True, text=True,
                               check=True).stdout  # fmt: skip
 
-    # The digest of a tag already pushed, as the README says to find it: the index's.
+    # The digest of a tag already pushed, as docs/containers.md says to find it: the index's.
     assert skopeo("--format", "{{.Digest}}", f"docker://{name}:multi").strip() == digest
     listed = json.loads(skopeo("--raw", f"docker://{index}"))["manifests"]
     platforms = {m["platform"]["architecture"]: m["digest"] for m in listed}

@@ -3,7 +3,7 @@ the checkout, so ``group_data/all.py`` applies), needs none of the example app's
 required variables, its name, its source or its environment.
 
 The user's project is a directory of its own: ``shop.py`` (the inventory: the group ``shop``) and
-``group_data/shop.py`` beside it, as the README's "Your own app" describes.
+``group_data/shop.py`` beside it, as docs/production.md's "Your own app" describes.
 """
 
 from __future__ import annotations

@@ -240,6 +240,34 @@ def test_a_sync_with_nothing_new_changes_nothing(pulled, host):
     assert host.service(WEB)["InvocationID"] == before
 
 
+def test_the_host_says_what_it_runs_from_its_own_records(pulled, host):
+    # Where SSH is closed, what Run Command asks: no AWS call, names and versions, no value.
+    status, said = agent(host, "status", APP)
+    assert status == 0, said
+    assert f"{APP}: pulls from /deploy/pull/app (us-east-1)\n" in said
+    assert re.search(rf"{APP}: last healthy sync: release \w+, description sha256 \w+, agent \w+",
+                     said), said  # fmt: skip
+    assert f"{APP}: deployed: API_KEY v1 from /pull/app/API_KEY\n" in said
+    assert (f"{APP}: deployed: SESSION_SECRET v1 from /pull/app/SESSION_SECRET as a credential"
+            in said)  # fmt: skip
+    assert re.search(rf"{APP}: last known good: confirmed \d+ s ago \(pull_max_age 7 d\)", said)
+    assert f"{APP}: last boot sync: not run since boot" in said
+    assert f"{WEB}: active" in said
+    assert "FAKE" not in said and "hmac" not in said
+    assert agent(host, "status", "not-pulled")[0] == 1
+
+
+def test_nothing_of_the_agent_is_writable_by_the_apps_user(pulled, host):
+    # Its description, configuration, state, bundle, units and command decide what the app
+    # runs: the app (its dependencies included) must not be able to change them.
+    writable = host.run(f"sudo -u {APP} find /etc/ssmenv /var/lib/ssmenv /opt/ssmenv-agent "
+                        "/etc/systemd/system /usr/local/sbin -writable 2>/dev/null",
+                        check=False)  # fmt: skip
+    assert writable == ""
+    assert host.run("sudo find /opt/ssmenv-agent /etc/ssmenv/agent /var/lib/ssmenv/agent "
+                    "! -user root | head -3") == ""  # fmt: skip
+
+
 def test_a_new_release_and_a_changed_setting_published_reach_it_through_its_sync(
     pulled, host, source
 ):

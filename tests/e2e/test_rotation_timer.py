@@ -1,6 +1,7 @@
 """Scheduled rotation: a lab host plays the control host, holding this checkout, a virtualenv made
-as the README makes it (``requirements.txt`` only: the runtime pins, no test tool) and the lab key,
-and its systemd timer rotates the two app hosts with the real ``pyinfra`` CLI."""
+as docs/scheduled-rotation.md makes it (``requirements.txt`` only: the runtime pins, no test
+tool) and the lab key, and its systemd timer rotates the two app hosts with the real ``pyinfra``
+CLI."""
 
 from __future__ import annotations
 
@@ -81,7 +82,7 @@ def share(tmp_path_factory, inventory) -> Path:
 
 @pytest.fixture(scope="module")
 def rotation_venv(tmp_path_factory) -> Path:
-    """The control host's virtualenv, made as the README says: ``pip install -r requirements.txt``
+    """The control host's virtualenv, made as the docs say: ``pip install -r requirements.txt``
     with this machine's Python (pip's cache makes it about 15 s after the first time)."""
     path = tmp_path_factory.mktemp("rotation") / "venv"
     venv.create(path, with_pip=True)

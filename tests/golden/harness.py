@@ -32,13 +32,13 @@ from pyinfra.context import ctx_host, ctx_state
 
 from ssmenv import manifest, report, sources
 from ssmenv.activation import Activation
+from ssmenv.archive import build_archive
 from ssmenv.facts import HostState
 from ssmenv.provision import Provision
 from ssmenv.sources import Fetched
 from ssmenv.sources.ssm import Parameter
 from tasks import release
 from tasks import state as state_read
-from ssmenv.archive import build_archive
 from tests.hostmodel import project
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,6 +1,6 @@
 """A new source is one module: this file's static dict source, once in the registry, is read from
 host data, fetched once per run, merged at its place in the precedence, named where a missing
-name would come from, summarised and given its README row, with no other module touched."""
+name would come from, summarised and given its docs table row, with no other module touched."""
 
 from collections.abc import Mapping
 from typing import Any

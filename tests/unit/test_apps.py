@@ -14,7 +14,7 @@ from ssmenv.errors import ConfigError
 
 PY = {"app_runtime": "python", "app_source": "examples/python-app", "app_port": 3001}
 HOST = {"ssm_path": "/shop/prod", "app_port": 3000, "env": {"LOG_LEVEL": "info"}}
-README = Path(__file__).parents[2] / "README.md"
+PAGE = Path(__file__).parents[2] / "docs" / "several-apps.md"
 
 
 def problems(data: dict, overrides: dict | None = None) -> list[str]:
@@ -95,7 +95,9 @@ def test_an_app_name_is_checked_like_app_name_and_shown_escaped_on_its_line():
     (line,) = problems({**HOST, "apps": {"shop\nExecStartPre=+/bin/true": {}}})
     assert line.startswith("apps['shop\\nExecStartPre=+/bin/true']: must be lowercase letters")
     (line,) = problems({**HOST, "apps": {"shop": {"app_port\n": 1}}})
-    assert line == "apps[shop].'app_port\\n': not a setting (see the README's settings table)"
+    assert line == (
+        "apps[shop].'app_port\\n': not a setting (see the settings table, docs/settings.md)"
+    )
 
 
 def test_no_app_at_all_is_refused():
@@ -176,12 +178,11 @@ def test_each_app_has_the_same_loop_position_on_every_host():
     }
 
 
-def test_the_readmes_group_data_for_several_apps_is_valid():
-    text = README.read_text()
-    section = text[text.index("## Several apps on one host") :]
+def test_the_docs_group_data_for_several_apps_is_valid():
+    section = PAGE.read_text()
     block = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     data: dict = {}
-    exec(block, {}, data)  # noqa: S102 -- the README's own example
+    exec(block, {}, data)  # noqa: S102 -- the docs' own example
     found = apps.read({"env_required": ["DATABASE_URL"], **data}, overrides={})
     assert [c.name for c in found.configs] == ["example-app", "example-py"]
     assert found.configs[1].runtime.name == "python"

@@ -42,12 +42,12 @@ def test_env_problems_never_echo_the_values():
     assert "FAKE-CANARY" not in str(error.value)
 
 
-def test_readme_table_lists_every_setting_with_its_default():
+def test_the_docs_settings_table_lists_every_setting_with_its_default():
     table = markdown_table()
     for setting in SETTINGS:
         assert f"| `{setting.key}` |" in table
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    assert table in readme, "README's settings table is stale: python -m ssmenv.config"
+    page = (Path(__file__).parents[2] / "docs" / "settings.md").read_text()
+    assert table in page, "docs/settings.md's table is stale: python -m ssmenv.config"
     assert set(DEFAULTS) == {s.key for s in SETTINGS}
 
 

@@ -1,5 +1,5 @@
-"""The README's "Container images" section: the unit it shows is the one the toolkit writes, and it
-says what a first user needs and cannot find elsewhere (the end-to-end tests in
+"""The "Container images" page (docs/containers.md): the unit it shows is the one the toolkit
+writes, and it says what a first user needs and cannot find elsewhere (the end-to-end tests in
 tests/e2e/test_containers.py check the claims on real hosts)."""
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ from ssmenv import render
 from ssmenv.config import AppConfig
 from ssmenv.runtimes.container import ENGINES
 
-README = (Path(__file__).parents[2] / "README.md").read_text()
-SECTION = README.split("\n## Container images\n", 1)[1].split("\n## ", 1)[0]
+SECTION = (Path(__file__).parents[2] / "docs" / "containers.md").read_text()
 DIGEST = "sha256:" + "5e1f" * 16
 
 
-def test_the_readmes_example_unit_is_the_one_the_toolkit_writes():
+def test_the_docs_example_unit_is_the_one_the_toolkit_writes():
     shown = re.search(r"```ini\n(.*?)```", SECTION, re.S).group(1).splitlines()
     config = AppConfig.from_data({"ssm_path": "/shop/prod", "app_name": "shop",
                                   "app_runtime": "container",

@@ -9,7 +9,7 @@ import socket
 
 import pytest
 
-from lab import aws, hosts
+from lab import aws, demo, hosts
 from lab.ports import free_port, port_free
 from lab.results import parse_results
 
@@ -40,7 +40,7 @@ def test_results_give_the_hosts_each_operation_changed():
 
 # --- The lab as a user's tool: its commands explain themselves.
 
-LAB_COMMANDS = {"lab.hosts": hosts.main, "lab.aws": aws.main}
+LAB_COMMANDS = {"lab.hosts": hosts.main, "lab.aws": aws.main, "lab.demo": demo.main}
 
 
 def shown(main, *args: str, capsys) -> str:
@@ -86,6 +86,12 @@ def test_every_lab_command_and_option_says_what_it_does(module, capsys):
 def test_the_hosts_help_says_how_to_log_in(capsys):
     text = " ".join(shown(hosts.main, "up", capsys=capsys).split())
     for words in ("deploy", "sudo", "python -m lab.hosts key", "127.0.0.1"):
+        assert words in text, text
+
+
+def test_the_demo_says_what_it_starts_and_stops(capsys):
+    text = " ".join(shown(demo.main, capsys=capsys).split())
+    for words in ("usage: python -m lab.demo", "demo-3", "Auto Scaling group", "down"):
         assert words in text, text
 
 

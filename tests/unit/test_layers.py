@@ -25,8 +25,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "drivers": ("tasks", "ssmenv.facts", "ssmenv.operations", "ssmenv.rollout", "ssmenv.remote",
                 # Around the push driver, on the control machine: the commands and their tools.
                 "ssmenv.cli", "ssmenv.__main__", "ssmenv.report", "ssmenv.parity", "ssmenv.ec2",
-                "ssmenv.dotenv_import", "ssmenv.scan", "ssmenv.gitfiles", "ssmenv.archive", "ssmenv.control",
-                "ssmenv.iam", "ssmenv.publish", "ssmenv.bundle",
+                "ssmenv.dotenv_import", "ssmenv.scan", "ssmenv.gitfiles", "ssmenv.control",
+                "ssmenv.archive", "ssmenv.iam", "ssmenv.publish", "ssmenv.bundle",
                 # A database password's rotation (db rotate) and each engine's side of it.
                 "ssmenv.dbrotate", "ssmenv.databases",
                 # The pull driver: the agent on each host.

@@ -324,8 +324,8 @@ def test_the_host_check_reads_the_unit_files_state():
     }
 
 
-def test_readme_lists_every_rotation_setting():
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    assert scheduler.markdown_table() in readme, (
-        "README's rotation settings table is stale: python -m ssmenv.rotation"
+def test_the_docs_list_every_rotation_setting():
+    page = (Path(__file__).parents[2] / "docs" / "scheduled-rotation.md").read_text()
+    assert scheduler.markdown_table() in page, (
+        "docs/scheduled-rotation.md's settings table is stale: python -m ssmenv.rotation"
     )

@@ -1,5 +1,5 @@
 """The sources' registry: host data checked strictly into each source's spec, one summary, the
-README's sources table, and no import cycle with the configuration or the variables."""
+sources table of docs/sources.md, and no import cycle with the configuration or the variables."""
 
 import subprocess
 import sys
@@ -12,7 +12,7 @@ from ssmenv.config import AppConfig
 from ssmenv.errors import ConfigError
 from ssmenv.variables import PRECEDENCE
 
-README = Path(__file__).parents[2] / "README.md"
+PAGE = Path(__file__).parents[2] / "docs" / "sources.md"
 
 
 def test_the_registry_is_the_precedence_of_the_sources():
@@ -20,12 +20,12 @@ def test_the_registry_is_the_precedence_of_the_sources():
     assert PRECEDENCE[1:-2] == ("ssm_path", "ssm_parameters", "secrets")
 
 
-def test_readme_sources_table_is_generated_from_the_registry():
+def test_the_docs_sources_table_is_generated_from_the_registry():
     table = sources.markdown_table()
     assert [line.split(" | ")[0] for line in table.splitlines()[2:]] == [
         "| SSM by path", "| SSM by name", "| Secrets Manager", "| group data",
     ]  # fmt: skip
-    assert table in README.read_text(), "README's sources table is stale: python -m ssmenv.sources"
+    assert table in PAGE.read_text(), "docs/sources.md's table is stale: python -m ssmenv.sources"
 
 
 def test_python_m_ssmenv_sources_prints_the_table():
