@@ -153,7 +153,8 @@ Rotate the database password (docs/database.md), the pushed hosts answering all 
   .venv/bin/python -m ssmenv db rotate --parameter {DATABASE_URL} \\
       --admin-parameter {ADMIN_URL} --dry-run inventories/local.py
   (then without --dry-run; curl http://127.0.0.1:3001/healthz/db says which role is in use;
-  demo-3 takes the new credentials at its agent's next sync)"""
+  demo-3 pulls: the rotation does not wait for it yet, its database requests fail until its
+  agent's next sync takes the new credentials)"""
 
 
 # --- demo-3: a host that pulls, as an Auto Scaling group's instance ---------------------------
