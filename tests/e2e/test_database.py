@@ -222,15 +222,16 @@ def rotation(database: postgres.Cluster, base: Base, deployer: Deployer, stand_i
     (role app with its password, no clone, no rotation under way) for ``converge``."""
     stand_in.put({ADMIN_PARAM: database.url(ADMIN, ADMIN_PASSWORD)})
 
-    def command(*extra: str) -> list[str]:
+    def command(*extra: str, pyinfra: tuple[str, ...] = ()) -> list[str]:
         data = [f"--data={k}={v}" for k, v in base.data.items()]
         return [sys.executable, "-m", "ssmenv", "db", "rotate", "--parameter",
                 base.parameter("DATABASE_URL"), "--admin-parameter", ADMIN_PARAM, *extra,
-                str(inventory), *data]  # fmt: skip
+                str(inventory), *data, *pyinfra]  # fmt: skip
 
-    def run(*extra: str) -> subprocess.CompletedProcess:
-        result = subprocess.run(command(*extra), cwd=REPO, env=deployer.env, capture_output=True,
-                                text=True, timeout=600, stdin=subprocess.DEVNULL)  # fmt: skip
+    def run(*extra: str, pyinfra: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+        result = subprocess.run(command(*extra, pyinfra=pyinfra), cwd=REPO, env=deployer.env,
+                                capture_output=True, text=True, timeout=600,
+                                stdin=subprocess.DEVNULL)  # fmt: skip
         result.output = result.stdout + result.stderr
         return result
 
@@ -331,8 +332,12 @@ def test_new_credentials_failing_the_health_gate_stop_the_rotation_on_the_canary
     canary, other = lab_hosts
     before = other.invocations(WEB)
     with Load(lab_hosts) as load:
-        result = rotation()
+        # pyinfra at its most verbose (-vvv: every command and fact output) and the canary's
+        # journal shown on failure: still no password.
+        result = rotation(pyinfra=("-vvv",))
     assert result.returncode == 1, result.output[-3000:]
+    for secret in (APP_PASSWORD, ADMIN_PASSWORD, current_url(stand_in, base).password):
+        assert secret not in result.output
     assert "role 'app' is untouched" in result.output
     assert f"[{canary.name}] ssmenv: rolled back" in result.output
     # Requests failed on the canary alone, while it was health-checked with the new role (a
