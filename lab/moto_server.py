@@ -218,6 +218,43 @@ def _checked_as(response: Any, action: str, resource: str) -> None:
     request.check_action_permitted(resource)
 
 
+def _list_command_invocations(self: SimpleSystemManagerResponse) -> Any:
+    """``ListCommandInvocations``, which moto 5.2.5 does not implement: each invocation moto
+    recorded for the command (or the instance), as ``GetCommandInvocation`` has it, with its
+    plugin's output under ``Details``. moto executes nothing: every one is ``Success``, empty."""
+    from moto.core.responses import ActionResult
+
+    command_id, instance_id = self._get_param("CommandId"), self._get_param("InstanceId")
+    details = self._get_param("Details", False)
+    found = []
+    for command in self.ssm_backend.list_commands(command_id, instance_id):
+        for invocation in command.invocations:
+            if instance_id and invocation["InstanceId"] != instance_id:
+                continue
+            item = {key: invocation[key] for key in (
+                "CommandId", "InstanceId", "Comment", "DocumentName", "Status", "StatusDetails",
+                "StandardOutputUrl")}  # fmt: skip
+            item["RequestedDateTime"] = command.requested_date_time
+            if details:
+                item["CommandPlugins"] = [{
+                    "Name": invocation["PluginName"], "Status": invocation["Status"],
+                    "StatusDetails": invocation["StatusDetails"],
+                    "ResponseCode": invocation["ResponseCode"],
+                    "Output": invocation["StandardOutputContent"]}]  # fmt: skip
+            found.append(item)
+    return ActionResult({"CommandInvocations": found})
+
+
+def _cancel_command(self: SimpleSystemManagerResponse) -> Any:
+    """``CancelCommand``, which moto 5.2.5 does not implement: its invocations are all done
+    already (moto reports each a ``Success`` at once), so there is nothing to cancel; an unknown
+    command is refused as AWS refuses it."""
+    from moto.core.responses import ActionResult
+
+    self.ssm_backend.get_command_by_id(self._get_param("CommandId"))
+    return ActionResult({})
+
+
 def install() -> None:
     """Add the checks above to moto (this process only)."""
     access_control.IAMPolicyStatement._match = staticmethod(_match)
@@ -230,6 +267,8 @@ def install() -> None:
     SecretsManagerResponse._authenticate_and_authorize_normal_action = _authorize_each(
         secrets_resources)
     SecretsManagerResponse.batch_get_secret_value = _batch_get_secret_value
+    SimpleSystemManagerResponse.list_command_invocations = _list_command_invocations
+    SimpleSystemManagerResponse.cancel_command = _cancel_command
 
 
 def main(argv: list[str] | None = None) -> None:
