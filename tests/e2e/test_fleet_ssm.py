@@ -28,6 +28,7 @@ import pytest
 from lab import aws as lab_aws
 from lab import hosts as lab
 from lab import imds
+from lab.faults import FaultProxy
 from lab.ports import free_port
 from ssmenv.pace import Fleet, Pace
 from ssmenv.plan import fleet as plan
@@ -206,3 +207,60 @@ def test_a_host_whose_value_fails_its_health_check_rolls_back_and_stops_the_roll
         assert hosts[1].fingerprints()["API_KEY"] == sha256("FAKE-fssm-key-1-3")
     finally:
         fleet.put({f"{path(2)}/DATABASE_URL": values(2)[f"{path(2)}/DATABASE_URL"]})
+
+
+#: Parameter Store's Get calls, which share its throughput (40 a second by default).
+SSM_GETS = ("GetParameter", "GetParameters", "GetParametersByPath")
+
+
+def peak(times: list[float]) -> int:
+    """The most requests that arrived within any one second."""
+    times = sorted(times)
+    return max((sum(1 for t in times[i:] if t < start + 1.0)
+                for i, start in enumerate(times)), default=0)  # fmt: skip
+
+
+def all_at_once(hosts: list[Host]) -> dict[str, tuple[plan.Outcome, str]]:
+    """The document's command on every host at the same moment, as a command without
+    ``MaxConcurrency`` (or an EventBridge rule) sends it."""
+    return {h.name: (plan.outcome(*found), found[2])
+            for h, found in zip(hosts, _on(hosts, run_command), strict=True)}  # fmt: skip
+
+
+def test_every_host_syncing_at_once_stays_within_parameter_stores_throughput(fleet, hosts):
+    """Every host's agent reaches SSM through the lab's proxy, which lets 40 Get calls a second
+    through (Parameter Store's default throughput) and throttles the rest as SSM does. Four hosts
+    cannot reach 40 a second here: the same proxy at 2 a second then makes them throttled (the
+    load of some eighty hosts at 40), and the agents' budget and adaptive retries must absorb
+    it. None may fail; the SSM calls per host per sync are printed."""
+    with FaultProxy(f"http://127.0.0.1:{fleet.port}") as proxy:
+        through = f"AWS_ENDPOINT_URL_SSM={proxy.url}\n"
+        for host in hosts:
+            host.run("sudo sh -c 'cat >> /etc/ssmenv/agent/environment'", stdin=through)
+        try:
+            for limit, key in ((40, "4"), (2, "5")):
+                proxy.rate_limit(limit, SSM_GETS)
+                for i in range(len(hosts)):
+                    fleet.put(values(i, key))  # a rotation: every host changes
+                runs = 3
+                proxy.reset_counts()
+                outcomes = [all_at_once(hosts) for _ in range(runs)]  # changed, then no-ops
+                for name in (h.name for h in hosts):
+                    found = [o[name][0] for o in outcomes]
+                    expected = [plan.Outcome.CHANGED] + [plan.Outcome.UNCHANGED] * (runs - 1)
+                    assert found == expected, (limit, name, [o[name][1] for o in outcomes])
+                    assert all("Throttl" not in o[name][1] for o in outcomes)
+                calls = sum(proxy.forwarded[op] for op in SSM_GETS)
+                throttled = sum(proxy.injected[op] for op in SSM_GETS)
+                per_sync = calls / (len(hosts) * runs)
+                print(f"\nSSM at {limit} TPS: {len(hosts)} hosts x {runs} syncs at once, "
+                      f"{calls} Get calls ({per_sync:.1f} per host per sync: "
+                      f"{dict(proxy.forwarded)}), {throttled} throttled and retried, peak "
+                      f"{peak(proxy.times)} a second", file=sys.stderr)  # fmt: skip
+                assert per_sync <= 3  # the description with the pinned names, and the path
+                assert peak(proxy.times) <= limit
+                if limit == 2:
+                    assert throttled > 0  # the budget was tested, and held
+        finally:
+            for host in hosts:
+                host.run("sudo sed -i '/^AWS_ENDPOINT_URL_SSM=/d' /etc/ssmenv/agent/environment")
