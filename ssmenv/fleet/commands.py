@@ -36,10 +36,12 @@ ROLLOUT_EXIT = ("0 every host healthy and none changed; 2 every host healthy, so
                 "usage (no target, AWS refused a request)")  # fmt: skip
 EPILOG = (
     "rollout: the canary's command, then the rest's (50 instances a command), each polled until "
-    f"every host is done; exit status: {ROLLOUT_EXIT}. status: the last rollout's hosts; exit "
-    f"status as rollout's, or {IN_PROGRESS} while a host still syncs. events: the EventBridge "
-    "rules and role of change-driven rollouts, printed (--create: put in place); exit status 0 "
-    "printed or created, 1 an error."
+    "every host is done. status: the last rollout's hosts. events: the EventBridge rules and role "
+    "of change-driven rollouts, printed (--create: put in place). Exit status: 0 every host "
+    "healthy and none changed (events: printed or created); 2 every host healthy, some changed; "
+    "3 stopped at a host that refused the configuration; 4 stopped at a host that failed "
+    f"(rolled back, broken, timed out, not reached, error); {IN_PROGRESS} (status) a host still "
+    "syncs; 1 an error or bad usage."
 )
 
 
