@@ -167,8 +167,8 @@ def wait(region: str, command_id: str, wave: Wave, names: Mapping[str, str], tim
     outcomes = {names[i]: Outcome.PENDING for i in wave.instances}
     while True:
         for instance, found in invocations(region, command_id).items():
-            if instance not in names:
-                continue
+            if instance not in wave.instances:
+                continue  # none of this command's (only the stand-in lists others)
             found = _complete(region, command_id, found)
             name, result = names[instance], found.outcome
             outcomes[name] = result

@@ -22,7 +22,9 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -31,6 +33,7 @@ from lab import hosts as lab
 from lab import imds
 from lab.faults import FaultProxy
 from lab.ports import free_port
+from lab.run_command import RunCommand
 from ssmenv.pace import Fleet, Pace
 from ssmenv.plan import fleet as plan
 from ssmenv.publish import user_data
@@ -68,15 +71,21 @@ def _on(hosts: list[Host], work, *args):
 
 
 @pytest.fixture(scope="module")
-def fleet(stand_in, hosts, tmp_path_factory):
+def source(tmp_path_factory) -> Path:
+    """The example app, in a directory of the module's own."""
+    target = tmp_path_factory.mktemp("fleet-ssm-app") / "app"
+    shutil.copytree(REPO / "examples" / "app", target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def fleet(stand_in, hosts, source, tmp_path_factory):
     """Each host's parameters, the example app published for each in pull mode, the instance
     role served by the metadata stand-in, and each host's user data run: every host serves."""
     for i in range(len(hosts)):
         stand_in.put(values(i))
     stand_in.client("s3").create_bucket(Bucket=BUCKET)
     work = tmp_path_factory.mktemp("fleet-ssm")
-    source = work / "app"
-    shutil.copytree(REPO / "examples" / "app", source)
     entries = [(h.name, {**lab.connection_data(h.ssh_port), "app_port": h.app_port,
                          "app_source": str(source), "delivery": "pull", "release_bucket": BUCKET,
                          "ssm_path": path(i), "pull_period": "1h"})
@@ -110,10 +119,13 @@ def fleet(stand_in, hosts, tmp_path_factory):
         metadata.wait(timeout=10)
 
 
-def run_command(host: Host) -> tuple[str, int, str]:
-    """The document's command text on ``host`` as the SSM Agent runs it: written to a script
-    file, run by sh as root. Its invocation as Run Command reports it: status, code, output."""
-    script = "\n".join(plan.document(APP, FLEET)["mainSteps"][0]["inputs"]["runCommand"]) + "\n"
+def run_command(host: Host, script: str | None = None) -> tuple[str, int, str]:
+    """The document's command text (``script``: another's) on ``host`` as the SSM Agent runs
+    it: written to a script file, run by sh as root. Its invocation as Run Command reports it:
+    status, code, output."""
+    if script is None:
+        script = "\n".join(plan.document(APP, FLEET)["mainSteps"][0]["inputs"]["runCommand"])
+        script += "\n"
     host.run(f"sudo install -D -m 0700 /dev/stdin {SCRIPT}", stdin=script)
     started = time.monotonic()
     done = subprocess.run([*lab.ssh_args(host.ssh_port), f"sudo sh {SCRIPT} </dev/null"],
@@ -273,3 +285,93 @@ def test_every_host_syncing_at_once_stays_within_parameter_stores_throughput(fle
         finally:
             for host in hosts:
                 host.run("sudo sed -i '/^AWS_ENDPOINT_URL_SSM=/d' /etc/ssmenv/agent/environment")
+
+
+# --- the fleet command itself, with the lab playing Run Command's part -------------------------
+
+
+@pytest.fixture(scope="module")
+def instances(fleet, hosts, source, tmp_path_factory) -> tuple[Path, list[str]]:
+    """The four hosts as EC2 instances of the stand-in (tagged Suite, Name fleet-hN, Slot N),
+    and an EC2 inventory naming them by their tags, each with its own ssm_path as published."""
+    suite = uuid.uuid4().hex
+    ec2 = fleet.client("ec2")
+    ids = []
+    for i in range(len(hosts)):
+        tags = {"Suite": suite, "Name": f"fleet-h{i}", "Slot": str(i)}
+        answer = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1,
+                                   TagSpecifications=[{"ResourceType": "instance", "Tags": [
+                                       {"Key": k, "Value": v} for k, v in tags.items()]}])
+        ids.append(answer["Instances"][0]["InstanceId"])
+    inventory = tmp_path_factory.mktemp("fleet-ec2") / "fleet.py"
+    inventory.write_text(f"""from ssmenv import ec2
+
+_hosts = [(name, {{**data, "app_source": {str(source)!r}, "delivery": "pull",
+                   "release_bucket": {BUCKET!r}, "pull_period": "1h",
+                   "ssm_path": "/fleet-ssm/h" + data["ec2_tags"]["Slot"]}})
+          for name, data in ec2.hosts(static=[], tags={{"Suite": {suite!r}}})]
+example = _hosts
+""")
+    return inventory, ids
+
+
+def fleet_cli(stand_in, inventory: Path, *args: str) -> subprocess.CompletedProcess:
+    done = subprocess.run([sys.executable, "-m", "ssmenv", "fleet", "rollout", str(inventory),
+                           "--poll", "0.3", "--data=rollout_batch=2", *args], cwd=REPO,
+                          env=aws_env(stand_in), capture_output=True, text=True,
+                          timeout=600)  # fmt: skip
+    done.output = done.stdout + done.stderr
+    return done
+
+
+def lab_run_command(stand_in, hosts: list[Host], ids: list[str]) -> RunCommand:
+    by_id = dict(zip(ids, hosts, strict=True))
+
+    def run(instance: str, script: str) -> tuple[int, str]:
+        _, code, output = run_command(by_id[instance], script)
+        return code, output
+
+    return RunCommand(stand_in.port, [plan.document_name(APP)], run)
+
+
+def test_the_fleet_command_rolls_a_rotation_out_through_run_command(fleet, hosts, instances):
+    """``python -m ssmenv fleet rollout`` itself, against the stand-in, with the lab carrying
+    its commands out on the hosts (``lab.run_command``): the canary's command, then the rest's
+    only once the canary said it changed, every host's real outcome read back."""
+    inventory, ids = instances
+    for i in range(len(hosts)):
+        fleet.put(values(i, "6"))
+    with lab_run_command(fleet, hosts, ids) as lab_rc:
+        done = fleet_cli(fleet, inventory)
+    assert done.returncode == plan.CHANGED, done.output
+    commands = list(dict.fromkeys(command for command, _ in lab_rc.ran))
+    assert len(commands) == 2
+    assert [i for c, i in lab_rc.ran if c == commands[0]] == ids[:1]  # the canary alone
+    assert [i for c, i in lab_rc.ran if c == commands[1]] == ids[1:]
+    for i, host in enumerate(hosts):
+        assert f"fleet: fleet-h{i} ({ids[i]}): changed" in done.stdout
+        assert host.process_environ(WEB)["API_KEY"] == f"FAKE-fssm-key-{i}-6".encode()
+    assert done.stdout.rstrip().endswith(f"fleet: {APP}: 4 changed, 0 unchanged, 0 refused, "
+                                         "0 rolled back, 0 timed out, 0 not reached")
+    assert "FAKE" not in done.output
+
+
+def test_the_fleet_command_stops_at_a_host_that_rolled_back(fleet, hosts, instances):
+    inventory, ids = instances
+    for i in range(len(hosts)):
+        fleet.put(values(i, "7"))
+    fleet.put({f"{path(2)}/DATABASE_URL": "FAKE-fssm-not-a-url"})
+    try:
+        with lab_run_command(fleet, hosts, ids) as lab_rc:
+            done = fleet_cli(fleet, inventory)
+        assert done.returncode == plan.FAILED, done.output
+        assert f"fleet: fleet-h2 ({ids[2]}): rolled back" in done.stdout
+        assert "fleet: stopped: fleet-h2: rolled back: the rollout stops there" in done.stdout
+        assert done.stdout.rstrip().endswith(f"fleet: {APP}: 2 changed, 0 unchanged, 0 refused, "
+                                             "1 rolled back, 0 timed out, 1 not reached")
+        assert ids[3] not in [i for _, i in lab_rc.ran]  # the command never reached it
+        assert hosts[3].fingerprints()["API_KEY"] == sha256("FAKE-fssm-key-3-6")
+        assert hosts[2].process_environ(WEB)["API_KEY"] == b"FAKE-fssm-key-2-6"
+        assert "FAKE" not in done.output
+    finally:
+        fleet.put({f"{path(2)}/DATABASE_URL": values(2)[f"{path(2)}/DATABASE_URL"]})
