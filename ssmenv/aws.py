@@ -147,7 +147,7 @@ class Budget:
     botocore's ``retry_mode`` (``None``: standard, or ``AWS_RETRY_MODE``), and ``attempts`` per
     request unless ``AWS_MAX_ATTEMPTS`` or the config file says."""
 
-    per_second: float = REQUESTS_PER_SECOND * _PACE
+    per_second: float | None = None  # None: 90% of REQUESTS_PER_SECOND
     retry_mode: str | None = None
     attempts: int = MAX_ATTEMPTS
 
@@ -173,7 +173,8 @@ def run_client(service: str, region: str) -> Any:
         if key not in _clients:
             found = client(service, region, retry_mode=_budget.retry_mode,
                            default_attempts=_budget.attempts)  # fmt: skip
-            pacer = _pacers.setdefault(key, _Pacer(_budget.per_second))
+            per_second = _budget.per_second or REQUESTS_PER_SECOND * _PACE
+            pacer = _pacers.setdefault(key, _Pacer(per_second))
             found.meta.events.register("before-send", pacer)
             _clients[key] = found
         return _clients[key]
