@@ -18,7 +18,7 @@ import http.client
 import json
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -102,6 +102,15 @@ class FaultProxy:
         self.forwarded: Counter[str] = Counter()  # operation -> requests that reached upstream
         self.injected: Counter[str] = Counter()  # operation -> requests answered with a fault
         self.times: list[float] = []  # when each forwarded request arrived (time.monotonic)
+        #: Every request as it arrived, when ``record``: (operation, body), in order.
+        self.requests: list[tuple[str, bytes]] = []
+        self.record = False
+        #: At most this many requests a second (of ``limited`` operations, or all) reach the
+        #: stand-in; the others are answered ThrottlingException, as SSM answers past its
+        #: throughput (``rate_limit``).
+        self.per_second: float | None = None
+        self.limited: frozenset[str] | None = None
+        self._admitted: deque[float] = deque()
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
         self._server.daemon_threads = True
@@ -127,6 +136,31 @@ class FaultProxy:
             self.forwarded.clear()
             self.injected.clear()
             self.times.clear()
+            self.requests.clear()
+
+    def rate_limit(self, per_second: float | None, operations: Iterable[str] | None = None
+                   ) -> None:  # fmt: skip
+        """Let at most ``per_second`` requests (of ``operations``, default all) through in any
+        one second, as a service's throughput quota does: the rest are throttled. ``None``: no
+        limit."""
+        with self._lock:
+            self.per_second = per_second
+            self.limited = frozenset(operations) if operations is not None else None
+            self._admitted.clear()
+
+    def _over_rate(self, operation: str, now: float) -> bool:
+        """Whether a request of ``operation`` arriving ``now`` is beyond the rate (else it is
+        admitted, and counted in the window)."""
+        with self._lock:
+            if self.per_second is None or (self.limited is not None
+                                           and operation not in self.limited):  # fmt: skip
+                return False
+            while self._admitted and self._admitted[0] <= now - 1.0:
+                self._admitted.popleft()
+            if len(self._admitted) >= self.per_second:
+                return True
+            self._admitted.append(now)
+            return False
 
     def start(self) -> FaultProxy:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -171,6 +205,15 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             # JSON-protocol services name the operation in X-Amz-Target: "AmazonSSM.GetParameters".
             operation = (self.headers.get("X-Amz-Target") or "").rpartition(".")[2]
+            if not operation and body.startswith(b"Action="):  # the query protocol (EC2, IAM)
+                operation = body[7:].split(b"&", 1)[0].decode(errors="replace")
+            if proxy.record:
+                with proxy._lock:
+                    proxy.requests.append((operation, body))
+            if proxy._over_rate(operation, arrived):
+                proxy._count(proxy.injected, operation)
+                error = {"__type": "ThrottlingException", "message": "Rate exceeded"}
+                return self._answer(400, json.dumps(error).encode(), _JSON)
             fault = proxy._pick(operation, body)
             if fault is not None and not (fault.per_secret and operation == "BatchGetSecretValue"):
                 proxy._count(proxy.injected, operation)
@@ -184,6 +227,7 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             self._answer(status, answer, headers.get("Content-Type", _JSON))
 
         do_GET = do_POST  # moto's own API and health checks pass straight through
+        do_PUT = do_DELETE = do_POST  # S3's objects (a publish through the proxy)
 
         def _forward(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
             connection = http.client.HTTPConnection(*proxy.upstream, timeout=60)

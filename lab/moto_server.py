@@ -218,6 +218,102 @@ def _checked_as(response: Any, action: str, resource: str) -> None:
     request.check_action_permitted(resource)
 
 
+def _list_command_invocations(self: SimpleSystemManagerResponse) -> Any:
+    """``ListCommandInvocations``, which moto 5.2.5 does not implement: each invocation moto
+    recorded for the command (or the instance), as ``GetCommandInvocation`` has it, with its
+    plugin's output under ``Details``. moto executes nothing: every one is ``Success``, empty."""
+    from moto.core.responses import ActionResult
+
+    command_id, instance_id = self._get_param("CommandId"), self._get_param("InstanceId")
+    details = self._get_param("Details", False)
+    found = []
+    for command in self.ssm_backend.list_commands(command_id, instance_id):
+        for invocation in command.invocations:
+            if instance_id and invocation["InstanceId"] != instance_id:
+                continue
+            item = {key: invocation[key] for key in (
+                "CommandId", "InstanceId", "Comment", "DocumentName", "Status", "StatusDetails",
+                "StandardOutputUrl")}  # fmt: skip
+            item["RequestedDateTime"] = command.requested_date_time
+            if details:
+                item["CommandPlugins"] = [{
+                    "Name": invocation["PluginName"], "Status": invocation["Status"],
+                    "StatusDetails": invocation["StatusDetails"],
+                    "ResponseCode": invocation["ResponseCode"],
+                    "Output": invocation["StandardOutputContent"]}]  # fmt: skip
+            found.append(item)
+    return ActionResult({"CommandInvocations": found})
+
+
+def _cancel_command(self: SimpleSystemManagerResponse) -> Any:
+    """``CancelCommand``, which moto 5.2.5 does not implement: what has not started is
+    ``Cancelled`` (with moto alone every invocation is done at once: nothing); an unknown
+    command is refused as AWS refuses it."""
+    from moto.core.responses import ActionResult
+
+    command = self.ssm_backend.get_command_by_id(self._get_param("CommandId"))
+    for invocation in command.invocations:
+        if invocation["Status"] in ("Pending", "Delayed"):
+            invocation.update(Status="Cancelled", StatusDetails="Cancelled")
+    return ActionResult({})
+
+
+#: Documents whose commands the lab's Run Command (``lab.run_command``) carries out: their
+#: invocations start ``Pending`` instead of moto's ``Success``, and it reports each.
+HELD: set[str] = set()
+_send_command = SimpleSystemManagerResponse.send_command
+
+
+def _send_command_held(self: SimpleSystemManagerResponse) -> Any:
+    """moto's ``SendCommand``, its command as AWS records it (below); a held document's
+    invocations ``Pending`` until the lab's Run Command reports them."""
+    answer = _send_command(self)
+    name = self._get_param("DocumentName")
+    command = self.ssm_backend._commands[-1]
+    # The version asked for, which moto does not keep: the command's as AWS lists it.
+    command.document_version = self._get_param("DocumentVersion") or "$DEFAULT"
+    asked = self._get_param("InstanceIds") or []
+    if asked and not self._get_param("Targets"):
+        # moto adds every instance of the region to a command without Targets (its empty tag
+        # filter matches them all): the command's instances are those it was sent to, in order.
+        command.instance_ids = list(dict.fromkeys(asked))
+        command.invocations = [i for i in command.invocations if i["InstanceId"] in asked]
+        command.target_count = command.completed_count = len(command.instance_ids)
+    answer = type(answer)({"Command": command.response_object()})
+    if name in HELD:
+        command.status = command.status_details = "Pending"
+        for invocation in command.invocations:
+            invocation.update(Status="Pending", StatusDetails="Pending", ResponseCode=-1)
+        answer = type(answer)({"Command": command.response_object()})
+    return answer
+
+
+def _run_command_api(request: Any, full_url: str, headers: Any) -> tuple[int, dict, str]:
+    """``POST /moto-api/lab/run-command``: ``{"hold": [document names]}`` (what the lab's Run
+    Command carries out from now on), or ``{"command", "instance", "status", "code", "output"}``
+    (one invocation as the host's SSM Agent would report it)."""
+    from moto.ssm.models import ssm_backends
+
+    body = json.loads(request.data.decode() or "{}")
+    if "hold" in body:
+        HELD.clear()
+        HELD.update(body["hold"])
+        return 200, {}, json.dumps({"held": sorted(HELD)})
+    for backend in ssm_backends[body.get("account", "123456789012")].values():
+        for command in backend._commands:
+            if command.command_id != body["command"]:
+                continue
+            for invocation in command.invocations:
+                if invocation["InstanceId"] == body["instance"]:
+                    invocation.update(Status=body["status"], StatusDetails=body["status"],
+                                      ResponseCode=body.get("code", -1),
+                                      StandardOutputContent=body.get("output", ""))
+            done = [i["Status"] not in ("Pending", "InProgress") for i in command.invocations]
+            command.status = command.status_details = "Success" if all(done) else "InProgress"
+            return 200, {}, json.dumps({"ok": True})
+    return 404, {}, json.dumps({"error": "no such command"})
+
+
 def install() -> None:
     """Add the checks above to moto (this process only)."""
     access_control.IAMPolicyStatement._match = staticmethod(_match)
@@ -230,6 +326,17 @@ def install() -> None:
     SecretsManagerResponse._authenticate_and_authorize_normal_action = _authorize_each(
         secrets_resources)
     SecretsManagerResponse.batch_get_secret_value = _batch_get_secret_value
+    SimpleSystemManagerResponse.list_command_invocations = _list_command_invocations
+    SimpleSystemManagerResponse.cancel_command = _cancel_command
+    SimpleSystemManagerResponse.send_command = _send_command_held
+    from moto.ssm.models import Command
+
+    respond = Command.response_object
+    Command.response_object = lambda self: {
+        **respond(self), "DocumentVersion": getattr(self, "document_version", "$DEFAULT")}
+    from moto.moto_api._internal import urls
+
+    urls.url_paths["{0}/moto-api/lab/run-command"] = _run_command_api
 
 
 def main(argv: list[str] | None = None) -> None:

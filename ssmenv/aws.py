@@ -18,6 +18,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import botocore.configprovider
@@ -53,7 +54,8 @@ _pacers: dict[tuple[str, str], _Pacer] = {}
 
 
 def client(
-    service: str, region: str | None, attempts: int | None = None, retry_mode: str | None = None
+    service: str, region: str | None, attempts: int | None = None, retry_mode: str | None = None,
+    default_attempts: int = MAX_ATTEMPTS,
 ) -> Any:
     """A new client, found the standard way, whose requests are bounded: a broken endpoint
     fails within a minute (seconds while an inventory loads), not after botocore's defaults.
@@ -61,13 +63,13 @@ def client(
     + service: ``ssm``, ``secretsmanager``, ``ec2``...
     + region: default: boto3's (``AWS_REGION``, ``AWS_DEFAULT_REGION``, the profile...)
     + attempts: per request, the first included; default: ``AWS_MAX_ATTEMPTS`` (or the AWS config
-      file), else ``MAX_ATTEMPTS``
+      file), else ``default_attempts``
     + retry_mode: default ``standard``, or ``adaptive`` when ``AWS_RETRY_MODE`` asks for it; both
       back off on ``ThrottlingException``
     """
     session = botocore.session.Session()
     mode = retry_mode or session.get_config_variable("retry_mode")
-    attempts = attempts or session.get_config_variable("max_attempts") or MAX_ATTEMPTS
+    attempts = attempts or session.get_config_variable("max_attempts") or default_attempts
     config = Config(
         retries={
             "mode": mode if mode in ("standard", "adaptive") else "standard",
@@ -139,14 +141,40 @@ class _Pacer:
         # None: botocore goes on and sends the request.
 
 
+@dataclass(frozen=True)
+class Budget:
+    """How this process's requests go (``run_client``): ``per_second`` to each service at most,
+    botocore's ``retry_mode`` (``None``: standard, or ``AWS_RETRY_MODE``), and ``attempts`` per
+    request unless ``AWS_MAX_ATTEMPTS`` or the config file says."""
+
+    per_second: float | None = None  # None: 90% of REQUESTS_PER_SECOND
+    retry_mode: str | None = None
+    attempts: int = MAX_ATTEMPTS
+
+
+_budget = Budget()
+
+
+def configure(budget: Budget) -> None:
+    """Send this process's requests within ``budget`` from now on (the host agent: its app's
+    ``pull_budget``, adaptive retries), forgetting the clients made before."""
+    global _budget
+    with _lock:
+        _budget = budget
+        _clients.clear()
+        _pacers.clear()
+
+
 def run_client(service: str, region: str) -> Any:
     """The run's client for ``service`` in ``region``, paced: one per process, because the retry
     mode's state and the pacing must be shared by every host of the run."""
     key = (service, region)
     with _lock:
         if key not in _clients:
-            found = client(service, region)
-            pacer = _pacers.setdefault(key, _Pacer(REQUESTS_PER_SECOND * _PACE))
+            found = client(service, region, retry_mode=_budget.retry_mode,
+                           default_attempts=_budget.attempts)  # fmt: skip
+            per_second = _budget.per_second or REQUESTS_PER_SECOND * _PACE
+            pacer = _pacers.setdefault(key, _Pacer(per_second))
             found.meta.events.register("before-send", pacer)
             _clients[key] = found
         return _clients[key]
@@ -192,7 +220,9 @@ def code_and_message(code: str, message: str) -> str:
 
 def reset() -> None:
     """Forget the run's clients, pacing and counts (tests, benchmarks: a new run)."""
+    global _budget
     with _lock:
+        _budget = Budget()
         _clients.clear()
         _pacers.clear()
         api_calls.clear()

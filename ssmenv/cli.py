@@ -10,6 +10,7 @@
     python -m ssmenv publish inventories/prod.py
     python -m ssmenv db rotate inventories/prod.py --parameter /my-app/prod/DATABASE_URL \\
         --admin-parameter /my-app/prod/DATABASE_ADMIN_URL
+    python -m ssmenv fleet rollout inventories/prod.py
 
 Each command is one row of ``COMMANDS``: its name, one line of help, a function adding its
 arguments to its subparser, a function running it that returns the exit status, the status of an
@@ -24,6 +25,10 @@ Exit status, for automation:
 
 - ``publish``: 0 published, or nothing to change, or the user data printed; 1 an error or bad
   usage (a setting that is not valid, no app in pull mode, AWS refused a write).
+- ``fleet rollout``: 0 every host healthy and none changed, 2 every host healthy and some
+  changed, 3 stopped at a host that refused, 4 stopped at a host that failed (rolled back,
+  broken, timed out, not reached); ``fleet status`` the same of the last rollout, or 75 while a
+  host still syncs; ``fleet events`` 0 printed or created; 1 an error or bad usage.
 - ``iam``: 0 the policies are printed; 1 an error or bad usage (a setting that is not valid, an
   inventory that does not exist or has no host, an account that cannot be found).
 - ``drift``, ``plan``, ``parity``, as ``diff`` and ``terraform plan -detailed-exitcode``: 0
@@ -59,6 +64,7 @@ from typing import NoReturn
 from ssmenv import dbrotate, dotenv_import, iam, parity, publish, report, scan
 from ssmenv.config import REPO_ROOT
 from ssmenv.errors import SsmEnvError
+from ssmenv.fleet import commands as fleet
 
 PROG = "python -m ssmenv"
 DESCRIPTION = "Configuration from AWS SSM into systemd env files: the toolkit's commands."
@@ -436,6 +442,10 @@ def db_run(args: argparse.Namespace) -> int:
     if args.abort:
         return dbrotate.abort(places, args.region, rollout)
     return dbrotate.rotate(places, args.region, rollout, behind, dry_run=args.dry_run)
+def fleet_run(args: argparse.Namespace) -> int:
+    # The inventory's hosts are its EC2 instances, with their ids, unless the user said.
+    os.environ.setdefault("SSMENV_INVENTORY", "ec2")
+    return fleet.run(args, _inventory_hosts)
 
 
 def _runs(deploy_file: str, statuses: str) -> str:
@@ -482,6 +492,9 @@ COMMANDS: tuple[Command, ...] = (
             "Every step is recorded in SSM (--state-root) before the next: a rerun resumes. "
             "Exit status: 0 rotated (or a dry run, or aborted); 1 an error or bad usage (a "
             "failed step: the previous role keeps working until the rotation finishes)."),
+    Command("fleet", "roll an app in pull mode out through SSM Run Command (rollout, status), "
+            "or on changes of its parameters and secrets (events)", fleet.add_arguments,
+            fleet_run, report.ERROR, fleet.EPILOG),
     Command("schedule", "install or update the rotation timer on each host of a control inventory",
             _pyinfra_arguments("inventories/control.py"), schedule_run, report.ERROR,
             _runs("schedule.py -y", "0 the timer is in place on every host")),

@@ -213,6 +213,8 @@ class AppConfig:
     health_settle: int = 2
     # How many hosts activate at once: a canary, then batches (ssmenv.rollout).
     rollout: pace.Pace = field(default_factory=pace.Pace)
+    # A fleet rollout through Run Command, beyond its pace: MaxErrors and each host's timeout.
+    fleet: pace.Fleet = field(default_factory=pace.Fleet)
     journald_max_retention: str = "1month"
     env_keep_previous: bool = True
     # The variables delivered as systemd credentials instead of env-file lines.
@@ -359,6 +361,7 @@ class AppConfig:
             health_timeout=values["health_timeout"],
             health_settle=values["health_settle"],
             rollout=pace.pace(values["rollout_canary"], values["rollout_batch"]),
+            fleet=pace.Fleet(values["fleet_max_errors"], values["fleet_timeout"]),
             journald_max_use=values["journald_max_use"],
             journald_max_retention=values["journald_max_retention"],
             env=values["env"],

@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from ssmenv import policy
 from ssmenv.policy import Statement
-from ssmenv.settings import Json, Line, Matching, Setting, Settings
+from ssmenv.settings import AtLeast, Json, Line, Matching, Setting, Settings
 from ssmenv.sources.ssm import NAME_CHARACTERS
 
 #: What the default description parameter's name starts with (SSM refuses a name starting with
@@ -89,6 +89,15 @@ SETTINGS = Settings("Pull mode", (
             "publish step uploads the agent for, for hosts that fetch it themselves: Python "
             "version and machine (`3.11-x86_64`: Debian 12; `3.12-x86_64`: Ubuntu 24.04; "
             "`-aarch64` on Graviton). A deploy ships the one its host needs.", parse=tuple),
+    Setting("pull_budget", AtLeast(1), 10, "SSM requests a second one sync of the app may send "
+            "from one host: its agent spaces them, and botocore's adaptive retries slow it "
+            "further when SSM throttles. Parameter Store's default throughput, 40 a second, is "
+            "shared by every Get call of the account and region: hosts syncing at once (a fleet "
+            "rollout's `rollout_batch`, a boot of many) share it."),
+    Setting("pull_start_jitter", Line, "0s", "A sync started on command or at boot waits a "
+            "random moment within this span before its first request, so hosts told to sync at "
+            "once (a fleet rollout, an Auto Scaling group's launch) do not call SSM at once "
+            "(`0s`: at once; the timer has `pull_jitter`).", parse=_span(0)),
 
     Setting("pull_description", Matching(f"/{NAME_CHARACTERS}{{1,1010}}", "an SSM parameter "
                                          "name starting with / (for example "
@@ -148,6 +157,8 @@ class Pull:
     jitter: int = 300
     max_age: int = 604800
     platforms: tuple[str, ...] = ("3.11-x86_64",)
+    budget: int = 10
+    start_jitter: int = 0
 
     @property
     def pulled(self) -> bool:
@@ -158,7 +169,8 @@ class Pull:
 def pull(values: Mapping[str, Any]) -> Pull:
     """The app's ``Pull`` from its checked settings."""
     return Pull(values["delivery"], values["pull_period"], values["pull_jitter"],
-                values["pull_max_age"], values["pull_platforms"])  # fmt: skip
+                values["pull_max_age"], values["pull_platforms"], values["pull_budget"],
+                values["pull_start_jitter"])  # fmt: skip
 
 
 def read(values: Mapping[str, Any], name: str, region: str, ssm_path: str | None

@@ -20,6 +20,7 @@ import atexit
 import grp
 import hashlib
 import os
+import random
 import socket
 import time
 from collections.abc import Callable
@@ -40,6 +41,7 @@ from ssmenv.plan import app as plans
 from ssmenv.plan.image import registry_password
 from ssmenv.plan.pull import STATE_DIR
 from ssmenv.plan.state import query
+from ssmenv.publication import Pull
 from ssmenv.scrub import scrub
 from ssmenv.sources import ssm_parameters
 from ssmenv.sources.base import Variable
@@ -53,6 +55,9 @@ LOCK_WAIT = 600
 BOOT_ATTEMPTS = 4
 BOOT_BACKOFF = 2.0
 BOOT_BACKOFF_MAX = 30.0
+#: Attempts per request (the first included) while SSM throttles a fleet syncing at once: with
+#: botocore's backoff (up to 20 s a wait) about two minutes before a sync gives up.
+BUDGET_ATTEMPTS = 10
 
 
 class Unreachable(AgentError):
@@ -85,9 +90,26 @@ def sync(app: str, say: Said | None = None, *, boot: bool = False) -> int:
         if not held:
             say(f"another sync of {app} has held its lock for {LOCK_WAIT} s: try again later")
             return _end(say, status.LOCKED)
+        _pace(app)
         if not boot:
             return _end(say, _attempt(app, say))
         return _end(say, _boot(app, say))
+
+
+def _pace(app: str) -> None:
+    """This sync's requests within its budget, from the last description of ``app`` that synced
+    healthy (the defaults before the first): ``pull_budget`` requests a second, botocore's
+    adaptive retries (throttled, it slows down and tries again, up to ``BUDGET_ATTEMPTS`` unless
+    ``AWS_MAX_ATTEMPTS`` says), after a random wait within ``pull_start_jitter``, so hosts told
+    to sync at once spread their first requests."""
+    pull = Pull()
+    try:
+        pull = parse(Path(cached(app)).read_text()).config().pull
+    except (OSError, SsmEnvError):
+        pass  # no description kept yet, or one no longer valid: the sync says why
+    aws.configure(aws.Budget(pull.budget, "adaptive", BUDGET_ATTEMPTS))
+    if pull.start_jitter:
+        time.sleep(random.uniform(0, pull.start_jitter))  # noqa: S311 (a spread, not a secret)
 
 
 def _end(say: Said, code: int) -> int:

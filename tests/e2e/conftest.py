@@ -94,6 +94,7 @@ BLOCKS = {
     "lab": Block("", 0, 10),  # lab_hosts: the two node hosts most modules use
     "pull": Block("pl", 10, 4),  # test_pull: an agent host, two apps
     "pull-deploy": Block("pd", 14, 2),  # test_pull_deploy: an agent host a deploy hands over
+    "fleet-ssm": Block("fs", 24, 6),  # test_fleet_ssm: agent hosts a Run Command rollout reaches
     "database": Block("db", 36, 14),  # test_database: two hosts, the lab's PostgreSQL (last port)
     "bare": Block("b", 50, 2),  # test_bootstrap: a bare host, its node app and python app
     "fleet": Block("f", 60, 6),  # test_rollout_fleet

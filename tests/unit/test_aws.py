@@ -88,3 +88,21 @@ def test_aws_unreachable_is_told_apart_from_aws_refusing():
     assert aws.unreachable(NoCredentialsError())  # no instance role: IMDS not reachable either
     assert not aws.unreachable(error("AccessDeniedException", "no"))
     assert not aws.unreachable(ValueError("x"))
+
+
+def test_a_budget_paces_the_processs_requests_and_retries_adaptively(monkeypatch):
+    # The host agent's: its app's pull_budget a second, adaptive retries, 10 attempts unless the
+    # environment says otherwise.
+    for name in ("AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE"):
+        monkeypatch.delenv(name, raising=False)
+    aws.reset()
+    try:
+        aws.configure(aws.Budget(4, "adaptive", 10))
+        found = aws.run_client("ssm", "us-east-1")
+        assert found.meta.config.retries == {"mode": "adaptive", "total_max_attempts": 10}
+        assert aws._pacers[("ssm", "us-east-1")].interval == 0.25
+        monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+        aws.configure(aws.Budget(4, "adaptive", 10))
+        assert aws.run_client("ssm", "us-east-1").meta.config.retries["total_max_attempts"] == 1
+    finally:
+        aws.reset()

@@ -23,6 +23,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "host state": ("ssmenv.hoststate", "ssmenv.accounts", "ssmenv.programs"),
     "plan": ("ssmenv.plan", "ssmenv.activation", "ssmenv.provision"),
     "drivers": ("tasks", "ssmenv.facts", "ssmenv.operations", "ssmenv.rollout", "ssmenv.remote",
+                "ssmenv.fleet",
                 # Around the push driver, on the control machine: the commands and their tools.
                 "ssmenv.cli", "ssmenv.__main__", "ssmenv.report", "ssmenv.parity", "ssmenv.ec2",
                 "ssmenv.dotenv_import", "ssmenv.scan", "ssmenv.gitfiles", "ssmenv.control",
