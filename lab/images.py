@@ -3,8 +3,9 @@
 Two layers, written here as an OCI image layout and pushed with ``skopeo``: no container engine on
 this machine, no ``FROM`` a public image. The base layer is a debootstrap'd Debian minbase with
 ``nodejs`` (built once, cached under the lab cache keyed by its recipe, like the host images); the
-app layer is ``examples/app`` in ``/app``. Each tag gets its own digest (the tag is a label), and
-``--broken`` makes an image whose container exits 1 at start, for rollback tests.
+app layer is ``examples/app`` in ``/app`` with its ``node_modules`` as ``npm ci`` makes them
+(``lab.npm``, as a Dockerfile's ``RUN npm ci`` would). Each tag gets its own digest (the tag is
+a label), and ``--broken`` makes an image whose container exits 1 at start, for rollback tests.
 
     python -m lab.images build --registry 127.0.0.1:5951 --tag example:v1
     python -m lab.images build --registry 127.0.0.1:5951 --tag example:v2-broken --broken
@@ -26,6 +27,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from lab import npm
 from lab.hosts import CACHE, MIRROR, SUITE, cache_lock
 
 REPO = Path(__file__).resolve().parents[1]
@@ -115,9 +117,14 @@ def _build_base_layer(root: Path) -> None:
 
 
 def app_layer(directory: Path, app: Path = APP) -> Layer:
-    """``app`` as ``/app``, owned by root, with fixed timestamps; written in ``directory``."""
+    """``app`` as ``/app`` with its dependencies installed (``lab.npm``), owned by root, with
+    fixed timestamps; written in ``directory``."""
     raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+    with (
+        tempfile.TemporaryDirectory(prefix="ssmenv-app-") as tmp,
+        tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        installed = npm.installed_copy(app, Path(tmp) / "app")
 
         def clean(info: tarfile.TarInfo) -> tarfile.TarInfo:
             info.uid = info.gid = 0
@@ -125,8 +132,8 @@ def app_layer(directory: Path, app: Path = APP) -> Layer:
             info.mtime = 0
             return info
 
-        for path in [app, *sorted(app.rglob("*"))]:
-            name = "app" if path == app else f"app/{path.relative_to(app)}"
+        for path in [installed, *sorted(installed.rglob("*"))]:
+            name = "app" if path == installed else f"app/{path.relative_to(installed)}"
             tar.add(path, arcname=name, recursive=False, filter=clean)
     data = raw.getvalue()
     blob = gzip.compress(data, mtime=0)

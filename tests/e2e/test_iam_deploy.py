@@ -18,8 +18,10 @@ from tests.e2e.conftest import APP, BLOCKS, REPO, WEB, Deployer, booted, write_i
 
 UNIT = WEB
 ACCOUNT = "123456789012"
+#: The app's parameters of the demo's seed: those under its path (the database administrator's
+#: URL beside them is the rotation's, outside the app's path and its policy).
 STAGING = {k: v for k, v in json.loads((REPO / "examples/ssm/staging.json").read_text()).items()
-           if k.startswith("/")}  # fmt: skip
+           if k.startswith("/example-app/staging/")}  # fmt: skip
 OTHER = "/other-app/staging/TOKEN"
 
 

@@ -17,13 +17,14 @@ from pathlib import Path
 
 import pytest
 
+from lab import npm
 from lab.ports import free_port
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 NODE = shutil.which("node")
 APPS = {
     "python": [sys.executable, str(EXAMPLES / "python-app" / "server.py")],
-    "node": [NODE or "node", str(EXAMPLES / "app" / "server.js")],
+    "node": [],  # the node_app fixture's copy: its dependencies installed
 }
 FAKE = {
     "DATABASE_URL": "postgres://app:FAKE-password@db.internal/app",
@@ -34,10 +35,18 @@ FAKE = {
 }
 
 
+@pytest.fixture(scope="module")
+def node_app(tmp_path_factory) -> Path:
+    """The node app as a checkout runs it after ``npm ci``: its dependencies installed."""
+    return npm.installed_copy(EXAMPLES / "app", tmp_path_factory.mktemp("node") / "app")
+
+
 @pytest.fixture(params=sorted(APPS))
 def app(request) -> list[str]:
-    if request.param == "node" and not NODE:
-        pytest.skip("node is not installed: only the Python twin is checked")
+    if request.param == "node":
+        if not NODE:
+            pytest.skip("node is not installed: only the Python twin is checked")
+        return [NODE, str(request.getfixturevalue("node_app") / "server.js")]
     return APPS[request.param]
 
 
