@@ -399,14 +399,22 @@ def db_arguments(parser: argparse.ArgumentParser) -> None:
                         "alternating-users way (docs/database.md)")
     parser.add_argument("inventory", help="the app's hosts, e.g. inventories/prod.py: the "
                         "rollout deploys them")
-    parser.add_argument("--parameter", required=True, metavar="NAME", help="the SSM "
-                        "SecureString holding the app's database URL (its DATABASE_URL)")
-    parser.add_argument("--admin-parameter", required=True, metavar="NAME", help="the SSM "
-                        "SecureString holding the URL of a login that may set both roles' "
-                        "passwords (PostgreSQL: CREATEROLE)")
+    app = parser.add_mutually_exclusive_group(required=True)
+    app.add_argument("--parameter", metavar="NAME", help="the SSM SecureString holding the "
+                     "app's database URL (its DATABASE_URL)")
+    app.add_argument("--secret", metavar="NAME", help="the Secrets Manager secret holding the "
+                     "app's login: JSON with username, password, host, port, dbname (as AWS's "
+                     "RDS rotation templates write it) or a whole URL as its string")
+    admin = parser.add_mutually_exclusive_group(required=True)
+    admin.add_argument("--admin-parameter", metavar="NAME", help="the SSM SecureString "
+                       "holding the URL of a login that may set both roles' passwords "
+                       "(PostgreSQL: CREATEROLE)")
+    admin.add_argument("--admin-secret", metavar="NAME", help="or the Secrets Manager secret "
+                       "holding it (JSON or URL, as --secret)")
     parser.add_argument("--state-root", default=dbrotate.STATE_ROOT, metavar="PATH",
                         help="where the rotation keeps its state and pending value in SSM "
-                        f"(default {dbrotate.STATE_ROOT}; then the parameter's name)")
+                        f"(default {dbrotate.STATE_ROOT}; then the parameter's name, or "
+                        "/secrets/ and the secret's)")
     parser.add_argument("--region", help="the parameters' AWS region (default: boto3's)")
     what = parser.add_mutually_exclusive_group()
     what.add_argument("--dry-run", action="store_true", help="say what each remaining step "
@@ -432,7 +440,8 @@ def db_run(args: argparse.Namespace) -> int:
         reports = _pyinfra_reports(args, "drift.py", "-y")
         return len({r.host for r in reports if r.differs})
 
-    places = dbrotate.Places(args.parameter, args.admin_parameter, args.state_root)
+    places = dbrotate.Places(args.parameter or "", args.admin_parameter or "", args.state_root,
+                             args.secret or "", args.admin_secret or "")
     if args.abort:
         return dbrotate.abort(places, args.region, rollout)
     return dbrotate.rotate(places, args.region, rollout, behind, dry_run=args.dry_run)

@@ -1,0 +1,213 @@
+"""``db rotate --secret``: the app's credentials in a Secrets Manager secret, against the lab's real
+PostgreSQL and the AWS stand-in, the rollout and the drift check given as the command's own
+callables (what the hosts do with them is tests/e2e/test_database.py's). The new login is the
+secret's AWSPENDING version until its password works, then AWSCURRENT (what the secrets source,
+and so every deploy and sync, reads) before the rollout; the previous role is retired only after
+it; at the end AWSCURRENT is the new login and no label is left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from lab import postgres
+from lab.ports import free_port
+from ssmenv import sources
+from ssmenv.databases import Login, from_secret
+from ssmenv.dbrotate import Places, Store, abort, rotate
+from ssmenv.errors import SsmEnvError
+from ssmenv.sources import secrets_manager
+from tests.conftest import StandIn
+
+SECRET = "it/db-rotate/app"
+ADMIN_SECRET = "it/db-rotate/admin"
+APP_PASSWORD = "FAKE-sm-app-password-canary"
+ADMIN_PASSWORD = "FAKE-sm-admin-password-canary"
+PLACES = Places(secret=SECRET, admin_secret=ADMIN_SECRET)
+
+
+@pytest.fixture(scope="module")
+def database() -> Iterator[postgres.Cluster]:
+    port = free_port()
+    cluster = postgres.up(port)
+    try:
+        postgres.create_app(cluster, APP_PASSWORD, "ssmenv_admin", ADMIN_PASSWORD)
+        yield cluster
+    finally:
+        postgres.down(port)
+
+
+def as_json(cluster: postgres.Cluster, user: str, password: str) -> str:
+    """A secret as AWS's RDS rotation templates write it, with a key they add."""
+    return json.dumps({"engine": "postgres", "host": "127.0.0.1", "port": cluster.port,
+                       "username": user, "password": password, "dbname": postgres.DATABASE,
+                       "dbInstanceIdentifier": "it-db"})  # fmt: skip
+
+
+def put_secret(client, name: str, value: str) -> None:
+    try:
+        client.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+    except client.exceptions.ResourceNotFoundException:
+        pass
+    client.create_secret(Name=name, SecretString=value)
+
+
+@pytest.fixture
+def aws(stand_in: StandIn, database, monkeypatch) -> StandIn:
+    """The stand-in for this process; the app's login in a JSON secret, the administrator's as
+    a URL in another; no rotation under way."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    for name, value in stand_in.env.items():
+        monkeypatch.setenv(name, value)
+    client = stand_in.client("secretsmanager")
+    put_secret(client, SECRET, as_json(database, "app", APP_PASSWORD))
+    put_secret(client, ADMIN_SECRET, database.url("ssmenv_admin", ADMIN_PASSWORD))
+    stand_in.delete(PLACES.state)
+    database.psql("ALTER ROLE app PASSWORD 'FAKE-sm-app-password-canary'; "
+                  "DROP ROLE IF EXISTS app_clone;")  # fmt: skip
+    return stand_in
+
+
+def served(name: str = SECRET) -> tuple[Login, str]:
+    """What a deploy or a sync reads now: the secrets source's AWSCURRENT (and its version)."""
+    sources.clear_cache()
+    found = secrets_manager.secret_values("us-east-1", [(name, "AWSCURRENT")])[(name, "AWSCURRENT")]
+    return from_secret(found.value, name), found.version_id
+
+
+def stages(stand_in: StandIn) -> dict[str, list[str]]:
+    return stand_in.client("secretsmanager").describe_secret(SecretId=SECRET)["VersionIdsToStages"]
+
+
+def test_a_secret_is_rotated_pending_then_current_before_the_rollout_and_the_old_role_retired_after(
+    aws, database, capsys
+):
+    _, first_version = served()
+    seen = []
+
+    def rollout() -> int:
+        # What the hosts get: the new role, AWSCURRENT, the previous version kept as AWSPREVIOUS;
+        # and the previous role still logs in (hosts not reached yet keep working).
+        login, _ = served()
+        seen.append((login.user, stages(aws)[first_version], database.login("app", APP_PASSWORD)))
+        return 0
+
+    assert rotate(PLACES, None, rollout=rollout, behind=lambda: 0) == 0
+    new, version = served()
+    assert seen == [("app_clone", ["AWSPREVIOUS"], True)]
+    assert new.user == "app_clone" and database.login("app_clone", new.password)
+    assert not database.login("app", APP_PASSWORD)
+    # AWSCURRENT is the new login; no AWSPENDING label and no state left behind.
+    assert stages(aws)[version] == ["AWSCURRENT"]
+    assert not any("AWSPENDING" in s for s in stages(aws).values())
+    assert Store(PLACES, None).state() is None
+    # The JSON secret keeps its other keys, in their order.
+    value = json.loads(aws.client("secretsmanager").get_secret_value(SecretId=SECRET)[
+        "SecretString"])
+    assert list(value) == ["engine", "host", "port", "username", "password", "dbname",
+                           "dbInstanceIdentifier"]  # fmt: skip
+    out = capsys.readouterr()
+    assert [line.split(": ")[2] for line in out.out.splitlines()[1:]] == [
+        "prepared", "password-set", "written", "rolled-out", "retired", "done"]
+    assert "AWSPENDING version" in out.out and "promote the AWSPENDING version" in out.out
+    for secret in (APP_PASSWORD, ADMIN_PASSWORD, new.password):
+        assert secret not in out.out + out.err
+
+    # The next rotation goes back to the first role, and retires the clone.
+    assert rotate(PLACES, None, rollout=lambda: 0, behind=lambda: 0) == 0
+    back, _ = served()
+    assert back.user == "app" and database.login("app", back.password)
+    assert not database.login("app_clone", new.password)
+
+
+def test_a_secret_holding_a_whole_url_stays_a_url(aws, database):
+    put_secret(aws.client("secretsmanager"), SECRET, database.url("app", APP_PASSWORD))
+    assert rotate(PLACES, None, rollout=lambda: 0, behind=lambda: 0) == 0
+    value = aws.client("secretsmanager").get_secret_value(SecretId=SECRET)["SecretString"]
+    new = Login.parse(value, SECRET)
+    assert new.user == "app_clone" and database.login("app_clone", new.password)
+    assert not database.login("app", APP_PASSWORD)
+
+
+def test_a_failed_rollout_stops_before_the_previous_role_changes_and_abort_goes_back(
+    aws, database
+):
+    _, first_version = served()
+    with pytest.raises(SsmEnvError, match="role 'app' is untouched"):
+        rotate(PLACES, None, rollout=lambda: 1, behind=lambda: 0)
+    assert database.login("app", APP_PASSWORD)
+    promoted, version = served()
+    assert promoted.user == "app_clone" and stages(aws)[first_version] == ["AWSPREVIOUS"]
+
+    # A rerun resumes with the same new password (hosts it reached keep working)...
+    with pytest.raises(SsmEnvError, match="1 hosts do not serve"):
+        rotate(PLACES, None, rollout=lambda: 0, behind=lambda: 1)
+    assert served() == (promoted, version) and database.login("app", APP_PASSWORD)
+
+    # ...or --abort puts the previous version back as AWSCURRENT, and the hosts get it.
+    deployed = []
+    assert abort(PLACES, None, rollout=lambda: deployed.append(served()[0].user) or 0) == 0
+    assert deployed == ["app"]
+    back, back_version = served()
+    assert (back.user, back.password, back_version) == ("app", APP_PASSWORD, first_version)
+    assert not any("AWSPENDING" in s for s in stages(aws).values())
+    assert Store(PLACES, None).state() is None and database.login("app", APP_PASSWORD)
+
+
+@pytest.mark.parametrize("phase", ["prepared", "password-set", "written", "rolled-out"])
+def test_a_secret_rotation_stopped_after_any_phase_resumes_with_the_same_new_password(
+    aws, database, phase
+):
+    class Stop(Exception):
+        pass
+
+    def stop_at(said: str) -> None:
+        if f": {phase}: " in said:
+            raise Stop
+
+    with pytest.raises(Stop):
+        rotate(PLACES, None, rollout=lambda: 0, behind=lambda: 0, say=stop_at)
+    pending = from_secret(aws.client("secretsmanager").get_secret_value(
+        SecretId=SECRET, VersionStage="AWSPENDING")["SecretString"], "pending")  # fmt: skip
+    assert database.login("app", APP_PASSWORD)
+    assert rotate(PLACES, None, rollout=lambda: 0, behind=lambda: 0) == 0
+    assert served()[0] == pending
+    assert database.login("app_clone", pending.password)
+    assert not database.login("app", APP_PASSWORD)
+
+
+def test_a_rotation_under_way_by_another_rotator_is_refused_before_anything_changes(
+    aws, database
+):
+    # A rotation function's createSecret ran (AWSPENDING on a new version) and has not finished.
+    client = aws.client("secretsmanager")
+    client.put_secret_value(SecretId=SECRET, SecretString=as_json(database, "app_clone",
+                            "FAKE-their-pending"), VersionStages=["AWSPENDING"])  # fmt: skip
+    before = stages(aws)
+    with pytest.raises(SsmEnvError, match="another rotation is under way"):
+        rotate(PLACES, None, rollout=lambda: 0, behind=lambda: 0)
+    assert stages(aws) == before and Store(PLACES, None).state() is None
+    assert database.psql("SELECT count(*) FROM pg_roles WHERE rolname = 'app_clone'").strip() == (
+        "0")
+
+
+def test_a_dry_run_of_a_secret_says_each_step_and_changes_nothing(aws, database, capsys):
+    before = stages(aws)
+    assert rotate(PLACES, None, rollout=lambda: 1 / 0, behind=lambda: 1 / 0, dry_run=True) == 0
+    said = capsys.readouterr().out
+    assert "would promote the AWSPENDING version to AWSCURRENT" in said
+    assert APP_PASSWORD not in said
+    assert stages(aws) == before and Store(PLACES, None).state() is None
+
+
+def test_a_secret_named_by_its_arn_is_refused_before_anything_changes(aws, database):
+    arn = aws.client("secretsmanager").describe_secret(SecretId=SECRET)["ARN"]
+    with pytest.raises(SsmEnvError, match="give the secret's name"):
+        rotate(Places(secret=arn, admin_secret=ADMIN_SECRET), None, rollout=lambda: 0,
+               behind=lambda: 0)  # fmt: skip
+    assert Store(PLACES, None).state() is None and served()[0].password == APP_PASSWORD
