@@ -405,6 +405,8 @@ def db_arguments(parser: argparse.ArgumentParser) -> None:
     app.add_argument("--secret", metavar="NAME", help="the Secrets Manager secret holding the "
                      "app's login: JSON with username, password, host, port, dbname (as AWS's "
                      "RDS rotation templates write it) or a whole URL as its string")
+    app.add_argument("--password-parameter", metavar="NAME", help="refused: alternating users "
+                     "change the user name too (docs/database.md)")
     admin = parser.add_mutually_exclusive_group(required=True)
     admin.add_argument("--admin-parameter", metavar="NAME", help="the SSM SecureString "
                        "holding the URL of a login that may set both roles' passwords "
@@ -425,7 +427,16 @@ def db_arguments(parser: argparse.ArgumentParser) -> None:
                         help="more pyinfra arguments for the rollout (--limit, --data...)")
 
 
+ONE_WRITE_ONLY = (
+    "--password-parameter: alternating users change the user name with the password, and two "
+    "parameters cannot change in one write (a host reading between them would get one role's "
+    "name with the other's password): keep the whole URL in one SecureString (--parameter) or "
+    "the login in a secret (--secret)")
+
+
 def db_run(args: argparse.Namespace) -> int:
+    if args.password_parameter:
+        raise SsmEnvError(ONE_WRITE_ONLY)
     checkout = _checkout("deploy.py")
     pyinfra = Path(sys.executable).with_name("pyinfra")
     inventory = _inventory(args.inventory, checkout)
