@@ -211,3 +211,42 @@ def test_a_secret_named_by_its_arn_is_refused_before_anything_changes(aws, datab
         rotate(Places(secret=arn, admin_secret=ADMIN_SECRET), None, rollout=lambda: 0,
                behind=lambda: 0)  # fmt: skip
     assert Store(PLACES, None).state() is None and served()[0].password == APP_PASSWORD
+
+
+def test_a_secret_rotated_by_its_rotation_function_is_named_by_drift_until_deployed(
+    aws, database
+):
+    # What drift.py does for a host: the variables now (the secrets source's AWSCURRENT) against
+    # the manifest the host's last deploy wrote. A rotation function's steps are staged by hand
+    # (a Lambda does not run in the stand-in): createSecret (AWSPENDING), setSecret (the clone's
+    # password), finishSecret (AWSCURRENT moved).
+    from ssmenv import manifest
+    from ssmenv.config import AppConfig
+    from ssmenv.plan.environment import in_manifest
+    from tasks.environment import resolve
+
+    config = AppConfig.from_data({"secrets": [{"id": SECRET, "prefix": "DB_"}]})
+    key = manifest.new_key()
+
+    def now() -> dict:
+        sources.clear_cache()
+        return in_manifest(resolve(config), config)
+
+    deployed = manifest.build(config.name, key, now())
+    assert manifest.compare(deployed, now(), key) == []
+    client = aws.client("secretsmanager")
+    old = client.describe_secret(SecretId=SECRET)["VersionIdsToStages"]
+    new = client.put_secret_value(SecretId=SECRET, SecretString=as_json(
+        database, "app_clone", "FAKE-sm-rotated"), VersionStages=["AWSPENDING"])["VersionId"]
+    # Not promoted yet: nothing to deploy.
+    assert manifest.compare(deployed, now(), key) == []
+    client.update_secret_version_stage(SecretId=SECRET, VersionStage="AWSCURRENT",
+                                       MoveToVersionId=new, RemoveFromVersionId=next(iter(old)))
+    differences = manifest.compare(deployed, now(), key)
+    # Every key's version moved; the values of two changed: those name the host as behind.
+    assert {(d.deployed, d.current) for d in differences} == {(next(iter(old)), new)}
+    assert manifest.differing(differences) == ["DB_password", "DB_username"]
+    line = manifest.drift_line(differences, keyed=True)
+    assert "FAKE" not in line and "DB_password" in line
+    # The next deploy records AWSCURRENT: nothing behind.
+    assert manifest.compare(manifest.build(config.name, key, now()), now(), key) == []
