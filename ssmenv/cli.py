@@ -56,7 +56,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from ssmenv import dbrotate, dotenv_import, iam, parity, publish, report, scan
+from ssmenv import dbrotate, dotenv_import, iam, parity, publication, publish, report, scan
 from ssmenv.config import REPO_ROOT
 from ssmenv.errors import SsmEnvError
 
@@ -389,8 +389,8 @@ def publish_run(args: argparse.Namespace) -> int:
     found = publish.publications(hosts)
     if not found:
         raise SsmEnvError(f"no app of {args.inventory} is in pull mode (delivery = \"pull\")")
-    for publication in found:
-        print(f"publish: {publish.publish(publication)}")
+    for each in found:
+        print(f"publish: {publish.publish(each)}")
     return report.CLEAN
 
 
@@ -418,6 +418,10 @@ def db_arguments(parser: argparse.ArgumentParser) -> None:
                         f"(default {dbrotate.STATE_ROOT}; then the parameter's name, or "
                         "/secrets/ and the secret's)")
     parser.add_argument("--region", help="the parameters' AWS region (default: boto3's)")
+    parser.add_argument("--rollout-time", default="10min", type=_time_span, metavar="SPAN",
+                        help="how long a rollout of the app takes (default 10min): with the "
+                        "hosts' sync period, compared with the rotation interval of a secret "
+                        "that Secrets Manager rotates by itself, to warn when hosts are slower")
     what = parser.add_mutually_exclusive_group()
     what.add_argument("--dry-run", action="store_true", help="say what each remaining step "
                       "would do; change nothing")
@@ -425,6 +429,35 @@ def db_arguments(parser: argparse.ArgumentParser) -> None:
                       "(before it retired the previous role): the previous credentials again")
     parser.add_argument("pyinfra_args", nargs=argparse.REMAINDER,
                         help="more pyinfra arguments for the rollout (--limit, --data...)")
+
+
+def _time_span(text: str) -> int:
+    try:
+        return publication.seconds(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _sync_period(args: argparse.Namespace) -> int:
+    """The longest time a host of the inventory takes to sync on its own: for an app in pull
+    mode its agent's period plus jitter (``pull_period``, ``pull_jitter``); 0 for pushed hosts,
+    which change only when deployed. The inventory read as a deploy reads it, the rollout's
+    ``--data`` and ``--group-data`` included; no host is contacted."""
+    passed = argparse.Namespace(inventory=args.inventory, data=[], group_data=[])
+    words = iter(args.pyinfra_args)
+    for word in words:
+        for option, into in (("--data", passed.data), ("--group-data", passed.group_data)):
+            if word == option:
+                into.append(next(words, ""))
+            elif word.startswith(option + "="):
+                into.append(word[len(option) + 1:])
+    longest = 0
+    for _, data in _inventory_hosts(passed):
+        if data.get("delivery") == "pull":
+            period = publication.seconds(str(data.get("pull_period") or "15min"))
+            jitter = publication.seconds(str(data.get("pull_jitter") or "5min"))
+            longest = max(longest, period + jitter)
+    return longest
 
 
 ONE_WRITE_ONLY = (
@@ -455,7 +488,9 @@ def db_run(args: argparse.Namespace) -> int:
                              args.secret or "", args.admin_secret or "")
     if args.abort:
         return dbrotate.abort(places, args.region, rollout)
-    return dbrotate.rotate(places, args.region, rollout, behind, dry_run=args.dry_run)
+    return dbrotate.rotate(places, args.region, rollout, behind, dry_run=args.dry_run,
+                           sync_period=lambda: _sync_period(args),
+                           rollout_time=args.rollout_time)  # fmt: skip
 
 
 def _runs(deploy_file: str, statuses: str) -> str:

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ssmenv import aws
+from ssmenv import aws, rotation_window
 from ssmenv.databases import Login, engine, from_secret, new_password, to_secret
 from ssmenv.databases.steps import SECRET_STEPS, STEPS, State, alternate, remaining, resume
 from ssmenv.errors import SsmEnvError
@@ -204,6 +204,12 @@ class SecretCredentials:
             raise SsmEnvError(f"{self.label}: holds binary data, not a login")
         return answer["SecretString"], answer["VersionId"]
 
+    def rotation_rules(self) -> dict[str, Any] | None:
+        """The secret's own rotation schedule (``RotationRules``) when Secrets Manager rotates it
+        by itself, else None."""
+        described = self._call("describe_secret")
+        return described.get("RotationRules") or {} if described.get("RotationEnabled") else None
+
     def stages(self) -> dict[str, list[str]]:
         """Each version id's stages."""
         return self._call("describe_secret").get("VersionIdsToStages", {})
@@ -292,10 +298,16 @@ def rotate(
     behind: Callable[[], int],
     dry_run: bool = False,
     say: Callable[[str], None] = print,
+    sync_period: Callable[[], int] = lambda: 0,
+    rollout_time: int = 0,
 ) -> int:
     """Run (or resume) the rotation of ``places.target`` to its end; 0 when done. A failed step
     raises ``SsmEnvError`` and leaves the state at the last phase reached: every host then holds
-    a login that works, and a rerun resumes there."""
+    a login that works, and a rerun resumes there.
+
+    A secret that Secrets Manager also rotates by itself is first warned of (one line, before
+    anything changes) when the hosts' ``sync_period()`` (seconds, asked only then) plus
+    ``rollout_time`` is longer than its rotation interval (``ssmenv.rotation_window``)."""
     places.check()
     store = Store(places, region)
     creds = credentials(places, store, region)
@@ -305,6 +317,11 @@ def rotate(
     admin = admin_login(places, store, region)
     db = engine(current, places.target)
     prefix = f"db rotate: {places.target}"
+    if isinstance(creds, SecretCredentials) and (rules := creds.rotation_rules()) is not None:
+        line = rotation_window.warning(places.secret, rotation_window.interval(rules),
+                                       sync_period(), rollout_time)  # fmt: skip
+        if line:
+            say(f"db rotate: {line}")
     if state.phase != "started":
         say(f"{prefix}: resuming the rotation from {state.previous_user!r} to "
             f"{state.new_user!r} after {state.phase}")  # fmt: skip

@@ -250,3 +250,35 @@ def test_a_secret_rotated_by_its_rotation_function_is_named_by_drift_until_deplo
     assert "FAKE" not in line and "DB_password" in line
     # The next deploy records AWSCURRENT: nothing behind.
     assert manifest.compare(manifest.build(config.name, key, now()), now(), key) == []
+
+
+def test_a_secret_rotating_faster_than_its_hosts_sync_is_warned_of_before_anything_changes(
+    aws, database, capsys
+):
+    # Secrets Manager rotates it every day (moto: RotationRules without a function, its value
+    # kept); the hosts sync every 23 hours and a rollout takes an hour and a half.
+    aws.client("secretsmanager").rotate_secret(
+        SecretId=SECRET, RotationRules={"AutomaticallyAfterDays": 1}, RotateImmediately=False)
+    asked = []
+    periods = lambda: asked.append(1) or 23 * 3600  # noqa: E731
+    before = stages(aws)
+    assert rotate(PLACES, None, rollout=lambda: 0, behind=lambda: 0, dry_run=True,
+                  sync_period=periods, rollout_time=5400) == 0  # fmt: skip
+    said = capsys.readouterr().out.splitlines()
+    assert said[0] == (
+        f"db rotate: warning: secret {SECRET} rotates every 1d, but its hosts take up to 23h "
+        "(sync period) + 1h 30min (a rollout) to take up a new version: the next rotation "
+        "would change the previous role's password before every host has the new one")
+    assert stages(aws) == before and asked == [1]
+    # Hosts that keep up: no warning.
+    assert rotate(PLACES, None, rollout=lambda: 0, behind=lambda: 0, dry_run=True,
+                  sync_period=lambda: 3600, rollout_time=600) == 0  # fmt: skip
+    assert "warning" not in capsys.readouterr().out
+
+
+def test_a_secret_without_a_rotation_schedule_is_not_warned_of_nor_are_its_hosts_read(
+    aws, database, capsys
+):
+    assert rotate(PLACES, None, rollout=lambda: 0, behind=lambda: 0, dry_run=True,
+                  sync_period=lambda: 1 / 0, rollout_time=10**9) == 0  # fmt: skip
+    assert "warning" not in capsys.readouterr().out
