@@ -282,3 +282,20 @@ def test_a_secret_without_a_rotation_schedule_is_not_warned_of_nor_are_its_hosts
     assert rotate(PLACES, None, rollout=lambda: 0, behind=lambda: 0, dry_run=True,
                   sync_period=lambda: 1 / 0, rollout_time=10**9) == 0  # fmt: skip
     assert "warning" not in capsys.readouterr().out
+
+
+def test_the_hosts_sync_period_is_the_longest_pull_period_and_jitter_of_the_inventory(tmp_path):
+    # Read as a deploy reads the inventory (pyinfra debug-inventory), the rollout's --data
+    # included; no host contacted. A pushed host syncs only when deployed.
+    import argparse
+
+    from ssmenv import cli
+
+    inventory = tmp_path / "shop.py"
+    inventory.write_text("shop = [('web-1', {'delivery': 'pull', 'pull_period': '23h'}), "
+                         "('web-2', {'delivery': 'pull'}), ('web-3', {})]\n")  # fmt: skip
+    args = argparse.Namespace(inventory=str(inventory),
+                              pyinfra_args=["--data", "pull_jitter=1h", "-vvv"])  # fmt: skip
+    assert cli._sync_period(args) == 24 * 3600
+    args.pyinfra_args = ["--data=delivery=push"]
+    assert cli._sync_period(args) == 0
