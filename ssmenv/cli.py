@@ -10,6 +10,8 @@
     python -m ssmenv publish inventories/prod.py
     python -m ssmenv db rotate inventories/prod.py --parameter /my-app/prod/DATABASE_URL \\
         --admin-parameter /my-app/prod/DATABASE_ADMIN_URL
+    python -m ssmenv db rotate inventories/prod.py --secret my-app/prod/db \\
+        --admin-secret my-app/admin/db
 
 Each command is one row of ``COMMANDS``: its name, one line of help, a function adding its
 arguments to its subparser, a function running it that returns the exit status, the status of an
