@@ -424,6 +424,11 @@ def db_arguments(parser: argparse.ArgumentParser) -> None:
                         help="how long a rollout of the app takes (default 10min): with the "
                         "hosts' sync period, compared with the rotation interval of a secret "
                         "that Secrets Manager rotates by itself, to warn when hosts are slower")
+    parser.add_argument("--pull-inventory", action="append", default=[], metavar="INVENTORY",
+                        help="hosts that pull the app by themselves (delivery = \"pull\"), which "
+                        "the rollout does not deploy: before the previous role is retired, the "
+                        "rotation waits up to their pull_period and pull_jitter plus "
+                        "--rollout-time until drift finds none of them behind (repeatable)")
     what = parser.add_mutually_exclusive_group()
     what.add_argument("--dry-run", action="store_true", help="say what each remaining step "
                       "would do; change nothing")
@@ -440,12 +445,13 @@ def _time_span(text: str) -> int:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def _sync_period(args: argparse.Namespace) -> int:
-    """The longest time a host of the inventory takes to sync on its own: for an app in pull
-    mode its agent's period plus jitter (``pull_period``, ``pull_jitter``); 0 for pushed hosts,
+def _sync_period(args: argparse.Namespace, inventories: Sequence[str] | None = None) -> int:
+    """The longest time a host of the ``inventories`` (default: the rotation's and its
+    ``--pull-inventory``) takes to sync on its own: for an app in pull mode its agent's period
+    plus jitter (``pull_period``, ``pull_jitter``); 0 for pushed hosts,
     which change only when deployed. The inventory read as a deploy reads it, the rollout's
     ``--data`` and ``--group-data`` included; no host is contacted."""
-    passed = argparse.Namespace(inventory=args.inventory, data=[], group_data=[])
+    passed = argparse.Namespace(data=[], group_data=[])
     words = iter(args.pyinfra_args)
     for word in words:
         for option, into in (("--data", passed.data), ("--group-data", passed.group_data)):
@@ -453,12 +459,23 @@ def _sync_period(args: argparse.Namespace) -> int:
                 into.append(next(words, ""))
             elif word.startswith(option + "="):
                 into.append(word[len(option) + 1:])
+    if inventories is None:
+        inventories = [args.inventory, *getattr(args, "pull_inventory", [])]
     longest = 0
-    for _, data in _inventory_hosts(passed):
+    for inventory in inventories:
+        passed.inventory = inventory
+        longest = max(longest, *_pull_periods(_inventory_hosts(passed)))
+    return longest
+
+
+def _pull_periods(hosts: Sequence[tuple[str, dict]]) -> list[int]:
+    """Each host's sync period: pull_period plus pull_jitter in pull mode, else 0."""
+    longest = [0]
+    for _, data in hosts:
         if data.get("delivery") == "pull":
             period = publication.seconds(str(data.get("pull_period") or "15min"))
             jitter = publication.seconds(str(data.get("pull_jitter") or "5min"))
-            longest = max(longest, period + jitter)
+            longest.append(period + jitter)
     return longest
 
 
@@ -483,8 +500,18 @@ def db_run(args: argparse.Namespace) -> int:
         return subprocess.run(command, cwd=checkout).returncode
 
     def behind() -> int:
-        reports = _pyinfra_reports(args, "drift.py", "-y")
-        return len({r.host for r in reports if r.differs})
+        # The rollout's hosts, then those that pull by themselves (--pull-inventory).
+        late = set()
+        for each in [args.inventory, *args.pull_inventory]:
+            reports = _pyinfra_reports(argparse.Namespace(**{**vars(args), "inventory": each}),
+                                       "drift.py", "-y")  # fmt: skip
+            late |= {r.host for r in reports if r.differs}
+        return len(late)
+
+    def wait_for_sync() -> int:
+        if not args.pull_inventory:
+            return 0
+        return _sync_period(args, args.pull_inventory) + args.rollout_time
 
     places = dbrotate.Places(args.parameter or "", args.admin_parameter or "", args.state_root,
                              args.secret or "", args.admin_secret or "")
@@ -492,7 +519,8 @@ def db_run(args: argparse.Namespace) -> int:
         return dbrotate.abort(places, args.region, rollout)
     return dbrotate.rotate(places, args.region, rollout, behind, dry_run=args.dry_run,
                            sync_period=lambda: _sync_period(args),
-                           rollout_time=args.rollout_time)  # fmt: skip
+                           rollout_time=args.rollout_time,
+                           wait_for_sync=wait_for_sync)  # fmt: skip
 
 
 def _runs(deploy_file: str, statuses: str) -> str:

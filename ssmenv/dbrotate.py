@@ -22,6 +22,7 @@ parameters and versions only.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -300,6 +301,8 @@ def rotate(
     say: Callable[[str], None] = print,
     sync_period: Callable[[], int] = lambda: 0,
     rollout_time: int = 0,
+    wait_for_sync: Callable[[], int] = lambda: 0,
+    poll: float = 15.0,
 ) -> int:
     """Run (or resume) the rotation of ``places.target`` to its end; 0 when done. A failed step
     raises ``SsmEnvError`` and leaves the state at the last phase reached: every host then holds
@@ -307,7 +310,12 @@ def rotate(
 
     A secret that Secrets Manager also rotates by itself is first warned of (one line, before
     anything changes) when the hosts' ``sync_period()`` (seconds, asked only then) plus
-    ``rollout_time`` is longer than its rotation interval (``ssmenv.rotation_window``)."""
+    ``rollout_time`` is longer than its rotation interval (``ssmenv.rotation_window``).
+
+    Hosts that pull the app by themselves are not deployed by ``rollout``: when ``behind`` finds
+    hosts behind after it, the rotation checks again every ``poll`` seconds for up to
+    ``wait_for_sync()`` seconds (their sync period and a rollout; 0: no host pulls) before it
+    gives up, the previous role untouched."""
     places.check()
     store = Store(places, region)
     creds = credentials(places, store, region)
@@ -336,12 +344,37 @@ def rotate(
         creds.check_start()
         store.record(state)  # a rerun knows the pending value it finds is this rotation's
     for phase in remaining(state.phase):
-        _step(phase, state, store, creds, admin, db, rollout, behind)
+        _step(phase, state, store, creds, admin, db, rollout,
+              _waiting(behind, wait_for_sync, poll, lambda n, until: say(
+                  f"{prefix}: {n} hosts do not serve the new credentials yet: waiting up to "
+                  f"{rotation_window.span(until)} for those that pull to sync")))  # fmt: skip
         state = state.at(phase)
         if phase != "done":
             store.record(state)
         say(f"{prefix}: {phase}: {_describe(phase, state, creds.steps)}: done")
     return 0
+
+
+def _waiting(behind: Callable[[], int], wait_for_sync: Callable[[], int], poll: float,
+             say: Callable[[int, int], None]) -> Callable[[], int]:  # fmt: skip
+    """``behind``, asked again every ``poll`` seconds while hosts are behind, up to a deadline of
+    ``wait_for_sync()`` seconds from the first answer: how many are still behind then."""
+
+    def check() -> int:
+        late = behind()
+        if not late:
+            return 0
+        wait = wait_for_sync()
+        if wait <= 0:
+            return late
+        say(late, wait)
+        deadline = time.monotonic() + wait
+        while late and time.monotonic() < deadline:
+            time.sleep(max(0.0, min(poll, deadline - time.monotonic())))
+            late = behind()
+        return late
+
+    return check
 
 
 def _step(phase: str, state: State, store: Store, creds: Any, admin: Login, db: Any,

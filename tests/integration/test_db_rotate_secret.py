@@ -299,3 +299,38 @@ def test_the_hosts_sync_period_is_the_longest_pull_period_and_jitter_of_the_inve
     assert cli._sync_period(args) == 24 * 3600
     args.pyinfra_args = ["--data=delivery=push"]
     assert cli._sync_period(args) == 0
+    # Hosts that pull by themselves, beside the rollout's (--pull-inventory).
+    pulling = tmp_path / "shop_pull.py"
+    pulling.write_text("shop = [('asg-1', {'delivery': 'pull', 'pull_period': '2h'})]\n")
+    args = argparse.Namespace(inventory=str(inventory), pull_inventory=[str(pulling)],
+                              pyinfra_args=["--data", "pull_jitter=0s"])  # fmt: skip
+    assert cli._sync_period(args) == 23 * 3600
+    assert cli._sync_period(args, [str(pulling)]) == 2 * 3600
+
+
+def test_hosts_that_pull_are_waited_for_until_they_serve_awscurrent_then_the_old_role_retires(
+    aws, database, capsys
+):
+    # After the rollout (the pushed hosts), drift still finds two hosts that pull behind, then
+    # one, then none: their agents synced. The previous role keeps working until then.
+    answers = iter([2, 1, 0])
+    seen = []
+
+    def behind() -> int:
+        seen.append(database.login("app", APP_PASSWORD))
+        return next(answers)
+
+    assert rotate(PLACES, None, rollout=lambda: 0, behind=behind, wait_for_sync=lambda: 60,
+                  poll=0.05) == 0  # fmt: skip
+    assert seen == [True, True, True] and not database.login("app", APP_PASSWORD)
+    assert ("2 hosts do not serve the new credentials yet: waiting up to 1min for those that "
+            "pull to sync") in capsys.readouterr().out
+
+
+def test_hosts_that_pull_and_never_sync_stop_the_rotation_at_the_deadline(aws, database):
+    with pytest.raises(SsmEnvError, match="1 hosts do not serve the new credentials yet: role "
+                       "'app' is untouched"):  # fmt: skip
+        rotate(PLACES, None, rollout=lambda: 0, behind=lambda: 1, wait_for_sync=lambda: 0.3,
+               poll=0.05)  # fmt: skip
+    assert database.login("app", APP_PASSWORD)
+    assert Store(PLACES, None).state().phase == "written"
