@@ -336,12 +336,13 @@ def rotate(
     else:
         say(f"{prefix}: rotating from role {state.previous_user!r} to {state.new_user!r} "
             f"({current.masked}, version {version})")  # fmt: skip
+    if stored is None:
+        creds.check_start()  # read only: a dry run says so too
     if dry_run:
         for phase in remaining(state.phase):
             say(f"{prefix}: would {_describe(phase, state, creds.steps)}")
         return 0
     if stored is None:
-        creds.check_start()
         store.record(state)  # a rerun knows the pending value it finds is this rotation's
     for phase in remaining(state.phase):
         _step(phase, state, store, creds, admin, db, rollout,

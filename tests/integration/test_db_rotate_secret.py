@@ -189,8 +189,9 @@ def test_a_rotation_under_way_by_another_rotator_is_refused_before_anything_chan
     client.put_secret_value(SecretId=SECRET, SecretString=as_json(database, "app_clone",
                             "FAKE-their-pending"), VersionStages=["AWSPENDING"])  # fmt: skip
     before = stages(aws)
-    with pytest.raises(SsmEnvError, match="another rotation is under way"):
-        rotate(PLACES, None, rollout=lambda: 0, behind=lambda: 0)
+    for dry_run in (True, False):
+        with pytest.raises(SsmEnvError, match="another rotation is under way"):
+            rotate(PLACES, None, rollout=lambda: 0, behind=lambda: 0, dry_run=dry_run)
     assert stages(aws) == before and Store(PLACES, None).state() is None
     assert database.psql("SELECT count(*) FROM pg_roles WHERE rolname = 'app_clone'").strip() == (
         "0")
