@@ -209,7 +209,9 @@ class SecretCredentials:
         """The secret's own rotation schedule (``RotationRules``) when Secrets Manager rotates it
         by itself, else None."""
         described = self._call("describe_secret")
-        return described.get("RotationRules") or {} if described.get("RotationEnabled") else None
+        if not described.get("RotationEnabled"):
+            return None
+        return described.get("RotationRules") or {}
 
     def stages(self) -> dict[str, list[str]]:
         """Each version id's stages."""
