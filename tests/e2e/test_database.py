@@ -419,3 +419,31 @@ def test_a_secret_rotated_under_load_at_pyinfra_vvv_fails_no_request_and_hosts_s
     assert "-vvv" in " ".join(command)
     for secret in (APP_PASSWORD, ADMIN_PASSWORD, new.password):
         assert secret not in output
+
+    # Then Secrets Manager's own rotation function (alternating users) rotates it back, its
+    # steps staged by hand (no Lambda runs in the stand-in): createSecret (AWSPENDING), setSecret
+    # (role app's new password), finishSecret (AWSCURRENT moved). drift names both hosts as
+    # behind AWSCURRENT; the next deploy takes it up; drift is clean again.
+    rotated = "FAKE-db-rotated-by-the-function"
+    database.psql(f"ALTER ROLE app PASSWORD '{rotated}';")
+    pending = client.put_secret_value(SecretId=SECRET, SecretString=database.url("app", rotated),
+                                      VersionStages=["AWSPENDING"])["VersionId"]  # fmt: skip
+    current = next(v for v, s in stages.items() if "AWSCURRENT" in s)
+    client.update_secret_version_stage(SecretId=SECRET, VersionStage="AWSCURRENT",
+                                       MoveToVersionId=pending, RemoveFromVersionId=current)
+    drift = subprocess.run([sys.executable, "-m", "ssmenv", "drift", str(inventory),
+                            *pyinfra_data], cwd=REPO, env=deployer.env, capture_output=True,
+                           text=True, timeout=300)  # fmt: skip
+    said = drift.stdout + drift.stderr
+    assert drift.returncode == 2, said[-2000:]
+    summary = next(line for line in said.splitlines() if "hosts differ" in line)
+    assert summary.startswith("drift: 2 of 2 hosts differ: "), said[-2000:]
+    assert all(host.name in summary for host in lab_hosts)
+    assert "DATABASE_URL" in said and rotated not in said
+    assert (again := deployer.run(data=data)).returncode == 0, again.output[-3000:]
+    for host in lab_hosts:
+        assert host.get("/healthz/db") == b"ok app\n"
+    drift = subprocess.run([sys.executable, "-m", "ssmenv", "drift", str(inventory),
+                            *pyinfra_data], cwd=REPO, env=deployer.env, capture_output=True,
+                           text=True, timeout=300)  # fmt: skip
+    assert drift.returncode == 0, (drift.stdout + drift.stderr)[-2000:]
