@@ -146,15 +146,16 @@ def database_down() -> None:
 
 
 # The rotation's rollout is the push deploy of inventories/local.py; demo-3 pulls: its agent
-# takes the new credentials at its next sync (the rotation does not wait for it yet).
+# takes the new credentials at its next sync (the rotation waits for it when given
+# --pull-inventory inventories/local_pull.py).
 ROTATE = f"""
 Rotate the database password (docs/database.md), the pushed hosts answering all along:
   eval "$(.venv/bin/python -m lab.aws env --port {aws.DEFAULT_PORT})"
   .venv/bin/python -m ssmenv db rotate --parameter {DATABASE_URL} \\
       --admin-parameter {ADMIN_URL} --dry-run inventories/local.py
   (then without --dry-run; curl http://127.0.0.1:3001/healthz/db says which role is in use;
-  demo-3 pulls: the rotation does not wait for it yet, its database requests fail until its
-  agent's next sync takes the new credentials)"""
+  demo-3 pulls: add --pull-inventory inventories/local_pull.py for the rotation to wait for its
+  agent's next sync before it retires the previous role)"""
 
 
 # --- demo-3: a host that pulls, as an Auto Scaling group's instance ---------------------------

@@ -17,6 +17,10 @@ proven, this module adds what AWS does (docs/tests.md: "The AWS stand-in and IAM
   the answer's ``Errors`` (``AccessDeniedException``) and the others are answered, as AWS does.
 - Policy ARNs match as IAM matches them: ``*`` any run of characters, ``?`` any one, anything
   else literally.
+- Moving ``AWSCURRENT`` (``UpdateSecretVersionStage``, a rotation's finishSecret) makes the
+  version it moves to the one every read of the current value answers, ``GetSecretValue``
+  without a stage and ``BatchGetSecretValue`` included, as AWS does (moto 5.2.5 kept answering
+  the version it was removed from).
 - A refusal of a JSON-protocol service (SSM, Secrets Manager, ECR, KMS...) is answered as AWS
   answers it, ``AccessDeniedException`` in JSON with the resource named ("User: ARN is not
   authorized to perform: ssm:GetParameters on resource: ARN because no identity-based policy
@@ -42,7 +46,7 @@ from moto import settings
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.core.exceptions import JsonRESTError
 from moto.iam import access_control
-from moto.secretsmanager.models import secretsmanager_backends
+from moto.secretsmanager.models import SecretsManagerBackend, secretsmanager_backends
 from moto.secretsmanager.responses import SecretsManagerResponse
 from moto.ssm.responses import SimpleSystemManagerResponse
 from moto.utilities.utils import get_partition
@@ -314,6 +318,23 @@ def _run_command_api(request: Any, full_url: str, headers: Any) -> tuple[int, di
     return 404, {}, json.dumps({"error": "no such command"})
 
 
+
+
+_moto_update_secret_version_stage = SecretsManagerBackend.update_secret_version_stage
+
+
+def _update_secret_version_stage(self: SecretsManagerBackend, secret_id: str, version_stage: str,
+                                 remove_from_version_id: str, move_to_version_id: str
+                                 ) -> tuple[str, str]:  # fmt: skip
+    """moto's move, and the secret's default version (what reads without a stage answer)
+    following ``AWSCURRENT``."""
+    answer = _moto_update_secret_version_stage(self, secret_id, version_stage,
+                                               remove_from_version_id, move_to_version_id)
+    if version_stage == "AWSCURRENT" and move_to_version_id:
+        self.secrets[secret_id].set_default_version_id(move_to_version_id)
+    return answer
+
+
 def install() -> None:
     """Add the checks above to moto (this process only)."""
     access_control.IAMPolicyStatement._match = staticmethod(_match)
@@ -337,6 +358,7 @@ def install() -> None:
     from moto.moto_api._internal import urls
 
     urls.url_paths["{0}/moto-api/lab/run-command"] = _run_command_api
+    SecretsManagerBackend.update_secret_version_stage = _update_secret_version_stage
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,6 +10,8 @@
     python -m ssmenv publish inventories/prod.py
     python -m ssmenv db rotate inventories/prod.py --parameter /my-app/prod/DATABASE_URL \\
         --admin-parameter /my-app/prod/DATABASE_ADMIN_URL
+    python -m ssmenv db rotate inventories/prod.py --secret my-app/prod/db \\
+        --admin-secret my-app/admin/db
     python -m ssmenv fleet rollout inventories/prod.py
 
 Each command is one row of ``COMMANDS``: its name, one line of help, a function adding its
@@ -61,7 +63,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from ssmenv import dbrotate, dotenv_import, iam, parity, publish, report, scan
+from ssmenv import dbrotate, dotenv_import, iam, parity, publication, publish, report, scan
 from ssmenv.config import REPO_ROOT
 from ssmenv.errors import SsmEnvError
 from ssmenv.fleet import commands as fleet
@@ -395,8 +397,8 @@ def publish_run(args: argparse.Namespace) -> int:
     found = publish.publications(hosts)
     if not found:
         raise SsmEnvError(f"no app of {args.inventory} is in pull mode (delivery = \"pull\")")
-    for publication in found:
-        print(f"publish: {publish.publish(publication)}")
+    for each in found:
+        print(f"publish: {publish.publish(each)}")
     return report.CLEAN
 
 
@@ -405,15 +407,34 @@ def db_arguments(parser: argparse.ArgumentParser) -> None:
                         "alternating-users way (docs/database.md)")
     parser.add_argument("inventory", help="the app's hosts, e.g. inventories/prod.py: the "
                         "rollout deploys them")
-    parser.add_argument("--parameter", required=True, metavar="NAME", help="the SSM "
-                        "SecureString holding the app's database URL (its DATABASE_URL)")
-    parser.add_argument("--admin-parameter", required=True, metavar="NAME", help="the SSM "
-                        "SecureString holding the URL of a login that may set both roles' "
-                        "passwords (PostgreSQL: CREATEROLE)")
+    app = parser.add_mutually_exclusive_group(required=True)
+    app.add_argument("--parameter", metavar="NAME", help="the SSM SecureString holding the "
+                     "app's database URL (its DATABASE_URL)")
+    app.add_argument("--secret", metavar="NAME", help="the Secrets Manager secret holding the "
+                     "app's login: JSON with username, password, host, port, dbname (as AWS's "
+                     "RDS rotation templates write it) or a whole URL as its string")
+    app.add_argument("--password-parameter", metavar="NAME", help="refused: alternating users "
+                     "change the user name too (docs/database.md)")
+    admin = parser.add_mutually_exclusive_group(required=True)
+    admin.add_argument("--admin-parameter", metavar="NAME", help="the SSM SecureString "
+                       "holding the URL of a login that may set both roles' passwords "
+                       "(PostgreSQL: CREATEROLE)")
+    admin.add_argument("--admin-secret", metavar="NAME", help="or the Secrets Manager secret "
+                       "holding it (JSON or URL, as --secret)")
     parser.add_argument("--state-root", default=dbrotate.STATE_ROOT, metavar="PATH",
                         help="where the rotation keeps its state and pending value in SSM "
-                        f"(default {dbrotate.STATE_ROOT}; then the parameter's name)")
+                        f"(default {dbrotate.STATE_ROOT}; then the parameter's name, or "
+                        "/secrets/ and the secret's)")
     parser.add_argument("--region", help="the parameters' AWS region (default: boto3's)")
+    parser.add_argument("--rollout-time", default="10min", type=_time_span, metavar="SPAN",
+                        help="how long a rollout of the app takes (default 10min): with the "
+                        "hosts' sync period, compared with the rotation interval of a secret "
+                        "that Secrets Manager rotates by itself, to warn when hosts are slower")
+    parser.add_argument("--pull-inventory", action="append", default=[], metavar="INVENTORY",
+                        help="hosts that pull the app by themselves (delivery = \"pull\"), which "
+                        "the rollout does not deploy: before the previous role is retired, the "
+                        "rotation waits up to their pull_period and pull_jitter plus "
+                        "--rollout-time until drift finds none of them behind (repeatable)")
     what = parser.add_mutually_exclusive_group()
     what.add_argument("--dry-run", action="store_true", help="say what each remaining step "
                       "would do; change nothing")
@@ -423,7 +444,57 @@ def db_arguments(parser: argparse.ArgumentParser) -> None:
                         help="more pyinfra arguments for the rollout (--limit, --data...)")
 
 
+def _time_span(text: str) -> int:
+    try:
+        return publication.seconds(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _sync_period(args: argparse.Namespace, inventories: Sequence[str] | None = None) -> int:
+    """The longest time a host of the ``inventories`` (default: the rotation's and its
+    ``--pull-inventory``) takes to sync on its own: for an app in pull mode its agent's period
+    plus jitter (``pull_period``, ``pull_jitter``); 0 for pushed hosts,
+    which change only when deployed. The inventory read as a deploy reads it, the rollout's
+    ``--data`` and ``--group-data`` included; no host is contacted."""
+    passed = argparse.Namespace(data=[], group_data=[])
+    words = iter(args.pyinfra_args)
+    for word in words:
+        for option, into in (("--data", passed.data), ("--group-data", passed.group_data)):
+            if word == option:
+                into.append(next(words, ""))
+            elif word.startswith(option + "="):
+                into.append(word[len(option) + 1:])
+    if inventories is None:
+        inventories = [args.inventory, *getattr(args, "pull_inventory", [])]
+    longest = 0
+    for inventory in inventories:
+        passed.inventory = inventory
+        longest = max(longest, *_pull_periods(_inventory_hosts(passed)))
+    return longest
+
+
+def _pull_periods(hosts: Sequence[tuple[str, dict]]) -> list[int]:
+    """Each host's sync period: pull_period plus pull_jitter in pull mode, else 0."""
+    longest = [0]
+    for _, data in hosts:
+        if data.get("delivery") == "pull":
+            period = publication.seconds(str(data.get("pull_period") or "15min"))
+            jitter = publication.seconds(str(data.get("pull_jitter") or "5min"))
+            longest.append(period + jitter)
+    return longest
+
+
+ONE_WRITE_ONLY = (
+    "--password-parameter: alternating users change the user name with the password, and two "
+    "parameters cannot change in one write (a host reading between them would get one role's "
+    "name with the other's password): keep the whole URL in one SecureString (--parameter) or "
+    "the login in a secret (--secret)")
+
+
 def db_run(args: argparse.Namespace) -> int:
+    if args.password_parameter:
+        raise SsmEnvError(ONE_WRITE_ONLY)
     checkout = _checkout("deploy.py")
     pyinfra = Path(sys.executable).with_name("pyinfra")
     inventory = _inventory(args.inventory, checkout)
@@ -435,13 +506,29 @@ def db_run(args: argparse.Namespace) -> int:
         return subprocess.run(command, cwd=checkout).returncode
 
     def behind() -> int:
-        reports = _pyinfra_reports(args, "drift.py", "-y")
-        return len({r.host for r in reports if r.differs})
+        # The rollout's hosts, then those that pull by themselves (--pull-inventory).
+        late = set()
+        for each in [args.inventory, *args.pull_inventory]:
+            reports = _pyinfra_reports(argparse.Namespace(**{**vars(args), "inventory": each}),
+                                       "drift.py", "-y")  # fmt: skip
+            late |= {r.host for r in reports if r.differs}
+        return len(late)
 
-    places = dbrotate.Places(args.parameter, args.admin_parameter, args.state_root)
+    def wait_for_sync() -> int:
+        if not args.pull_inventory:
+            return 0
+        return _sync_period(args, args.pull_inventory) + args.rollout_time
+
+    places = dbrotate.Places(args.parameter or "", args.admin_parameter or "", args.state_root,
+                             args.secret or "", args.admin_secret or "")
     if args.abort:
         return dbrotate.abort(places, args.region, rollout)
-    return dbrotate.rotate(places, args.region, rollout, behind, dry_run=args.dry_run)
+    return dbrotate.rotate(places, args.region, rollout, behind, dry_run=args.dry_run,
+                           sync_period=lambda: _sync_period(args),
+                           rollout_time=args.rollout_time,
+                           wait_for_sync=wait_for_sync)  # fmt: skip
+
+
 def fleet_run(args: argparse.Namespace) -> int:
     # The inventory's hosts are its EC2 instances, with their ids, unless the user said.
     os.environ.setdefault("SSMENV_INVENTORY", "ec2")

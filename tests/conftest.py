@@ -44,7 +44,7 @@ MEASURED = {
     "e2e/test_leaks.py": 98,
     "e2e/test_sources_e2e.py": 79,
     "e2e/test_rollout_fleet.py": 69,
-    "e2e/test_database.py": 150,
+    "e2e/test_database.py": 200,
     "e2e/test_pull_deploy.py": 60,
     "e2e/test_deploy.py": 62,
     "e2e/test_container_ecr.py": 55,

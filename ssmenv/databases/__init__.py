@@ -16,10 +16,10 @@ from __future__ import annotations
 from types import ModuleType
 
 from ssmenv.databases import postgres
-from ssmenv.databases.login import Login, new_password
+from ssmenv.databases.login import Login, from_secret, new_password, to_secret
 from ssmenv.errors import SsmEnvError
 
-__all__ = ["ENGINES", "Login", "engine", "new_password"]
+__all__ = ["ENGINES", "Login", "engine", "from_secret", "new_password", "to_secret"]
 
 #: Each engine's module by the URL schemes that name it.
 ENGINES: dict[str, ModuleType] = {"postgres": postgres, "postgresql": postgres}

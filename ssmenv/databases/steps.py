@@ -40,6 +40,16 @@ STEPS = {
     "retired": "give the previously active role a random password nobody holds",
     "done": "remove the rotation's pending value and state",
 }
+#: The same steps for credentials in a Secrets Manager secret: the pending value is the secret's
+#: own ``AWSPENDING`` version, and "written" promotes it to ``AWSCURRENT`` (what the hosts read).
+SECRET_STEPS = {
+    **STEPS,
+    "prepared": "keep a new login (the other role, a new random password) as the secret's "
+                "AWSPENDING version",
+    "written": "promote the AWSPENDING version to AWSCURRENT (the previous one becomes "
+               "AWSPREVIOUS)",
+    "done": "remove the AWSPENDING label and the rotation's state",
+}
 CLONE_SUFFIX = "_clone"
 
 
@@ -55,14 +65,15 @@ def alternate(user: str) -> tuple[str, str]:
 @dataclass(frozen=True)
 class State:
     """A rotation under way, as kept between its steps (no secret: the new password is in the
-    pending value, a SecureString of its own). ``previous_version``: the parameter's version
-    holding the previous credentials."""
+    pending value, a SecureString of its own, or the secret's ``AWSPENDING`` version).
+    ``previous_version``: the parameter's version (a number) or the secret's version id holding
+    the previous credentials."""
 
     phase: str
     parameter: str
     previous_user: str
     new_user: str
-    previous_version: int
+    previous_version: int | str
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -85,7 +96,7 @@ def remaining(phase: str) -> tuple[str, ...]:
     return PHASES[PHASES.index(phase) + 1:]
 
 
-def start(parameter: str, current_user: str, current_version: int) -> State:
+def start(parameter: str, current_user: str, current_version: int | str) -> State:
     """A new rotation of ``parameter``, whose credentials (version ``current_version``) log in
     as ``current_user``."""
     new_user, _ = alternate(current_user)
@@ -93,7 +104,7 @@ def start(parameter: str, current_user: str, current_version: int) -> State:
 
 
 def resume(stored: State | None, parameter: str, current_user: str,
-           current_version: int) -> State:
+           current_version: int | str) -> State:
     """Where a run begins: the stored rotation of ``parameter`` if there is one (whatever the
     parameter holds now: a rotation killed after writing it holds the new role already), else
     a new one from the parameter as it is."""

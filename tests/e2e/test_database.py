@@ -360,3 +360,90 @@ def healthy_db(host: Host) -> bool:
         return host.get("/healthz/db").startswith(b"ok ")
     except OSError:
         return False
+
+
+# --- the app's login in a Secrets Manager secret ------------------------------------------------
+
+SECRET, ADMIN_SECRET = "e2e/database/app", "e2e/database/admin"
+
+
+def put_secret(stand_in: StandIn, name: str, value: str) -> None:
+    client = stand_in.client("secretsmanager")
+    try:
+        client.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+    except client.exceptions.ResourceNotFoundException:
+        pass
+    client.create_secret(Name=name, SecretString=value)
+
+
+def test_a_secret_rotated_under_load_at_pyinfra_vvv_fails_no_request_and_hosts_serve_awscurrent(
+    lab_hosts, deployed, converge, rotation, database, base, deployer, stand_in, inventory
+):
+    # DATABASE_URL from a secret (a whole URL as its string), not the module's SSM path; the
+    # administrator's login in another secret, as AWS's RDS templates write it (JSON).
+    put_secret(stand_in, SECRET, database.url("app", APP_PASSWORD))
+    put_secret(stand_in, ADMIN_SECRET, json.dumps({
+        "engine": "postgres", "host": "127.0.0.1", "port": database.port, "username": ADMIN,
+        "password": ADMIN_PASSWORD, "dbname": postgres.DATABASE}))  # fmt: skip
+    stand_in.ssm().delete_parameter(Name=base.parameter("DATABASE_URL"))
+    data = {**base.data, "secrets": [{"id": SECRET, "variable": "DATABASE_URL"}]}
+    assert (first := deployer.run(data=data)).returncode == 0, first.output[-3000:]
+    pyinfra_data = [f"--data={k}={v if isinstance(v, str) else json.dumps(v)}"
+                    for k, v in data.items()]  # fmt: skip
+    command = [sys.executable, "-m", "ssmenv", "db", "rotate", "--secret", SECRET,
+               "--admin-secret", ADMIN_SECRET, str(inventory), *pyinfra_data, "-vvv"]
+    since = time.time()
+    with Load(lab_hosts) as load:
+        result = subprocess.run(command, cwd=REPO, env=deployer.env, capture_output=True,
+                                text=True, timeout=600, stdin=subprocess.DEVNULL)  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert load.failures == [] and load.sent > RATE, (load.sent, load.failures[:5])
+    client = stand_in.client("secretsmanager")
+    value = client.get_secret_value(SecretId=SECRET, VersionStage="AWSCURRENT")["SecretString"]
+    new = Login.parse(value, SECRET)
+    assert new.user == "app_clone" and database.login("app_clone", new.password)
+    assert not database.login("app", APP_PASSWORD)
+    stages = client.describe_secret(SecretId=SECRET)["VersionIdsToStages"]
+    assert sorted(map(sorted, stages.values())) == [["AWSCURRENT"], ["AWSPREVIOUS"]]
+    # Every host serves AWSCURRENT, one start per unit; drift finds no host behind it.
+    for host in lab_hosts:
+        assert host.get("/healthz/db") == b"ok app_clone\n"
+        assert host.fingerprints()["DATABASE_URL"] == sha256(value)
+        assert starts(host, since) == {WEB: 1, WORKER: 1}, host.name
+    drift = subprocess.run([sys.executable, "-m", "ssmenv", "drift", str(inventory),
+                            *pyinfra_data], cwd=REPO, env=deployer.env, capture_output=True,
+                           text=True, timeout=300)  # fmt: skip
+    assert drift.returncode == 0, (drift.stdout + drift.stderr)[-2000:]
+    # pyinfra at -vvv (every command and fact output): no password of any of the three.
+    assert "-vvv" in " ".join(command)
+    for secret in (APP_PASSWORD, ADMIN_PASSWORD, new.password):
+        assert secret not in output
+
+    # Then Secrets Manager's own rotation function (alternating users) rotates it back, its
+    # steps staged by hand (no Lambda runs in the stand-in): createSecret (AWSPENDING), setSecret
+    # (role app's new password), finishSecret (AWSCURRENT moved). drift names both hosts as
+    # behind AWSCURRENT; the next deploy takes it up; drift is clean again.
+    rotated = "FAKE-db-rotated-by-the-function"
+    database.psql(f"ALTER ROLE app PASSWORD '{rotated}';")
+    pending = client.put_secret_value(SecretId=SECRET, SecretString=database.url("app", rotated),
+                                      VersionStages=["AWSPENDING"])["VersionId"]  # fmt: skip
+    current = next(v for v, s in stages.items() if "AWSCURRENT" in s)
+    client.update_secret_version_stage(SecretId=SECRET, VersionStage="AWSCURRENT",
+                                       MoveToVersionId=pending, RemoveFromVersionId=current)
+    drift = subprocess.run([sys.executable, "-m", "ssmenv", "drift", str(inventory),
+                            *pyinfra_data], cwd=REPO, env=deployer.env, capture_output=True,
+                           text=True, timeout=300)  # fmt: skip
+    said = drift.stdout + drift.stderr
+    assert drift.returncode == 2, said[-2000:]
+    summary = next(line for line in said.splitlines() if "hosts differ" in line)
+    assert summary.startswith("drift: 2 of 2 hosts differ: "), said[-2000:]
+    assert all(host.name in summary for host in lab_hosts)
+    assert "DATABASE_URL" in said and rotated not in said
+    assert (again := deployer.run(data=data)).returncode == 0, again.output[-3000:]
+    for host in lab_hosts:
+        assert host.get("/healthz/db") == b"ok app\n"
+    drift = subprocess.run([sys.executable, "-m", "ssmenv", "drift", str(inventory),
+                            *pyinfra_data], cwd=REPO, env=deployer.env, capture_output=True,
+                           text=True, timeout=300)  # fmt: skip
+    assert drift.returncode == 0, (drift.stdout + drift.stderr)[-2000:]

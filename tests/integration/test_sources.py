@@ -164,3 +164,23 @@ def test_a_json_secrets_values_arrive_as_the_exact_text_it_holds(aws_env):
     assert str(error.value).splitlines()[1:] == [
         "  secret it/exact/cfg: key FLAGS holds an object: list it in as_json to get its JSON text"
     ]
+
+
+def test_a_version_promoted_to_awscurrent_is_what_every_read_of_the_current_value_returns(
+    aws_env,
+):
+    # What a rotation function's finishSecret does (and db rotate --secret): the pending version
+    # gets AWSCURRENT. AWS then answers it to every read of the current value, the batch the
+    # secrets source uses included; moto 5.2.5 kept answering the old one (lab.moto_server).
+    client = secretsmanager(aws_env)
+    first = client.create_secret(Name="it/promote/db", SecretString="FAKE-old")["VersionId"]
+    pending = client.put_secret_value(SecretId="it/promote/db", SecretString="FAKE-new",
+                                      VersionStages=["AWSPENDING"])["VersionId"]  # fmt: skip
+    client.update_secret_version_stage(SecretId="it/promote/db", VersionStage="AWSCURRENT",
+                                       MoveToVersionId=pending, RemoveFromVersionId=first)
+    assert client.get_secret_value(SecretId="it/promote/db")["SecretString"] == "FAKE-new"
+    found = secrets_manager.secret_values("us-east-1", [("it/promote/db", "AWSCURRENT")])
+    secret = found[("it/promote/db", "AWSCURRENT")]
+    assert (secret.value, secret.version_id) == ("FAKE-new", pending)
+    stages = client.describe_secret(SecretId="it/promote/db")["VersionIdsToStages"]
+    assert stages[first] == ["AWSPREVIOUS"] and "AWSCURRENT" in stages[pending]

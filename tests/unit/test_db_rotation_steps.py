@@ -76,3 +76,21 @@ def test_a_url_without_a_password_is_refused_without_quoting_it():
 def test_new_passwords_are_long_random_and_url_safe():
     made = {new_password() for _ in range(50)}
     assert len(made) == 50 and all(len(p) == 32 and p.isalnum() for p in made)
+
+
+def test_a_password_parameter_alone_is_refused_in_one_line_saying_why(capsys, monkeypatch):
+    # Alternating users change the user name with the password: two parameters cannot change
+    # together (a host reading between the writes would get one role's name with the other's
+    # password). Refused before any AWS call: boto3 points nowhere.
+    from ssmenv import cli
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    status = cli.main(["db", "rotate", "--password-parameter", "/shop/prod/DB_PASSWORD",
+                       "--admin-parameter", "/shop/admin/URL", "inventories/prod.py"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 1 and len(err) == 1
+    assert err[0] == (
+        "ssmenv db: error: --password-parameter: alternating users change the user name with the "
+        "password, and two parameters cannot change in one write (a host reading between them "
+        "would get one role's name with the other's password): keep the whole URL in one "
+        "SecureString (--parameter) or the login in a secret (--secret)")

@@ -28,8 +28,9 @@ LAYERS: dict[str, tuple[str, ...]] = {
                 "ssmenv.cli", "ssmenv.__main__", "ssmenv.report", "ssmenv.parity", "ssmenv.ec2",
                 "ssmenv.dotenv_import", "ssmenv.scan", "ssmenv.gitfiles", "ssmenv.control",
                 "ssmenv.archive", "ssmenv.iam", "ssmenv.publish", "ssmenv.bundle",
-                # A database password's rotation (db rotate) and each engine's side of it.
-                "ssmenv.dbrotate", "ssmenv.databases",
+                # A database password's rotation (db rotate), each engine's side of it, and
+                # whether a secret rotates faster than its hosts sync.
+                "ssmenv.dbrotate", "ssmenv.databases", "ssmenv.rotation_window",
                 # The pull driver: the agent on each host.
                 "ssmenv.agent"),
 }  # fmt: skip
