@@ -149,10 +149,13 @@ RATE = 20  # requests per second to each host
 class Load:
     """A bounded load generator: ``RATE`` requests a second to each host, each one writing and
     reading rows (POST /visits), until stopped. A request that got any answer but 200, or none
-    (a reset, a timeout), is a failure. A connection nothing accepted (the port closed while a
-    unit restarts: nothing was processed) is tried again, as a load balancer would, within
-    ``REFUSED_GRACE`` seconds; beyond that it is a failure too. Connections a restart refused
-    are counted apart."""
+    after the app took it (a timeout), is a failure. A connection the app never accepted is
+    tried again, as a load balancer would, within ``REFUSED_GRACE`` seconds (beyond that it is a
+    failure too): one refused while a unit restarts (the port closed), and one reset with no
+    answer, which the kernel had queued on the old process's listening socket when it closed it
+    (systemd restarts stop-then-start, and Node's ``server.close()`` drops the queue; nothing of
+    it reached the app, which answers every request it accepted before exiting). Both are
+    counted apart."""
 
     REFUSED_GRACE = 3.0
 
@@ -161,6 +164,7 @@ class Load:
         self.sent = 0
         self.failures: list[str] = []
         self.refused = 0
+        self.reset = 0
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._run, args=(h,), daemon=True)
                          for h in hosts]  # fmt: skip
@@ -189,7 +193,16 @@ class Load:
                     self.refused += 1
                     time.sleep(0.05)
                     continue
+                if isinstance(e.reason, ConnectionResetError) and time.monotonic() < end:
+                    self.reset += 1
+                    continue
                 self.failures.append(f"{host.name}: {e.reason!r}")
+                return
+            except ConnectionResetError as e:  # http.client.RemoteDisconnected too: no answer
+                if time.monotonic() < end:
+                    self.reset += 1
+                    continue
+                self.failures.append(f"{host.name}: {e!r}")
                 return
             except OSError as e:
                 self.failures.append(f"{host.name}: {e!r}")
