@@ -36,6 +36,9 @@ system-packages:
 	    systemd-container debootstrap openssh-client shellcheck docker-registry skopeo \
 	    apache2-utils postgresql; \
 	fi
+	@# npm (with node) for lab/npm.py, only when missing: NodeSource's Node.js carries its own.
+	@command -v npm >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y --no-install-recommends npm; }
 
 image: $(VENV)/.installed system-packages
 	$(PY) -m lab.hosts image
