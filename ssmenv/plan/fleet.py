@@ -145,6 +145,94 @@ def same_document(published: str | None, content: Mapping[str, Any]) -> bool:
         return False
 
 
+# --- the runbook of change-driven rollouts ---------------------------------------------------
+
+
+def runbook_name(app: str) -> str:
+    """The app's Automation runbook: ``ssmenv-rollout-<app>``, beside ``ssmenv-sync-<app>``."""
+    return f"ssmenv-rollout-{app}"
+
+
+@dataclass(frozen=True)
+class Hosts:
+    """The instances a change-driven rollout reaches: those tagged ``tag`` (key, value), or
+    ``instances`` (1 to 50 ids, in inventory order)."""
+
+    tag: tuple[str, str] | None = None
+    instances: tuple[str, ...] = ()
+
+
+#: The canary's pick (``aws:executeScript``): the lowest running instance ids, the same ones
+#: every run while the fleet stays the same; none is a failure, so the rollout stops there.
+_PICK = """def pick(events, context):
+    ids = sorted(events["InstanceIds"] or [])
+    if not ids:
+        raise Exception("no running instance has the rollout's tag")
+    return {"InstanceIds": ids[: events["Count"]]}
+"""
+
+
+def runbook(app: str, pace: Pace, fleet: Fleet, hosts: Hosts) -> dict[str, Any]:
+    """The Automation runbook (schema 0.3) that rolls ``app`` out as ``fleet rollout`` does, as
+    closely as Automation allows: the command document on the canary's ``rollout_canary``
+    instances first (50 at most, no error allowed), then on the rest at ``rollout_batch`` as
+    ``MaxConcurrency`` and ``fleet_max_errors`` as ``MaxErrors``; a step that fails aborts the
+    rest. By tag, the canary is the lowest running instance ids of the tag (found with
+    ``DescribeInstances``) and the waves are the whole tag (the canary's hosts sync again: with
+    nothing new, unchanged); by ids, the first ones, then the others. The runbook's one
+    parameter is the role it runs as; nothing passed to it changes what a host runs."""
+    sync = document_name(app)
+    steps: list[dict[str, Any]] = []
+    if hosts.tag is not None:
+        key, value = hosts.tag
+        target = {"Key": f"tag:{key}", "Values": [value]}
+        count = min(pace.canary, MAX_INSTANCE_IDS)
+        canary: list[str] | str = "{{ PickCanary.InstanceIds }}"
+        rest = True
+        if count:
+            steps += [{
+                "name": "FindInstances", "action": "aws:executeAwsApi", "onFailure": "Abort",
+                "inputs": {"Service": "ec2", "Api": "DescribeInstances", "MaxResults": 1000,
+                           "Filters": [{"Name": f"tag:{key}", "Values": [value]},
+                                       {"Name": "instance-state-name", "Values": ["running"]}]},
+                "outputs": [{"Name": "InstanceIds", "Type": "StringList",
+                             "Selector": "$.Reservations..Instances..InstanceId"}],
+            }, {
+                "name": "PickCanary", "action": "aws:executeScript", "onFailure": "Abort",
+                "inputs": {"Runtime": "python3.11", "Handler": "pick", "Script": _PICK,
+                           "InputPayload": {"InstanceIds": "{{ FindInstances.InstanceIds }}",
+                                            "Count": count}},
+                "outputs": [{"Name": "InstanceIds", "Selector": "$.Payload.InstanceIds",
+                             "Type": "StringList"}],
+            }]  # fmt: skip
+    else:
+        ordered = list(dict.fromkeys(hosts.instances))
+        count = min(pace.canary, len(ordered))
+        canary = ordered[:count]
+        target = {"Key": "InstanceIds", "Values": ordered[count:]}
+        rest = len(ordered) > count
+    if count:
+        steps.append({"name": "Canary", "action": "aws:runCommand", "onFailure": "Abort",
+                      "inputs": {"DocumentName": sync, "InstanceIds": canary,
+                                 "MaxConcurrency": str(count), "MaxErrors": "0"}})
+    if rest:
+        steps.append({"name": "Waves", "action": "aws:runCommand", "onFailure": "Abort",
+                      "inputs": {"DocumentName": sync, "Targets": [target],
+                                 "MaxConcurrency": concurrency(pace),
+                                 "MaxErrors": fleet.max_errors}})  # fmt: skip
+    steps[-1]["isEnd"] = True
+    role = runbook_name(app)
+    return {
+        "schemaVersion": "0.3",
+        "description": f"ssmenv: roll {app} out when what it reads changes: {sync} on a canary, "
+                       "then on the rest in waves, stopping at the first step that fails",
+        "assumeRole": "{{ AutomationAssumeRole }}",
+        "parameters": {"AutomationAssumeRole": {
+            "type": "String", "description": f"The role the rollout runs as ({role})"}},
+        "mainSteps": steps,
+    }  # fmt: skip
+
+
 # --- the waves --------------------------------------------------------------------------------
 
 

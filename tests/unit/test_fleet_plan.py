@@ -11,6 +11,7 @@ from ssmenv.config import AppConfig
 from ssmenv.pace import Fleet, Pace
 from ssmenv.plan.fleet import (
     Decision,
+    Hosts,
     Outcome,
     Wave,
     allowed_errors,
@@ -21,6 +22,8 @@ from ssmenv.plan.fleet import (
     document_text,
     exit_status,
     outcome,
+    runbook,
+    runbook_name,
     same_document,
     summary,
     waves,
@@ -154,3 +157,88 @@ def test_the_command_names_the_app_and_nothing_else():
     assert command("shop") == ("ssmenv-agent sync shop", "status=$?",
                                'echo "ssmenv-agent status=$status"',
                                'case $status in 0 | 2) exit 0 ;; *) exit "$status" ;; esac')
+
+
+# --- the runbook of change-driven rollouts ----------------------------------------------------
+
+
+def test_the_runbook_syncs_a_canary_then_the_rest_by_tag_within_the_settings_limits():
+    content = runbook("shop", Pace(canary=2, percent=25), Fleet("10%", 120),
+                      Hosts(tag=("Role", "web")))  # fmt: skip
+    assert runbook_name("shop") == "ssmenv-rollout-shop"
+    assert content["schemaVersion"] == "0.3"
+    assert content["assumeRole"] == "{{ AutomationAssumeRole }}"
+    assert content["parameters"] == {"AutomationAssumeRole": {
+        "type": "String", "description": "The role the rollout runs as (ssmenv-rollout-shop)"}}
+    find, pick, canary, waves_ = content["mainSteps"]
+    assert find == {
+        "name": "FindInstances", "action": "aws:executeAwsApi", "onFailure": "Abort",
+        "inputs": {"Service": "ec2", "Api": "DescribeInstances", "MaxResults": 1000,
+                   "Filters": [{"Name": "tag:Role", "Values": ["web"]},
+                               {"Name": "instance-state-name", "Values": ["running"]}]},
+        "outputs": [{"Name": "InstanceIds", "Selector": "$.Reservations..Instances..InstanceId",
+                     "Type": "StringList"}]}  # fmt: skip
+    assert pick["name"] == "PickCanary" and pick["action"] == "aws:executeScript"
+    assert pick["inputs"]["InputPayload"] == {"InstanceIds": "{{ FindInstances.InstanceIds }}",
+                                              "Count": 2}  # fmt: skip
+    assert pick["outputs"] == [{"Name": "InstanceIds", "Selector": "$.Payload.InstanceIds",
+                                "Type": "StringList"}]  # fmt: skip
+    assert canary == {
+        "name": "Canary", "action": "aws:runCommand", "onFailure": "Abort",
+        "inputs": {"DocumentName": "ssmenv-sync-shop",
+                   "InstanceIds": "{{ PickCanary.InstanceIds }}",
+                   "MaxConcurrency": "2", "MaxErrors": "0"}}  # fmt: skip
+    assert waves_ == {
+        "name": "Waves", "action": "aws:runCommand", "onFailure": "Abort", "isEnd": True,
+        "inputs": {"DocumentName": "ssmenv-sync-shop",
+                   "Targets": [{"Key": "tag:Role", "Values": ["web"]}],
+                   "MaxConcurrency": "25%", "MaxErrors": "10%"}}  # fmt: skip
+    assert "{{" not in json.dumps(content["description"])  # nothing passed in is described
+
+
+def test_the_runbooks_canary_picks_the_lowest_running_ids_and_fails_on_none():
+    script = runbook("shop", Pace(), Fleet(), Hosts(tag=("Role", "web")))["mainSteps"][1]
+    assert script["inputs"]["Runtime"] == "python3.11"
+    scope: dict = {}
+    exec(script["inputs"]["Script"], scope)  # noqa: S102 (the runbook's own text, ours)
+    handler = scope[script["inputs"]["Handler"]]
+    assert handler({"InstanceIds": ["i-0c", "i-0a", "i-0b"], "Count": 2}, None) == {
+        "InstanceIds": ["i-0a", "i-0b"]}
+    with pytest.raises(Exception, match="no running instance"):
+        handler({"InstanceIds": [], "Count": 1}, None)
+
+
+def test_the_runbook_with_instance_ids_has_its_canary_fixed_and_the_rest_apart():
+    content = runbook("shop", Pace(canary=1, batch=10, percent=None), Fleet("2", 600),
+                      Hosts(instances=tuple(IDS[:4])))  # fmt: skip
+    canary, rest = content["mainSteps"]  # no instance to find: they are given
+    assert canary["inputs"] == {"DocumentName": "ssmenv-sync-shop", "InstanceIds": IDS[:1],
+                                "MaxConcurrency": "1", "MaxErrors": "0"}  # fmt: skip
+    assert rest["inputs"] == {"DocumentName": "ssmenv-sync-shop",
+                              "Targets": [{"Key": "InstanceIds", "Values": IDS[1:4]}],
+                              "MaxConcurrency": "10", "MaxErrors": "2"}  # fmt: skip
+    assert [s["name"] for s in content["mainSteps"]] == ["Canary", "Waves"]
+
+
+def test_no_canary_setting_leaves_the_waves_alone_and_a_canary_of_all_leaves_no_wave():
+    alone = runbook("shop", Pace(canary=0, percent=50), Fleet(), Hosts(tag=("Role", "web")))
+    assert [s["name"] for s in alone["mainSteps"]] == ["Waves"]
+    assert alone["mainSteps"][0]["isEnd"] is True
+    every = runbook("shop", Pace(canary=3), Fleet(), Hosts(instances=tuple(IDS[:2])))
+    assert [s["name"] for s in every["mainSteps"]] == ["Canary"]
+    assert every["mainSteps"][0]["inputs"]["InstanceIds"] == IDS[:2]
+    assert every["mainSteps"][0]["isEnd"] is True
+
+
+def test_the_runbooks_canary_by_tag_is_at_most_fifty_instances():
+    content = runbook("shop", Pace(canary=80), Fleet(), Hosts(tag=("Role", "web")))
+    assert content["mainSteps"][1]["inputs"]["InputPayload"]["Count"] == 50
+    assert content["mainSteps"][2]["inputs"]["MaxConcurrency"] == "50"
+
+
+def test_the_runbook_is_the_settings_own_and_canonical():
+    hosts = Hosts(tag=("Role", "web"))
+    content = runbook("shop", Pace(), Fleet(), hosts)
+    assert runbook("shop", Pace(), Fleet(), hosts) == content
+    assert same_document(json.dumps(content), content)
+    assert not same_document(document_text(runbook("shop", Pace(), Fleet("1"), hosts)), content)
