@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -36,12 +35,12 @@ ROLLOUT_EXIT = ("0 every host healthy and none changed; 2 every host healthy, so
                 "usage (no target, AWS refused a request)")  # fmt: skip
 EPILOG = (
     "rollout: the canary's command, then the rest's (50 instances a command), each polled until "
-    "every host is done. status: the last rollout's hosts. events: the EventBridge rules and role "
-    "of change-driven rollouts, printed (--create: put in place). Exit status: 0 every host "
-    "healthy and none changed (events: printed or created); 2 every host healthy, some changed; "
-    "3 stopped at a host that refused the configuration; 4 stopped at a host that failed "
-    f"(rolled back, broken, timed out, not reached, error); {IN_PROGRESS} (status) a host still "
-    "syncs; 1 an error or bad usage."
+    "every host is done. status: the last rollout's hosts. events: the EventBridge rules, "
+    "runbook and roles of change-driven rollouts, printed (--create: put in place). Exit "
+    "status: 0 every host healthy and none changed (events: printed or created); 2 every host "
+    "healthy, some changed; 3 stopped at a host that refused the configuration; 4 stopped at a "
+    "host that failed (rolled back, broken, timed out, not reached, error); "
+    f"{IN_PROGRESS} (status) a host still syncs; 1 an error or bad usage."
 )
 
 
@@ -74,15 +73,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _common(state)
     state.add_argument("--command-id", action="append", default=[], metavar="ID",
                        help="these commands instead of the last rollout's (repeatable)")
-    hooks = commands.add_parser("events", help="the EventBridge rules and role that roll the app "
-                                "out when its parameters or secrets change",
-                                epilog="Exit status: 0 printed or created, 1 an error.")
+    hooks = commands.add_parser(
+        "events", help="the EventBridge rules, runbook and roles that roll the app out when its "
+        "parameters or secrets change",
+        description="The EventBridge rules (its parameters changed, its secrets rotated) whose "
+        "target is the app's Automation runbook ssmenv-rollout-APP: the sync document on a "
+        "canary, then on the rest with rollout_batch as MaxConcurrency and fleet_max_errors as "
+        "MaxErrors, aborting at the first step that fails; EventBridge's role (it may start "
+        "that runbook and pass its role only) and the runbook's (it may send the sync document "
+        "to the app's instances and read the commands back). Printed as JSON; --create puts "
+        "them in place, writing only what differs.",
+        epilog="Exit status: 0 printed or created, 1 an error.")
     _common(hooks)
     hooks.add_argument("--tag", metavar="KEY=VALUE", help="the instances to target by tag "
                        "(default: the inventory's instance ids, 50 at most)")  # fmt: skip
     hooks.add_argument("--account", help="the AWS account (default: STS GetCallerIdentity)")
-    hooks.add_argument("--create", action="store_true", help="put the role, the rules and their "
-                       "target in place (and the document)")  # fmt: skip
+    hooks.add_argument("--create", action="store_true", help="put the documents (sync and "
+                       "runbook), the roles, the rules and their target in place; run again, "
+                       "it writes only what changed")  # fmt: skip
 
 
 def _say(line: str) -> None:
@@ -219,13 +227,11 @@ def events_run(args: argparse.Namespace, hosts: list[tuple[str, dict]]) -> int:
     found = events.events(config, account, events.parse_tag(args.tag),
                           [t.instance for t in targets])  # fmt: skip
     print(json.dumps(found.as_json(), indent=2))
-    if found.target["RunCommandParameters"]["RunCommandTargets"]:
-        print("note: EventBridge's Run Command target takes no MaxConcurrency nor MaxErrors: Run "
-              "Command's defaults apply, and no canary; fleet rollout is the careful path",
-              file=sys.stderr)  # fmt: skip
     if args.create:
         content = plan.document(config.name, config.fleet)
         _say(document.ensure(region, plan.document_name(config.name), content).line(content))
+        book = found.runbook_content
+        _say(document.ensure(region, found.runbook, book, kind="Automation").line(book))
         for line in events.create(found):
             _say(line)
     return 0

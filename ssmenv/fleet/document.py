@@ -1,6 +1,7 @@
-"""The app's command document in SSM, kept from the settings: created when missing, updated (a
-new version, made the default) only when its content changed, compared with what ``GetDocument``
-returns, so a rollout with nothing new writes nothing."""
+"""The app's documents in SSM (the command document, and the runbook of change-driven
+rollouts), kept from the settings: created when missing, updated (a new version, made the
+default) only when its content changed, compared with what ``GetDocument`` returns, so a
+rollout with nothing new writes nothing."""
 
 from __future__ import annotations
 
@@ -50,14 +51,18 @@ def _get(region: str, name: str, version: str | None = None) -> str | None:
     return answer.get("Content")
 
 
-def ensure(region: str, name: str, content: Mapping[str, Any]) -> Published:
-    """The document ``name`` in ``region`` holding ``content``, as its default version."""
+def ensure(region: str, name: str, content: Mapping[str, Any], kind: str = "Command"
+           ) -> Published:  # fmt: skip
+    """The document ``name`` in ``region`` holding ``content``, as its default version.
+
+    + kind: its ``DocumentType``: ``Command`` (the sync), ``Automation`` (the runbook)
+    """
     text = document_text(content)
     current = _get(region, name)
     try:
         if current is None:
             made = aws.call("ssm", region, "CreateDocument", Name=name, Content=text,
-                            DocumentType="Command", DocumentFormat="JSON")  # fmt: skip
+                            DocumentType=kind, DocumentFormat="JSON")  # fmt: skip
             return Published(name, made["DocumentDescription"]["DocumentVersion"], "created")
         if same_document(current, content):
             described = aws.call("ssm", region, "DescribeDocument", Name=name)

@@ -1,15 +1,17 @@
 """``python -m ssmenv fleet`` against the AWS stand-in, every request it makes captured by the
 lab's proxy (``lab.faults.FaultProxy``, recording): the command document it writes, the
 commands it sends (targets, concurrency, errors, the canary's first and the rest's only after
-the canary's invocations were read), how it polls, the EventBridge rules and role, and that no
-value of the app's is in any request or line it prints.
+the canary's invocations were read), how it polls, the EventBridge rules, the runbook they start
+and the two roles, and that no value of the app's is in any request or line it prints.
 
 What these tests do not prove: moto (the stand-in) records ``SendCommand`` with its instances,
 but executes nothing and reports every invocation ``Success`` at once with no output (the lab
 adds ``ListCommandInvocations`` and ``CancelCommand``, which moto lacks, over what moto
-recorded); it enforces neither ``MaxConcurrency``, ``MaxErrors`` nor the alarm, and delivers no
-EventBridge event. So every host here comes back "unchanged". What the document's command does on
-a host, and how real outcomes stop a rollout, is proven end to end (tests/e2e/test_fleet_ssm.py).
+recorded); it enforces neither ``MaxConcurrency``, ``MaxErrors`` nor the alarm, delivers no
+EventBridge event and runs no Automation runbook (it keeps the runbook, rules, targets and
+roles as written: what is put in place is proven here, what AWS runs of it is not). So every
+host here comes back "unchanged". What the document's command does on a host, and how real
+outcomes stop a rollout, is proven end to end (tests/e2e/test_fleet_ssm.py).
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ import pytest
 
 from lab import aws
 from lab.faults import FaultProxy
-from ssmenv.pace import Fleet
-from ssmenv.plan.fleet import document, document_name
+from ssmenv.pace import Fleet, Pace
+from ssmenv.plan.fleet import Hosts, document, document_name, runbook
 
 REPO = Path(__file__).resolve().parents[2]
 AMI = "ami-12c6146b"  # one of moto's default images
@@ -210,12 +212,22 @@ def test_status_reads_the_last_rollouts_invocations(proxy, fleet):
     assert not sent(proxy, "SendCommand")
 
 
-def test_events_prints_and_creates_the_rules_and_the_least_privilege_role(proxy, fleet,
-                                                                          stand_in):
-    inventory, ids = fleet
+#: Every request ``fleet events --create`` could write with.
+WRITES = {"CreateDocument", "UpdateDocument", "UpdateDocumentDefaultVersion", "CreateRole",
+          "UpdateAssumeRolePolicy", "PutRolePolicy", "DeleteRolePolicy", "PutRule", "PutTargets",
+          "RemoveTargets"}  # fmt: skip
+RUNBOOK = "ssmenv-rollout-example-app"
+DEFINITION = f"arn:aws:ssm:us-east-1:123456789012:automation-definition/{RUNBOOK}"
+RULES = ("ssmenv-example-app-parameters", "ssmenv-example-app-secrets")
+SECRETS = {"secrets": '[{"id": "fleet-it/db"}]'}
+
+
+def test_events_prints_the_rules_starting_the_runbook_and_both_roles_and_writes_nothing(
+    proxy, fleet
+):
+    inventory, _ = fleet
     proxy.reset_counts()
-    printed = fleet_command(proxy, inventory, "events", "--tag", "Role=web",
-                            data={"secrets": '[{"id": "fleet-it/db"}]'})
+    printed = fleet_command(proxy, inventory, "events", "--tag", "Role=web", data=SECRETS)
     assert printed.returncode == 0, printed.output
     found = json.loads(printed.stdout)
     parameters, secrets = found["rules"]
@@ -225,33 +237,123 @@ def test_events_prints_and_creates_the_rules_and_the_least_privilege_role(proxy,
                    "operation": ["Create", "Update", "Delete", "LabelParameterVersion"]}}
     assert secrets["EventPattern"]["detail"]["eventName"] == ["PutSecretValue", "UpdateSecret",
                                                               "RotationSucceeded"]
-    arn = "arn:aws:ssm:us-east-1:123456789012:document/ssmenv-sync-example-app"
-    assert found["target"]["Arn"] == arn
-    assert found["target"]["RunCommandParameters"] == {
-        "RunCommandTargets": [{"Key": "tag:Role", "Values": ["web"]}]}
-    assert found["role"]["policy"]["Statement"] == [
-        {"Sid": "SendTheDocument", "Effect": "Allow", "Action": ["ssm:SendCommand"],
-         "Resource": [arn]},
-        {"Sid": "ToTheAppsInstances", "Effect": "Allow", "Action": ["ssm:SendCommand"],
-         "Resource": ["arn:aws:ec2:us-east-1:123456789012:instance/*"],
-         "Condition": {"StringEquals": {"ssm:resourceTag/Role": ["web"]}}}]  # fmt: skip
-    assert "no MaxConcurrency nor MaxErrors" in printed.stderr
-    assert not sent(proxy, "PutRule")  # printed only
+    role = "arn:aws:iam::123456789012:role/ssmenv-rollout-example-app"
+    assert found["target"] == {
+        "Id": "rollout", "Arn": f"{DEFINITION}:$DEFAULT",
+        "RoleArn": "arn:aws:iam::123456789012:role/ssmenv-events-example-app",
+        "Input": json.dumps({"AutomationAssumeRole": [role]})}  # fmt: skip
+    assert found["runbook"]["Content"] == runbook(
+        APP, Pace(canary=1, batch=2, percent=None), Fleet("1", 600), Hosts(tag=("Role", "web")))
+    assert [s["name"] for s in found["runbook"]["Content"]["mainSteps"]] == [
+        "FindInstances", "PickCanary", "Canary", "Waves"]
+    assert [s["Sid"] for s in found["role"]["policy"]["Statement"]] == [
+        "PassTheRunbooksRole", "StartTheRunbook"]
+    assert [s["Sid"] for s in found["automation_role"]["policy"]["Statement"]] == [
+        "FindTheTaggedInstances", "ReadTheCommands", "SendTheDocument", "ToTheAppsInstances"]
+    assert not {name for name, _ in proxy.requests} & WRITES  # printed only
+    assert_no_value_anywhere(proxy, printed.output)
 
-    created = fleet_command(proxy, inventory, "events", "--create",
-                            data={"secrets": '[{"id": "fleet-it/db"}]'})  # fmt: skip
+
+def test_events_create_puts_the_runbook_rules_and_roles_in_place_once(proxy, fleet, stand_in):
+    """What AWS runs is not here: moto (the stand-in) keeps the Automation document, the rules,
+    their targets and the roles as they are written, but runs no automation and delivers no
+    EventBridge event, so the canary's and the waves' commands of a change are not sent. This
+    proves what is put in place, that a second run writes nothing, and that no value travels."""
+    inventory, ids = fleet
+    proxy.reset_counts()
+    created = fleet_command(proxy, inventory, "events", "--create", data=SECRETS)
     assert created.returncode == 0, created.output
+    [runbook_request] = [b for _, b in sent(proxy, "CreateDocument") if b["Name"] == RUNBOOK]
+    assert runbook_request["DocumentType"] == "Automation"
+    expected = runbook(APP, Pace(canary=1, batch=2, percent=None), Fleet("1", 600),
+                       Hosts(instances=tuple(ids)))  # fmt: skip
+    ssm = stand_in.client("ssm")
+    stored = ssm.get_document(Name=RUNBOOK, DocumentFormat="JSON")
+    assert stored["DocumentType"] == "Automation" and json.loads(stored["Content"]) == expected
+    canary, rest = expected["mainSteps"]  # no --tag: the inventory's instances, the first first
+    assert canary["inputs"]["InstanceIds"] == ids[:1]
+    assert rest["inputs"]["Targets"] == [{"Key": "InstanceIds", "Values": ids[1:]}]
+    assert (rest["inputs"]["MaxConcurrency"], rest["inputs"]["MaxErrors"]) == ("2", "1")
+
     events = stand_in.client("events")
-    for rule in ("ssmenv-example-app-parameters", "ssmenv-example-app-secrets"):
+    listed = events.list_rules(NamePrefix="ssmenv-example-app")["Rules"]
+    assert sorted(r["Name"] for r in listed) == list(RULES)
+    for rule in RULES:
         [target] = events.list_targets_by_rule(Rule=rule)["Targets"]
-        assert target["Arn"] == arn
-        assert target["RunCommandParameters"]["RunCommandTargets"] == [
-            {"Key": "InstanceIds", "Values": ids}]  # no --tag: the inventory's instances
-    policy = stand_in.client("iam").get_role_policy(RoleName="ssmenv-events-example-app",
-                                                    PolicyName="send-sync")["PolicyDocument"]
-    assert policy["Statement"][1]["Resource"] == [
+        assert target["Arn"] == f"{DEFINITION}:$DEFAULT"
+        assert json.loads(target["Input"]) == {"AutomationAssumeRole": [
+            "arn:aws:iam::123456789012:role/ssmenv-rollout-example-app"]}
+    iam = stand_in.client("iam")
+    starting = iam.get_role_policy(RoleName="ssmenv-events-example-app",
+                                   PolicyName="start-rollout")["PolicyDocument"]
+    assert starting["Statement"][1]["Resource"] == [f"{DEFINITION}:*"]
+    assert iam.list_role_policies(RoleName="ssmenv-events-example-app")["PolicyNames"] == [
+        "start-rollout"]
+    running = iam.get_role(RoleName=RUNBOOK)["Role"]
+    assert running["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Service": "ssm.amazonaws.com"}
+    sending = iam.get_role_policy(RoleName=RUNBOOK, PolicyName="run-rollout")["PolicyDocument"]
+    assert sending["Statement"][-1]["Resource"] == [
         f"arn:aws:ec2:us-east-1:123456789012:instance/{i}" for i in ids]
-    assert_no_value_anywhere(proxy, printed.output + created.output)
+    assert "ec2:DescribeInstances" not in json.dumps(sending)  # ids given: nothing to find
+    for line in ("role ssmenv-rollout-example-app: created, policy run-rollout put",
+                 "role ssmenv-events-example-app: created, policy start-rollout put"):
+        assert f"fleet: {line}" in created.stdout
+    first = proxy.requests[:]
+
+    # Run again: everything read, nothing written, nothing new in place.
+    proxy.reset_counts()
+    again = fleet_command(proxy, inventory, "events", "--create", data=SECRETS)
+    assert again.returncode == 0, again.output
+    assert not {name for name, _ in proxy.requests} & WRITES, again.stdout
+    assert f"fleet: document {RUNBOOK}: unchanged, version 1" in again.stdout
+    for rule in RULES:
+        assert f"fleet: rule {rule}: unchanged, target {DEFINITION}:$DEFAULT unchanged" in \
+            again.stdout  # fmt: skip
+        assert len(events.list_targets_by_rule(Rule=rule)["Targets"]) == 1
+    roles = [r["RoleName"] for r in iam.list_roles()["Roles"] if "example-app" in r["RoleName"]]
+    assert sorted(roles) == ["ssmenv-events-example-app", RUNBOOK]
+    assert [d["Name"] for d in ssm.list_documents(Filters=[
+        {"Key": "DocumentType", "Values": ["Automation"]}])["DocumentIdentifiers"]] == [RUNBOOK]
+    proxy.requests[:0] = first
+    assert_no_value_anywhere(proxy, created.output + again.output)
+
+
+def test_events_create_by_tag_updates_the_runbook_and_takes_the_former_grants_off(
+    proxy, fleet, stand_in
+):
+    """A rule of the earlier ``fleet events`` (its Run Command target ``sync``, its role's
+    ``send-sync`` policy granting ``ssm:SendCommand``) is brought to the runbook: the target
+    and the grant taken off, the runbook's new version (by tag) the default."""
+    inventory, _ = fleet
+    events, iam = stand_in.client("events"), stand_in.client("iam")
+    former = {"Id": "sync", "Arn": "arn:aws:ssm:us-east-1:123456789012:document/"
+              "ssmenv-sync-example-app", "RoleArn": "arn:aws:iam::123456789012:role/"
+              "ssmenv-events-example-app", "RunCommandParameters": {"RunCommandTargets": [
+                  {"Key": "tag:Role", "Values": ["web"]}]}}  # fmt: skip
+    events.put_targets(Rule=RULES[0], Targets=[former])
+    iam.put_role_policy(RoleName="ssmenv-events-example-app", PolicyName="send-sync",
+                        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{
+                            "Effect": "Allow", "Action": "ssm:SendCommand",
+                            "Resource": "*"}]}))  # fmt: skip
+    proxy.reset_counts()
+    done = fleet_command(proxy, inventory, "events", "--create", "--tag", "Role=web",
+                         data=SECRETS)  # fmt: skip
+    assert done.returncode == 0, done.output
+    [target] = events.list_targets_by_rule(Rule=RULES[0])["Targets"]
+    assert target["Id"] == "rollout"
+    assert iam.list_role_policies(RoleName="ssmenv-events-example-app")["PolicyNames"] == [
+        "start-rollout"]
+    assert "policy send-sync deleted" in done.stdout
+    assert f"fleet: document {RUNBOOK}: updated, version 2" in done.stdout
+    stored = stand_in.client("ssm").get_document(Name=RUNBOOK, DocumentFormat="JSON")
+    assert json.loads(stored["Content"]) == runbook(
+        APP, Pace(canary=1, batch=2, percent=None), Fleet("1", 600), Hosts(tag=("Role", "web")))
+    sending = iam.get_role_policy(RoleName=RUNBOOK, PolicyName="run-rollout")["PolicyDocument"]
+    assert sending["Statement"][-1]["Condition"] == {
+        "StringEquals": {"ssm:resourceTag/Role": ["web"]}}
+    assert not sent(proxy, "CreateRole")
+    assert_no_value_anywhere(proxy, done.output)
 
 
 def test_publish_first_then_the_rollout(proxy, fleet):
