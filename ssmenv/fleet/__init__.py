@@ -11,8 +11,10 @@ through Run Command, its parameters or its output.
 - ``rollout``: the canary's command, polled until every host said how its sync went, then the
   rest's, 50 instances a command, each decided by the core (``ssmenv.plan.fleet.decide``);
   a host that rolled back stops the rollout (the running command cancelled, the rest not sent).
-- ``events``: the EventBridge rule that runs the document when the app's parameters change or its
-  secrets rotate, and the least-privilege role EventBridge needs for it.
+- ``events``: the EventBridge rules that start the app's Automation runbook (a canary, then the
+  waves, within the same limits) when its parameters change or its secrets rotate, and the two
+  least-privilege roles: EventBridge's, which starts it, and the runbook's, which sends the
+  document.
 - ``commands``: the command line (``python -m ssmenv fleet rollout|status|events``).
 
 AWS runs the commands; the tests prove what is sent and read (against the stand-in, which runs

@@ -1,6 +1,7 @@
 """A fleet rollout through AWS Systems Manager Run Command, decided by pure code: the command
 document that runs the agent's sync of one app (``document``), the waves that send it (a canary,
-then the rest at the app's pace: ``waves``), what each host's invocation says
+then the rest at the app's pace: ``waves``), the Automation runbook that does the same on a
+change (``runbook``), what each host's invocation says
 (``outcome``), when the rollout stops (``decide``), its summary and its exit status.
 
 The driver (``ssmenv.fleet``) sends the commands and reads the invocations; end-to-end tests
@@ -9,7 +10,7 @@ feed the outcomes of real syncs on real hosts to the same functions. Nothing her
 The document holds no value and takes no parameter: the app's name is in its text, fixed when it
 is written from the settings (a name checked as every app name is), so nothing a caller of
 ``SendCommand`` or an EventBridge rule passes can change what a host runs, and CloudTrail and the
-console show only the app's name.
+console show only the app's name. The runbook's one parameter is the role it runs as.
 """
 
 from __future__ import annotations
