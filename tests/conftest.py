@@ -46,7 +46,7 @@ MEASURED = {
     "e2e/test_rollout_fleet.py": 98,
     "e2e/test_sources_e2e.py": 98,
     "e2e/test_bootstrap.py": 93,
-    "integration/test_fleet.py": 92,
+    "integration/test_fleet.py": 140,
     "e2e/test_deploy.py": 85,
     "e2e/test_container_ecr.py": 72,
     "integration/test_ec2_inventory.py": 60,
