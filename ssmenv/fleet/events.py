@@ -117,8 +117,8 @@ def _secret_matches(region: str, account: str, ids: Sequence[str]) -> list[Any]:
 
 def events(config: AppConfig, account: str, tag: tuple[str, str] | None,
            instances: Sequence[str]) -> Events:  # fmt: skip
-    """The rules, target and role for ``config``'s app, its hosts the instances tagged ``tag``
-    (``None``: ``instances``, 50 at most)."""
+    """The rules, their target, the runbook and the two roles for ``config``'s app, its hosts
+    the instances tagged ``tag`` (``None``: ``instances``, 1 to 50)."""
     region = config.publication.region if config.publication else "us-east-1"
     app, document = config.name, document_name(config.name)
     partition = policy.partition(region)
