@@ -287,9 +287,10 @@ def has_exactly(host: BenchHost, value: str) -> bool:
     return f"{KEY}={value}".encode() in raw.split(b"\0")
 
 
-def journal(host: BenchHost, since: float, *args: str) -> str:
-    return ssh(host, f"sudo journalctl -o cat --no-pager --since @{since:.3f} {' '.join(args)}"
-               ).stdout  # fmt: skip
+def journal(host: BenchHost, since: float, *args: str, until: float | None = None) -> str:
+    end = f" --until @{until:.3f}" if until is not None else ""
+    return ssh(host, f"sudo journalctl -o cat --no-pager --since @{since:.3f}{end} "
+               f"{' '.join(args)}").stdout  # fmt: skip
 
 
 def on_all(hosts: Sequence[BenchHost], work, workers: int = 10) -> list:
@@ -348,20 +349,23 @@ class Bench:
 
     def measure(self, how: str, value: str, started: float, load: float, seconds: float,
                 watch: Watch, since: float, notes: list[str] | None = None) -> Rotation:
+        """The rotation's figures: the calls counted and the journals read up to now (the
+        window's end; a sync under way then has its calls counted, not its end)."""
+        control = dict(self.control.forwarded)
+        agents = {n: dict(p.forwarded) for n, p in self.agents.items()}
+        until = time.time()
         exact = dict(zip([h.name for h in self.hosts],
                          on_all(self.hosts, lambda h: has_exactly(h, value)), strict=True))
-        texts = on_all(self.hosts, lambda h: journal(h, since, "-t ssmenv"))
+        texts = on_all(self.hosts, lambda h: journal(h, since, "-t ssmenv", until=until))
         restarts = {h.name: len(_ACTIVATION.findall(t)) for h, t in zip(self.hosts, texts,
                                                                           strict=True)}
         syncs = {h.name: 0 for h in self.hosts}
         if how == TIMER:
-            texts = on_all(self.hosts, lambda h: journal(h, since, "-u", SYNC_UNIT))
+            texts = on_all(self.hosts, lambda h: journal(h, since, "-u", SYNC_UNIT, until=until))
             syncs = {h.name: len(_SYNC_END.findall(t)) for h, t in zip(self.hosts, texts,
                                                                        strict=True)}
-        return Rotation(how, seconds, dict(watch.reached), exact, restarts,
-                        dict(self.control.forwarded),
-                        {n: dict(p.forwarded) for n, p in self.agents.items()}, syncs,
-                        (load, os.getloadavg()[0]), notes or [])  # fmt: skip
+        return Rotation(how, seconds, dict(watch.reached), exact, restarts, control, agents,
+                        syncs, (load, os.getloadavg()[0]), notes or [])  # fmt: skip
 
 
 def push(bench: Bench) -> Rotation:
@@ -483,6 +487,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     period, jitter = span(args.pull_period), span(args.pull_jitter)
     began = time.monotonic()
     load = os.getloadavg()[0]
+    commit = _commit()  # of the tree measured: its copy is taken now (bench.deploy.snapshot)
     lab.down(args.prefix)  # what an interrupted run left holds the names and ports
     parameters = {k: v for k, v in json.loads(PARAMETERS.read_text()).items()
                   if k.startswith("/")}  # fmt: skip
@@ -555,7 +560,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         finally:
             stack.close()  # the hosts powered off, the stand-ins stopped
-    return report(args, rotations, notes, load, time.monotonic() - began)
+    return report(args, rotations, notes, load, time.monotonic() - began, commit)
 
 
 def measured(rotations: Sequence[Rotation]) -> scale.Measured:
@@ -571,7 +576,7 @@ def measured(rotations: Sequence[Rotation]) -> scale.Measured:
 
 
 def report(args: argparse.Namespace, rotations: list[Rotation], notes: list[str], load: float,
-           seconds: float) -> int:  # fmt: skip
+           seconds: float, commit: str) -> int:  # fmt: skip
     rows = [summary(r) for r in rotations]
     print(f"`python -m bench.fleet --hosts {args.hosts} --poll {args.poll:g} --pull-period "
           f"{args.pull_period} --pull-jitter {args.pull_jitter}`: {args.hosts} hosts, "
@@ -595,7 +600,7 @@ def report(args: argparse.Namespace, rotations: list[Rotation], notes: list[str]
         print(f"✗ {problem}")
     if not found and estimate is not None:
         kept = {
-            "date": time.strftime("%Y-%m-%d", time.gmtime()), "commit": _commit(),
+            "date": time.strftime("%Y-%m-%d", time.gmtime()), "commit": commit,
             "cpus": os.cpu_count(), "load": round(load, 1), "hosts": args.hosts,
             "command": f"python -m bench.fleet --hosts {args.hosts}",
             "pull_period": args.pull_period, "pull_jitter": args.pull_jitter, "poll": args.poll,
