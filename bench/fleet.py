@@ -184,6 +184,11 @@ HEADER = ("| how | hosts | seconds from the put to the end | each host served it
           "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |")
 
 
+def kept_rows(path: Path = RESULTS) -> list[Row]:
+    """The rows of a kept run (docs/performance.md shows their table)."""
+    return [Row(**row) for row in json.loads(path.read_text())["rows"]]
+
+
 def table(rows: Sequence[Row]) -> str:
     lines = [HEADER]
     for r in rows:

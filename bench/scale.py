@@ -114,8 +114,8 @@ def lines(measured: Measured, sizes: tuple[int, ...] = (500, 5000), *, batch: in
           jitter: float = 3.0, period: float = 3600.0, period_jitter: float = 600.0,
           tps: float = DEFAULT_TPS) -> list[str]:  # fmt: skip
     """The estimates, one line each, as the bench prints them and docs/fleet.md shows them."""
-    found = [f"from: a rotation's sync {measured.sync:.1f} s a host, {measured.calls:g} "
-             f"Parameter Store calls a host a sync, {measured.per_command:.1f} s a command beyond "
+    found = [f"from: a rotation's sync {measured.sync:.1f} s a host, Parameter Store calls a "
+             f"host a sync {measured.calls:g}, {measured.per_command:.1f} s a command beyond "
              f"its syncs; {MAX_INSTANCE_IDS} ids a command, {tps:g} Get calls a second"]
     for n in sizes:
         e = fleet_rollout(n, measured, batch=batch, jitter=jitter, tps=tps)

@@ -3,8 +3,25 @@ no host synced, and the scale estimates docs/fleet.md shows (bench.scale)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from bench import scale
-from bench.fleet import FLEET, PUSH, TIMER, Rotation, Row, idle, problems, summary
+from bench.fleet import (
+    FLEET,
+    PUSH,
+    RESULTS,
+    TIMER,
+    Rotation,
+    Row,
+    idle,
+    kept_rows,
+    problems,
+    summary,
+    table,
+)
+
+ROOT = Path(__file__).parents[2]
 
 HOSTS = ("bf-1", "bf-2", "bf-3")
 
@@ -94,7 +111,7 @@ def test_the_timer_alone_reaches_every_host_within_a_period_its_jitter_and_a_syn
 
 def test_the_estimates_are_said_one_line_each():
     assert scale.lines(MEASURED, (500,)) == [
-        "from: a rotation's sync 4.0 s a host, 2 Parameter Store calls a host a sync, 3.0 s a "
+        "from: a rotation's sync 4.0 s a host, Parameter Store calls a host a sync 2, 3.0 s a "
         "command beyond its syncs; 50 ids a command, 40 Get calls a second",
         "500 instances, fleet rollout (canary 1, rollout_batch 50, pull_start_jitter 3s): "
         "11 commands, 11 rounds, 1 min 50 s (0 s of it waiting for Parameter Store); binds: the "
@@ -103,3 +120,13 @@ def test_the_estimates_are_said_one_line_each():
         "500 instances, the timer alone (pull_period 1 h, pull_jitter 10 min): every host "
         "within 1 h 10 min; 0.3 calls a second at rest (0.6% of 40)",
     ]
+
+
+def test_the_docs_show_the_kept_fleet_figures_and_the_estimates_made_from_them():
+    kept = json.loads(RESULTS.read_text())
+    performance = (ROOT / "docs" / "performance.md").read_text()
+    assert table(kept_rows()) in performance, "python -m bench.fleet's table, from fleet.json"
+    assert f"({kept['date']}, commit {kept['commit']}," in performance
+    fleet = (ROOT / "docs" / "fleet.md").read_text()
+    for line in scale.lines(scale.kept(RESULTS)):
+        assert f"- {line}" in fleet, "python -m bench.scale's lines, from fleet.json"
