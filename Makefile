@@ -14,7 +14,7 @@ SYSTEM_TOOLS := systemd-nspawn debootstrap ssh ssh-keygen shellcheck docker-regi
 # (run by sh -c), activate.sh and provision.sh bash.
 SHELL_PROGRAMS := $(wildcard ssmenv/shell/*.sh)
 
-.PHONY: demo demo-down test unit lint system-packages image bench bench-pull docs
+.PHONY: demo demo-down test unit lint system-packages image bench bench-pull bench-fleet docs
 
 # pytest-xdist: whole files to a worker (a module's hosts boot once), the slowest first (the
 # order tests/conftest.py gives them; --no-loadscope-reorder keeps it).
@@ -75,15 +75,24 @@ lint: $(VENV)/.installed
 
 # make bench      what a deploy costs on 1, 10 and 50 local hosts, beside plain pyinfra (as root; about 20 minutes);
 #                 keeps its figures in bench/results/deploy.json and draws docs/img/bench-deploy.svg;
-#                 then make bench-pull
+#                 then make bench-pull and make bench-fleet
 # make bench-pull what a sync with nothing new costs on a host that pulls: wall time, CPU, memory,
 #                 SSM calls, beside the push deploy's (as root; about a minute)
 #                 (BENCH_PULL_ARGS="--runs 20 --prefix NAME --ssh-port PORT": python -m bench.pull --help)
+# make bench-fleet a rotation reaching 50 hosts: the push rollout, the fleet command through Run
+#                 Command and the agents' timers, on the same hosts: wall time, SSM calls, restarts;
+#                 keeps its figures in bench/results/fleet.json (as root; about 15 minutes)
+#                 (BENCH_FLEET_ARGS="--hosts 10 --prefix NAME": python -m bench.fleet --help)
 bench: $(VENV)/.docs-installed system-packages
 	$(PY) -m lab.hosts image --kind bench
 	$(PY) -m bench.deploy
 	$(MAKE) bench-pull
+	$(MAKE) bench-fleet
 
 bench-pull: $(VENV)/.installed system-packages
 	$(PY) -m lab.hosts image --kind agent
 	$(PY) -m bench.pull $(BENCH_PULL_ARGS)
+
+bench-fleet: $(VENV)/.installed system-packages
+	$(PY) -m lab.hosts image --kind agent
+	$(PY) -m bench.fleet $(BENCH_FLEET_ARGS)

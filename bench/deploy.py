@@ -175,8 +175,9 @@ def pick_ports(count: int) -> list[tuple[int, int]]:
     raise AssertionError("unreachable")
 
 
-def boot(count: int) -> list[BenchHost]:
-    """Boot ``count`` fresh hosts ``bench-1..N`` and wait until each answers SSH with sudo."""
+def boot(count: int, prefix: str = PREFIX, kind: str = IMAGE) -> list[BenchHost]:
+    """Boot ``count`` fresh hosts ``<prefix>-1..N`` of the image ``kind`` and wait until each
+    answers SSH with sudo."""
     # Each container's systemd takes inotify instances, out of one budget for all root's
     # containers: the default 128 runs out near 20, counting other suites' hosts (lab.hosts.up
     # raises it only when it boots more than 20 itself).
@@ -186,7 +187,7 @@ def boot(count: int) -> list[BenchHost]:
     booted: list[BenchHost] = []
     try:
         for i, (ssh_port, app_port) in enumerate(pick_ports(count)):
-            booted.append(BenchHost(lab.boot(f"{PREFIX}-{i + 1}", ssh_port, kind=IMAGE),
+            booted.append(BenchHost(lab.boot(f"{prefix}-{i + 1}", ssh_port, kind=kind),
                                     app_port))  # fmt: skip
         for i, host in enumerate(booted):
             try:
@@ -196,7 +197,7 @@ def boot(count: int) -> list[BenchHost]:
                 # container went down: systemd never got to sshd. One more boot, from scratch.
                 progress(f"{e}".splitlines()[0] + "; booting it again")
                 lab.power_off(host.lab)
-                booted[i] = BenchHost(lab.boot(host.name, host.ssh_port, kind=IMAGE),
+                booted[i] = BenchHost(lab.boot(host.name, host.ssh_port, kind=kind),
                                       host.app_port)  # fmt: skip
                 lab.wait_ready(booted[i].lab)
     except SystemExit as e:  # how lab.hosts reports a host that does not come up

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bench import deploy as bench_deploy
+from bench import fleet as bench_fleet
 from lab import aws as lab_aws
 from lab import hosts as lab_hosts
 from lab import imds as lab_imds
@@ -28,6 +29,7 @@ PARSERS = {
     "lab.aws": lab_aws.parser,
     "lab.imds": lab_imds.parser,
     "bench.deploy": bench_deploy.parser,
+    "bench.fleet": bench_fleet.parser,
     "tests.demo_docs": demo_docs.parser,
 }
 # A path of the checkout, as an example names it: under one of its directories, a deploy file or
