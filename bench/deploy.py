@@ -442,9 +442,9 @@ def ssh_fanout(hosts: Sequence[BenchHost]) -> float:
     """Seconds for ``ssh HOST true`` on every host at once, each its own OpenSSH process."""
 
     def one(host: BenchHost) -> None:
-        subprocess.run(
-            [*lab.ssh_args(host.ssh_port), "true"], check=True, capture_output=True, timeout=60
-        )
+        # A login of its own each (not the lab's shared connection): what SSH itself costs.
+        subprocess.run([*lab.ssh_args(host.ssh_port, shared=False), "true"], check=True,
+                       capture_output=True, timeout=60)  # fmt: skip
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=len(hosts)) as pool:

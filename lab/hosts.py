@@ -258,8 +258,17 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def ssh_args(port: int) -> list[str]:
-    """The ssh command line that logs in to a lab host as the deploy user."""
+#: The hosts' shared connections' sockets, one per SSH port (``ssh_args``).
+SHARED = STATE / "ssh"
+
+
+def ssh_args(port: int, shared: bool = True) -> list[str]:
+    """The ssh command line that logs in to a lab host as the deploy user.
+
+    ``shared``: through the host's one connection that ``wait_ready`` opened (OpenSSH's
+    ControlMaster), when it is still there; else, as with ``shared=False``, a login of its own.
+    A login per command costs a key exchange on both sides and, on the host, a PAM session whose
+    systemd user manager starts and stops each time: most of what a test's look at a host cost."""
     return [
         "ssh",
         "-i",
@@ -276,8 +285,37 @@ def ssh_args(port: int) -> list[str]:
         "LogLevel=ERROR",
         "-o",
         "ConnectTimeout=5",
+        "-o",
+        f"ControlPath={SHARED / str(port) if shared else 'none'}",
         f"{USER}@127.0.0.1",
     ]
+
+
+def _share_connection(port: int) -> None:
+    """Open the host's shared connection (``ssh_args``), unless it is open. In the background,
+    its output nowhere (a master holding a caller's pipe would keep the caller waiting); it ends
+    with the host's sshd, or at ``_end_shared``. Best effort: without it, each login is its own."""
+    args = ssh_args(port)
+    check = subprocess.run([*args[:-1], "-O", "check", args[-1]], capture_output=True, timeout=10)
+    if check.returncode == 0:
+        return
+    SHARED.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # What is left there is of an earlier host on this port, gone with it: a new master would
+    # refuse to listen where a socket exists.
+    (SHARED / str(port)).unlink(missing_ok=True)
+    subprocess.run(
+        [*args[:-1], "-o", "ControlMaster=yes", "-o", "ControlPersist=yes", "-f", "-N", args[-1]],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        timeout=30,
+    )  # fmt: skip
+
+
+def _end_shared(port: int) -> None:
+    """Close the host's shared connection, if open, and remove its socket."""
+    args = ssh_args(port)
+    if (SHARED / str(port)).exists():
+        subprocess.run([*args[:-1], "-O", "exit", args[-1]], capture_output=True, timeout=10)
+        (SHARED / str(port)).unlink(missing_ok=True)
 
 
 def connection_data(ssh_port: int | None = None) -> dict:
@@ -306,7 +344,8 @@ def boot(
         raise SystemExit(f"{name}: port {ssh_port} is already in use")
     state_dir = STATE / name
     state_dir.mkdir(parents=True, exist_ok=True)
-    (state_dir / "sshd-port.conf").write_text(f"Port {ssh_port}\n")
+    # Sessions at once over one connection (default 10): a test's threads share the host's.
+    (state_dir / "sshd-port.conf").write_text(f"Port {ssh_port}\nMaxSessions 100\n")
     log = (state_dir / "console.log").open("wb")
     proc = subprocess.Popen(
         [
@@ -350,6 +389,7 @@ def wait_ready(host: LabHost, deadline: float = BOOT_DEADLINE) -> None:
         )
         # "degraded" still means booted: some container-irrelevant unit failed.
         if result.stdout.strip() in ("running", "degraded"):
+            _share_connection(host.ssh_port)
             return
         last = (result.stdout + result.stderr).strip().splitlines()[-1:] or [""]
         last = last[0]
@@ -375,6 +415,7 @@ def running() -> list[LabHost]:
 
 def power_off(host: LabHost, deadline: float = 30.0) -> None:
     """Halt the container: SIGRTMIN+4 to its init (SIGTERM to nspawn ends in a failed halt)."""
+    _end_shared(host.ssh_port)
     for init in _children(host.nspawn_pid):
         os.kill(init, signal.SIGRTMIN + 4)
     end = time.monotonic() + deadline
