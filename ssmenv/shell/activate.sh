@@ -524,7 +524,7 @@ halt() {
 # what the invocations of it this run started logged: never lines of an earlier one. Each
 # journal line is marked "  | ".
 report() {
-  local entry id matches=() seen=$SEEN
+  local entry id last='' matches=() seen=$SEEN tries
   if [ "$1" != "$FAILED" ] || [ -z "$seen" ]; then
     props "$1"
     seen=$(state_words)
@@ -533,11 +533,22 @@ report() {
   for entry in ${INVOKED[@]+"${INVOKED[@]}"}; do
     [ "${entry%% *}" = "$1" ] || continue
     id=${entry#* }
-    [[ $id =~ ^[0-9a-f]{32}$ ]] && matches+=("_SYSTEMD_INVOCATION_ID=$id" + "INVOCATION_ID=$id" +)
+    [[ $id =~ ^[0-9a-f]{32}$ ]] || continue
+    matches+=("_SYSTEMD_INVOCATION_ID=$id" + "INVOCATION_ID=$id" +)
+    last=$id
   done
   [ "${#matches[@]}" -gt 0 ] || return 0
   unset 'matches[-1]'
-  journalctl --sync 2> /dev/null
+  # systemd logs a unit's exit itself, at once; what the process wrote last comes through its
+  # output stream, which journald may take up after that (seen on a loaded host: the app's own
+  # last words missing from the report). Wait for a line of the process's own, 2 s at most (a
+  # process may write nothing).
+  for tries in {1..20}; do
+    journalctl --sync 2> /dev/null
+    [ -n "$(journalctl --no-pager -q -o cat -n 1 "_SYSTEMD_INVOCATION_ID=$last" 2> /dev/null)" ] &&
+      break
+    [ "$tries" -lt 20 ] && sleep 0.1
+  done
   journalctl --no-pager -q -o cat -n 20 "${matches[@]}" 2> /dev/null | sed 's/^/  | /' >&2
 }
 
