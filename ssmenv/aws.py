@@ -53,6 +53,25 @@ _clients: dict[tuple[str, str], Any] = {}
 _pacers: dict[tuple[str, str], _Pacer] = {}
 
 
+#: What botocore reads from its data files (service models, endpoints: megabytes of JSON, most
+#: of what a client costs to make) is the same for every client: read once a process, through one
+#: loader. Each client still has a session of its own: its credentials, configuration and
+#: environment are read anew.
+_loader: Any = None
+_loader_lock = threading.Lock()  # not _lock: run_client holds that while it makes a client
+
+
+def _session() -> Any:
+    global _loader
+    session = botocore.session.Session()
+    with _loader_lock:
+        if _loader is None:
+            _loader = session.get_component("data_loader")
+        else:
+            session.register_component("data_loader", _loader)
+    return session
+
+
 def client(
     service: str, region: str | None, attempts: int | None = None, retry_mode: str | None = None,
     default_attempts: int = MAX_ATTEMPTS,
@@ -67,7 +86,7 @@ def client(
     + retry_mode: default ``standard``, or ``adaptive`` when ``AWS_RETRY_MODE`` asks for it; both
       back off on ``ThrottlingException``
     """
-    session = botocore.session.Session()
+    session = _session()
     mode = retry_mode or session.get_config_variable("retry_mode")
     attempts = attempts or session.get_config_variable("max_attempts") or default_attempts
     config = Config(
