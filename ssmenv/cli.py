@@ -63,7 +63,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from ssmenv import dbrotate, dotenv_import, iam, parity, publication, publish, report, scan
+from ssmenv import dbrotate, dotenv_import, iam, parity, publication, publish, report
 from ssmenv.config import REPO_ROOT
 from ssmenv.errors import SsmEnvError
 from ssmenv.fleet import commands as fleet
@@ -243,6 +243,8 @@ def scan_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def scan_run(args: argparse.Namespace) -> int:
+    from ssmenv import scan  # detect-secrets: only this command needs it
+
     report = scan.scan(
         args.path, args.baseline, args.write_baseline, tree_baseline=args.tree_baseline
     )
