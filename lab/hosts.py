@@ -457,9 +457,11 @@ def up(
                 wait_ready(host)
             except SystemExit as first:
                 # Seen rarely on a loaded machine: a container whose sshd never answers. One
-                # fresh boot of that host, then give up with both reasons.
+                # fresh boot of that host, then give up with both reasons. Said either way (a
+                # test shows it with its output): the console's last lines tell what stalled.
+                print(f"{host.name}: booting it again: {first}", file=sys.stderr)
                 power_off(host)
-                hosts[i] = host = boot(host.name, host.ssh_port, kind)
+                hosts[i] = host = boot(host.name, host.ssh_port, kind, binds)
                 try:
                     wait_ready(host)
                 except SystemExit as second:

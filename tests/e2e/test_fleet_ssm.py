@@ -200,6 +200,8 @@ def test_a_host_whose_value_fails_its_health_check_rolls_back_and_stops_the_roll
     fleet, hosts
 ):
     names = [h.name for h in hosts]
+    # What each host serves before, whatever the tests before it left (run alone: the fixture's).
+    served = {h.name: h.process_environ(WEB)["API_KEY"] for h in hosts}
     for i in range(len(hosts)):
         fleet.put(values(i, "3"))
     fleet.put({f"{path(2)}/DATABASE_URL": "FAKE-fssm-not-a-url"})  # the third host's alone
@@ -221,10 +223,10 @@ def test_a_host_whose_value_fails_its_health_check_rolls_back_and_stops_the_roll
         assert said.rstrip().endswith(f"{APP}: rolled back\nssmenv-agent status=4"), said
         assert "FAKE" not in said
         # The rolled-back host serves its previous values; the one not reached, its own old.
-        assert hosts[2].process_environ(WEB)["API_KEY"] == b"FAKE-fssm-key-2-2"
+        assert hosts[2].process_environ(WEB)["API_KEY"] == served[names[2]]
         assert hosts[2].process_environ(WEB)["DATABASE_URL"] == \
             values(2)[f"{path(2)}/DATABASE_URL"].encode()  # fmt: skip
-        assert hosts[3].fingerprints()["API_KEY"] == sha256("FAKE-fssm-key-3-2")
+        assert hosts[3].fingerprints()["API_KEY"] == sha256(served[names[3]])
         assert hosts[1].fingerprints()["API_KEY"] == sha256("FAKE-fssm-key-1-3")
     finally:
         fleet.put({f"{path(2)}/DATABASE_URL": values(2)[f"{path(2)}/DATABASE_URL"]})
@@ -358,6 +360,7 @@ def test_the_fleet_command_rolls_a_rotation_out_through_run_command(fleet, hosts
 
 def test_the_fleet_command_stops_at_a_host_that_rolled_back(fleet, hosts, instances):
     inventory, ids = instances
+    served = {h.name: h.process_environ(WEB)["API_KEY"] for h in hosts}  # as in the test above
     for i in range(len(hosts)):
         fleet.put(values(i, "7"))
     fleet.put({f"{path(2)}/DATABASE_URL": "FAKE-fssm-not-a-url"})
@@ -370,8 +373,8 @@ def test_the_fleet_command_stops_at_a_host_that_rolled_back(fleet, hosts, instan
         assert done.stdout.rstrip().endswith(f"fleet: {APP}: 2 changed, 0 unchanged, 0 refused, "
                                              "1 rolled back, 0 timed out, 1 not reached")
         assert ids[3] not in [i for _, i in lab_rc.ran]  # the command never reached it
-        assert hosts[3].fingerprints()["API_KEY"] == sha256("FAKE-fssm-key-3-6")
-        assert hosts[2].process_environ(WEB)["API_KEY"] == b"FAKE-fssm-key-2-6"
+        assert hosts[3].fingerprints()["API_KEY"] == sha256(served[hosts[3].name])
+        assert hosts[2].process_environ(WEB)["API_KEY"] == served[hosts[2].name]
         assert "FAKE" not in done.output
     finally:
         fleet.put({f"{path(2)}/DATABASE_URL": values(2)[f"{path(2)}/DATABASE_URL"]})
