@@ -382,21 +382,25 @@ def wait_ready(host: LabHost, deadline: float = BOOT_DEADLINE) -> None:
             raise SystemExit(
                 f"{host.name}: systemd-nspawn exited; see {host.state_dir}/console.log"
             )
+        # Logged in, the boot's end is waited for there (no login per poll); a boot still under
+        # way after 30 s names the jobs it waits on, for the message below.
         result = subprocess.run(
-            [*ssh_args(host.ssh_port), "sudo -n true && systemctl is-system-running --wait"],
+            [*ssh_args(host.ssh_port), "sudo -n true && { state=$(timeout 30 systemctl "
+             "is-system-running --wait); echo \"$state\"; case $state in running | degraded) ;; "
+             "*) systemctl list-jobs --no-pager ;; esac; }"],
             capture_output=True,
             text=True,
-        )
+        )  # fmt: skip
         # "degraded" still means booted: some container-irrelevant unit failed.
-        if result.stdout.strip() in ("running", "degraded"):
+        if result.stdout.strip() in ("running", "degraded"):  # the state alone, no jobs
             _share_connection(host.ssh_port)
             return
-        last = (result.stdout + result.stderr).strip().splitlines()[-1:] or [""]
-        last = last[0]
+        last = " | ".join((result.stdout + result.stderr).strip().splitlines()[-6:])
         time.sleep(0.2)
     console = (host.state_dir / "console.log").read_text(errors="replace").splitlines()[-15:]
     raise SystemExit(
-        f"{host.name}: no SSH login on port {host.ssh_port} after {deadline:.0f}s ({last}); "
+        f"{host.name}: not booted and answering over SSH on port {host.ssh_port} after "
+        f"{deadline:.0f}s ({last}); "
         "console:\n" + "\n".join(console)
     )
 
@@ -460,6 +464,8 @@ def up(
                 # fresh boot of that host, then give up with both reasons. Said either way (a
                 # test shows it with its output): the console's last lines tell what stalled.
                 print(f"{host.name}: booting it again: {first}", file=sys.stderr)
+                with (STATE / "boot-stalls.log").open("a") as log:  # read after a whole run
+                    log.write(f"{time.strftime('%F %T')} {host.name}: {first}\n")
                 power_off(host)
                 hosts[i] = host = boot(host.name, host.ssh_port, kind, binds)
                 try:
