@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import json
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from copy import copy
 from dataclasses import dataclass
 from typing import Any
 
 from ssmenv import journald, origins
 from ssmenv.config import APP, HOST_APPS, NAME, SETTINGS, AppConfig
+from ssmenv.errors import ConfigError
 from ssmenv.names import shown
 from ssmenv.settings import Setting, collect, refuse, value_of
 
@@ -195,6 +196,24 @@ def read(data: Any, overrides: Mapping[str, Any] | None = None) -> HostApps:
     refuse(problems)
     return _narrowed(HostApps(tuple(configs), tuple(apps)), narrowed, data)
 
+
+
+def of_hosts(
+    hosts: Sequence[tuple[str, Mapping[str, Any]]],
+) -> list[tuple[str, Mapping[str, Any], tuple[AppConfig, ...]]]:
+    """Each host's name, data and apps (``read``, as a deploy reads them, without ``--data``), as
+    the commands that read a whole inventory without touching a host need them (``iam``,
+    ``publish``, ``fleet``). Raises ``ConfigError`` naming every host whose settings are not
+    valid, all at once."""
+    found, problems = [], []
+    for name, data in hosts:
+        try:
+            found.append((name, data, read(data, overrides={}).configs))
+        except ConfigError as e:
+            problems.append(f"{name}: {e}")
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return found
 
 def conflicts(configs: list[AppConfig]) -> list[str]:
     """What two apps of one host cannot share: a port (any of their processes'), a user, a unit

@@ -38,7 +38,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ssmenv import apps, aws, ecr, publication, sources
 from ssmenv.config import AppConfig
-from ssmenv.errors import ConfigError, SsmEnvError
+from ssmenv.errors import SsmEnvError
 from ssmenv.policy import Statement, document
 
 #: EC2 discovery (``ssmenv.ec2``): DescribeInstances names no resource.
@@ -125,14 +125,8 @@ def policies(hosts: Sequence[tuple[str, Mapping[str, Any]]], account: str) -> Po
     control: list[Statement] = []
     publish: list[Statement] = []
     roles: dict[str, tuple[dict[str, Any], list[str], list[str]]] = {}
-    problems: list[str] = []
     found_notes: list[str] = []
-    for name, data in hosts:
-        try:
-            configs = apps.read(data, overrides={}).configs
-        except ConfigError as e:
-            problems.append(f"{name}: {e}")
-            continue
+    for name, _, configs in apps.of_hosts(hosts):
         pulled: list[Statement] = []
         for config in configs:
             control += reads(config, account)
@@ -144,8 +138,6 @@ def policies(hosts: Sequence[tuple[str, Mapping[str, Any]]], account: str) -> Po
         entry = roles.setdefault(key, (role, [], []))
         entry[1].extend(c.name for c in configs)
         entry[2].append(name)
-    if problems:
-        raise ConfigError("\n".join(problems))
     if any(DISCOVERED in data for _, data in hosts):
         control.append(DISCOVERY)
     host_roles = tuple(HostRole(tuple(dict.fromkeys(names)), tuple(members), role)

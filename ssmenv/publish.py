@@ -55,17 +55,8 @@ class Publication:
 
 
 def _pulled(hosts: Sequence[tuple[str, Mapping[str, Any]]]) -> list[tuple[str, AppConfig]]:
-    found, problems = [], []
-    for name, data in hosts:
-        try:
-            configs = apps.read(data, overrides={}).configs
-        except ConfigError as e:
-            problems.append(f"{name}: {e}")
-            continue
-        found += [(name, config) for config in configs if config.pull.pulled]
-    if problems:
-        raise ConfigError("\n".join(problems))
-    return found
+    return [(name, config) for name, _, configs in apps.of_hosts(hosts)
+            for config in configs if config.pull.pulled]  # fmt: skip
 
 
 def publications(hosts: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Publication]:

@@ -19,7 +19,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ssmenv import apps, aws, publish
 from ssmenv.config import AppConfig
-from ssmenv.errors import ConfigError
 from ssmenv.fleet import document, events, rollout
 from ssmenv.fleet.document import FleetError
 from ssmenv.plan import fleet as plan
@@ -102,18 +101,10 @@ def _app(hosts: Sequence[tuple[str, Mapping[str, Any]]], wanted: str | None
     """The app's settings (its first host's), its hosts as targets, and the hosts that are no
     instance (no ``ec2_instance_id``)."""
     found: dict[str, list[tuple[str, Mapping[str, Any], AppConfig]]] = {}
-    problems = []
-    for name, data in hosts:
-        try:
-            configs = apps.read(data, overrides={}).configs
-        except ConfigError as e:
-            problems.append(f"{name}: {e}")
-            continue
+    for name, data, configs in apps.of_hosts(hosts):
         for config in configs:
             if config.pull.pulled:
                 found.setdefault(config.name, []).append((name, data, config))
-    if problems:
-        raise ConfigError("\n".join(problems))
     if wanted is None:
         if len(found) != 1:
             names = ", ".join(sorted(found)) or "none"

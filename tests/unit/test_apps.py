@@ -71,6 +71,20 @@ def test_a_bad_setting_of_the_host_is_said_once_for_all_apps():
     assert problems(data) == ["health_timeout: Input should be a valid integer"]
 
 
+
+def test_a_whole_inventory_is_read_host_by_host_and_every_bad_host_named_at_once():
+    good = ("web-1", {**HOST, "app_name": "shop"})
+    found = apps.of_hosts([good])
+    assert [(name, [c.name for c in configs]) for name, _, configs in found] == [
+        ("web-1", ["shop"])]  # fmt: skip
+    with pytest.raises(ConfigError) as error:
+        apps.of_hosts([("web-0", {**HOST, "app_port": "http"}), good,
+                       ("web-2", {**HOST, "health_timeout": "soon"})])  # fmt: skip
+    said = str(error.value)
+    assert said.startswith("web-0: ") and "\nweb-2: " in said and "web-1" not in said
+    assert "app_port: Input should be a valid integer" in said
+    assert "health_timeout: Input should be a valid integer" in said
+
 def test_an_app_without_a_source_is_that_apps_problem():
     data = {"apps": {"a": {"ssm_path": "/a"}, "b": {"app_port": 3001}}}
     (line,) = problems(data)
