@@ -63,7 +63,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from ssmenv import dbrotate, dotenv_import, iam, parity, publication, publish, report
+from ssmenv import aws, dbrotate, dotenv_import, iam, parity, policy, publication, publish, report
 from ssmenv.config import REPO_ROOT
 from ssmenv.errors import SsmEnvError
 from ssmenv.fleet import commands as fleet
@@ -442,6 +442,11 @@ def db_arguments(parser: argparse.ArgumentParser) -> None:
                       "would do; change nothing")
     what.add_argument("--abort", action="store_true", help="go back from a rotation under way "
                       "(before it retired the previous role): the previous credentials again")
+    what.add_argument("--policy", action="store_true", help="print the IAM policy (JSON) the "
+                      "rotation itself needs, besides what its rollout and drift check need "
+                      "(python -m ssmenv iam's control document); read or change nothing")
+    parser.add_argument("--account", help="with --policy: the AWS account of the parameters, "
+                        "secrets and keys (default: the caller's, from STS GetCallerIdentity)")
     parser.add_argument("pyinfra_args", nargs=argparse.REMAINDER,
                         help="more pyinfra arguments for the rollout (--limit, --data...)")
 
@@ -497,6 +502,17 @@ ONE_WRITE_ONLY = (
 def db_run(args: argparse.Namespace) -> int:
     if args.password_parameter:
         raise SsmEnvError(ONE_WRITE_ONLY)
+    places = dbrotate.Places(args.parameter or "", args.admin_parameter or "", args.state_root,
+                             args.secret or "", args.admin_secret or "")
+    if args.policy:
+        places.check()
+        # The region boto3 would use (none: the toolkit's default), as the rotation's calls.
+        region = args.region or _session_region() or aws.REGION.default
+        statements = dbrotate.permissions(places, region, iam.account_of(args.account, [region]))
+        print(json.dumps(policy.document(statements), indent=2))
+        return report.CLEAN
+    if args.account:
+        raise SsmEnvError("--account: only with --policy")
     checkout = _checkout("deploy.py")
     pyinfra = Path(sys.executable).with_name("pyinfra")
     inventory = _inventory(args.inventory, checkout)
@@ -521,14 +537,19 @@ def db_run(args: argparse.Namespace) -> int:
             return 0
         return _sync_period(args, args.pull_inventory) + args.rollout_time
 
-    places = dbrotate.Places(args.parameter or "", args.admin_parameter or "", args.state_root,
-                             args.secret or "", args.admin_secret or "")
     if args.abort:
         return dbrotate.abort(places, args.region, rollout)
     return dbrotate.rotate(places, args.region, rollout, behind, dry_run=args.dry_run,
                            sync_period=lambda: _sync_period(args),
                            rollout_time=args.rollout_time,
                            wait_for_sync=wait_for_sync)  # fmt: skip
+
+
+def _session_region() -> str | None:
+    """The region boto3 takes from the environment or the AWS config file, if any."""
+    import botocore.session
+
+    return botocore.session.Session().get_config_variable("region")
 
 
 def fleet_run(args: argparse.Namespace) -> int:

@@ -27,10 +27,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ssmenv import aws, rotation_window
+from ssmenv import aws, policy, rotation_window
 from ssmenv.databases import Login, engine, from_secret, new_password, to_secret
 from ssmenv.databases.steps import SECRET_STEPS, STEPS, State, alternate, remaining, resume
 from ssmenv.errors import SsmEnvError
+from ssmenv.policy import Statement
 
 # Not "/ssmenv...": SSM refuses names that begin with "ssm" or "aws".
 STATE_ROOT = "/db-rotations"
@@ -54,10 +55,18 @@ class Places:
         return f"secret {self.secret}" if self.secret else self.parameter
 
     def check(self) -> None:
-        """A secret is named by a name its state's SSM name can hold (not an ARN)."""
+        """A secret is named by a name its state's SSM name can hold (not an ARN); every name is
+        of the characters SSM and Secrets Manager names share, none that a policy's ARN would
+        read as a wildcard (``--policy``)."""
         if self.secret and not re.fullmatch(r"[A-Za-z0-9_.\-/]{1,512}", self.secret):
             raise SsmEnvError("--secret: give the secret's name, of letters, digits and _.-/ "
                               "(the rotation's state in SSM is kept under it), not its ARN")
+        for option, name in (("--parameter", self.parameter),
+                             ("--admin-parameter", self.admin_parameter),
+                             ("--admin-secret", self.admin_secret),
+                             ("--state-root", self.state_root)):  # fmt: skip
+            if name and not re.fullmatch(r"[A-Za-z0-9_.\-/]{1,2048}", name):
+                raise SsmEnvError(f"{option}: a name of letters, digits and _.-/ (not an ARN)")
 
     @property
     def state(self) -> str:
@@ -69,6 +78,67 @@ class Places:
     def pending(self) -> str:
         return f"{self.state_root}{self.parameter}/pending"
 
+
+
+def permissions(places: Places, region: str, account: str) -> list[Statement]:
+    """What a rotation of ``places`` calls in AWS itself (``db rotate --policy``), in ``region``
+    of ``account``: the app's credentials read and written, the administrator's read, the
+    rotation's state (and, for a parameter, its pending value) read, written and removed. Its
+    rollout and drift check are a deploy's (``python -m ssmenv iam``: the control document).
+
+    ``DescribeParameters`` (which key encrypts the parameter, kept when it is written again)
+    names no resource. KMS, for customer-managed keys only (an AWS-managed key needs no identity
+    policy): decrypting what it reads and encrypting what it writes, through the service and for
+    those resources only (``policy.decrypt``'s conditions)."""
+    ssm_via = policy.Condition("StringEquals", "kms:ViaService", (policy.via("ssm", region),))
+    sm_via = policy.Condition("StringEquals", "kms:ViaService",
+                              (policy.via("secretsmanager", region),))  # fmt: skip
+    state = [places.state] if places.secret else [places.state, places.pending]
+    found = [Statement("KeepTheRotationState", ("ssm:DeleteParameter", "ssm:GetParameter",
+                                                "ssm:PutParameter"),
+                       tuple(policy.parameter_arn(region, account, n) for n in state))]  # fmt: skip
+    decrypt_ssm: list[str] = []
+    decrypt_sm: list[str] = []
+    if places.secret:
+        arn = policy.secret_arn(region, account, places.secret)
+        found += [
+            Statement("RotateTheSecret", ("secretsmanager:DescribeSecret",
+                                          "secretsmanager:GetSecretValue",
+                                          "secretsmanager:PutSecretValue",
+                                          "secretsmanager:UpdateSecretVersionStage"), (arn,)),
+            Statement("EncryptTheSecret", ("kms:GenerateDataKey",),
+                      (policy.kms_keys(region, account),),
+                      (sm_via, policy.Condition("StringLike", "kms:EncryptionContext:SecretARN",
+                                                (arn,)))),
+        ]  # fmt: skip
+        decrypt_sm.append(arn)
+    else:
+        arns = (policy.parameter_arn(region, account, places.parameter),
+                policy.parameter_arn(region, account, places.pending))  # fmt: skip
+        found += [
+            Statement("RotateTheParameter", ("ssm:GetParameter", "ssm:PutParameter"), arns[:1]),
+            Statement("FindTheParametersKey", ("ssm:DescribeParameters",), ("*",)),
+            Statement("EncryptTheParameter", ("kms:Encrypt",), (policy.kms_keys(region, account),),
+                      (ssm_via, policy.Condition("StringLike",
+                                                 "kms:EncryptionContext:PARAMETER_ARN", arns))),
+        ]  # fmt: skip
+        decrypt_ssm += arns
+    if places.admin_secret:
+        arn = policy.secret_arn(region, account, places.admin_secret)
+        found.append(Statement("ReadTheAdministrator", ("secretsmanager:GetSecretValue",),
+                               (arn,)))  # fmt: skip
+        decrypt_sm.append(arn)
+    else:
+        arn = policy.parameter_arn(region, account, places.admin_parameter)
+        found.append(Statement("ReadTheAdministrator", ("ssm:GetParameter",), (arn,)))
+        decrypt_ssm.append(arn)
+    if decrypt_ssm:
+        found.append(policy.decrypt("DecryptTheParameters", "ssm", region, account,
+                                    "PARAMETER_ARN", decrypt_ssm))  # fmt: skip
+    if decrypt_sm:
+        found.append(policy.decrypt("DecryptTheSecrets", "secretsmanager", region, account,
+                                    "SecretARN", decrypt_sm))  # fmt: skip
+    return found
 
 class Store:
     """The SSM parameters a rotation reads and writes."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
@@ -209,6 +210,34 @@ class EnforcingStandIn(StandIn):
         return {"AWS_ACCESS_KEY_ID": key["AccessKeyId"],
                 "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}  # fmt: skip
 
+
+
+def aws_only(monkeypatch, stand_in: StandIn, **env: str) -> None:
+    """boto3's environment for the rest of the test: the stand-in's endpoint and region, one
+    attempt a request, and ``env`` alone (an IAM user's key: ``EnforcingStandIn.user``); no
+    credentials or configuration file of this machine's."""
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{stand_in.port}")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+
+def db_rotate_policy(stand_in: StandIn, *places: str) -> dict[str, Any]:
+    """``python -m ssmenv db rotate PLACES --policy`` as a user runs it, against ``stand_in``
+    (the account asked of STS): the policy it printed."""
+    done = subprocess.run(
+        [sys.executable, "-m", "ssmenv", "db", "rotate", *places, "--policy",
+         "inventories/prod.py"],
+        cwd=TESTS.parent, capture_output=True, text=True, timeout=60,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **stand_in.env},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 @pytest.fixture(scope="module")
 def enforcing_aws(tmp_path_factory) -> Iterator[EnforcingStandIn]:

@@ -17,7 +17,7 @@ from lab.ports import free_port
 from ssmenv.databases import Login
 from ssmenv.dbrotate import Places, Store, abort, rotate
 from ssmenv.errors import SsmEnvError
-from tests.conftest import StandIn
+from tests.conftest import StandIn, aws_only, db_rotate_policy
 
 PARAM = "/it/db-rotate/DATABASE_URL"
 ADMIN_PARAM = "/it/db-rotate/DATABASE_ADMIN_URL"
@@ -165,3 +165,29 @@ def test_an_administrator_that_cannot_log_in_is_named_without_its_password(aws, 
     assert "'ssmenv_admin' cannot log in" in str(failed.value)
     assert "FAKE-wrong-admin-canary" not in str(failed.value)
     assert database.login("app", APP_PASSWORD)
+
+
+def test_the_policy_it_prints_is_enough_for_a_rotation_and_short_of_it_nothing_changes(
+    enforcing_aws, database, monkeypatch
+):
+    enforcing_aws.put({PARAM: database.url("app", APP_PASSWORD),
+                       ADMIN_PARAM: database.url("ssmenv_admin", ADMIN_PASSWORD)})  # fmt: skip
+    database.psql("ALTER ROLE app PASSWORD 'FAKE-it-app-password-canary'; "
+                  "DROP ROLE IF EXISTS app_clone;")  # fmt: skip
+    printed = db_rotate_policy(enforcing_aws, "--parameter", PARAM, "--admin-parameter",
+                               ADMIN_PARAM)  # fmt: skip
+    # Without the statement that keeps its state, the rotation stops at its first step, before
+    # the database changes.
+    short = {**printed, "Statement": [s for s in printed["Statement"]
+                                      if s["Sid"] != "KeepTheRotationState"]}  # fmt: skip
+    aws_only(monkeypatch, enforcing_aws, **enforcing_aws.user("rotator-short", short))
+    with pytest.raises(SsmEnvError) as refused:
+        rotate(PLACES, None, rollout=lambda: 0, behind=lambda: 0)
+    assert "AccessDenied" in str(refused.value) and PLACES.state in str(refused.value)
+    assert database.login("app", APP_PASSWORD)
+
+    aws_only(monkeypatch, enforcing_aws, **enforcing_aws.user("rotator", printed))
+    assert rotate(PLACES, None, rollout=lambda: 0, behind=lambda: 0) == 0
+    new = current(enforcing_aws)
+    assert new.user == "app_clone" and database.login(new.user, new.password)
+    assert not database.login("app", APP_PASSWORD)

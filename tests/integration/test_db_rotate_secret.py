@@ -20,7 +20,7 @@ from ssmenv.databases import Login, from_secret
 from ssmenv.dbrotate import Places, Store, abort, rotate
 from ssmenv.errors import SsmEnvError
 from ssmenv.sources import secrets_manager
-from tests.conftest import StandIn
+from tests.conftest import StandIn, aws_only, db_rotate_policy
 
 SECRET = "it/db-rotate/app"
 ADMIN_SECRET = "it/db-rotate/admin"
@@ -335,3 +335,29 @@ def test_hosts_that_pull_and_never_sync_stop_the_rotation_at_the_deadline(aws, d
                poll=0.05)  # fmt: skip
     assert database.login("app", APP_PASSWORD)
     assert Store(PLACES, None).state().phase == "written"
+
+
+def test_the_policy_it_prints_is_enough_for_a_rotation_and_short_of_it_nothing_changes(
+    enforcing_aws, database, monkeypatch
+):
+    client = enforcing_aws.client("secretsmanager")
+    put_secret(client, SECRET, as_json(database, "app", APP_PASSWORD))
+    put_secret(client, ADMIN_SECRET, database.url("ssmenv_admin", ADMIN_PASSWORD))
+    database.psql("ALTER ROLE app PASSWORD 'FAKE-sm-app-password-canary'; "
+                  "DROP ROLE IF EXISTS app_clone;")  # fmt: skip
+    printed = db_rotate_policy(enforcing_aws, "--secret", SECRET, "--admin-secret", ADMIN_SECRET)
+    # Without the statement that reads and moves the secret's versions, the rotation stops at
+    # its first step, before the database changes.
+    short = {**printed, "Statement": [s for s in printed["Statement"]
+                                      if s["Sid"] != "RotateTheSecret"]}  # fmt: skip
+    aws_only(monkeypatch, enforcing_aws, **enforcing_aws.user("rotator-short", short))
+    with pytest.raises(SsmEnvError) as refused:
+        rotate(PLACES, None, rollout=lambda: 0, behind=lambda: 0)
+    assert "AccessDenied" in str(refused.value) and SECRET in str(refused.value)
+    assert database.login("app", APP_PASSWORD)
+
+    aws_only(monkeypatch, enforcing_aws, **enforcing_aws.user("rotator", printed))
+    assert rotate(PLACES, None, rollout=lambda: 0, behind=lambda: 0) == 0
+    new = from_secret(client.get_secret_value(SecretId=SECRET)["SecretString"], SECRET)
+    assert new.user == "app_clone" and database.login(new.user, new.password)
+    assert not database.login("app", APP_PASSWORD)

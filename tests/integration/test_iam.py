@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from ssmenv import aws, iam, sources
 from ssmenv.apps import read as read_apps
 from ssmenv.variables import compose
+from tests.conftest import aws_only
 
 REPO = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
@@ -61,19 +62,6 @@ def fresh_run():
     sources.clear_cache()
 
 
-def only(monkeypatch, stand_in, **env: str) -> None:
-    """boto3's environment: the stand-in's endpoint and region, and ``env`` alone."""
-    for name in [n for n in os.environ if n.startswith("AWS_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{stand_in.port}")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-
-
 def fetched(data: dict) -> tuple[dict[str, str], list[str]]:
     """What a deploy (or a sync) of ``data``'s app reads: its variables, and every problem."""
     config = read_apps(data).configs[0]
@@ -89,7 +77,7 @@ def test_the_control_policy_reads_every_source_of_the_deploy_and_nothing_of_anot
     seeded, fresh_run, monkeypatch
 ):
     control = iam.policies([("web-1", SHOP)], ACCOUNT).control
-    only(monkeypatch, seeded, **seeded.user("deployer", control))
+    aws_only(monkeypatch, seeded, **seeded.user("deployer", control))
     values, problems = fetched(SHOP)
     assert (values, problems) == (SHOP_VALUES, [])
     sources.clear_cache()
@@ -119,7 +107,7 @@ def test_a_host_role_with_its_generated_policy_reads_what_the_agent_reads_and_no
 ):
     role = iam.policies([("web-1", SHOP)], ACCOUNT).hosts[0].policy
     metadata = instance_metadata(seeded, "shop-prod-host", role)
-    only(monkeypatch, seeded, **metadata.env)
+    aws_only(monkeypatch, seeded, **metadata.env)
     values, problems = fetched(SHOP)
     assert (values, problems) == (SHOP_VALUES, [])
     session_arn = f"arn:aws:sts::{ACCOUNT}:assumed-role/shop-prod-host/"
@@ -150,7 +138,7 @@ def test_the_publish_policy_writes_the_description_and_releases_and_reads_no_val
     seeded, fresh_run, monkeypatch
 ):
     publish = iam.policies([("web-1", SHOP)], ACCOUNT).publish
-    only(monkeypatch, seeded, **seeded.user("publisher", publish))
+    aws_only(monkeypatch, seeded, **seeded.user("publisher", publish))
     ssm, s3 = aws.client("ssm", "us-east-1"), aws.client("s3", "us-east-1")
     ssm.put_parameter(Name="/deploy/shop/prod", Value='{"app": "shop", "v": 2}', Type="String",
                       Overwrite=True)  # fmt: skip

@@ -192,3 +192,66 @@ def test_an_account_given_must_be_one():
     assert iam.account_of("210987654321", []) == "210987654321"
     with pytest.raises(SsmEnvError, match="--account: must be an AWS account id, 12 digits"):
         iam.account_of("12345", [])
+
+
+# --- db rotate --policy ---------------------------------------------------------------------------
+
+DB_STATE = f"{P}/db-rotations/shop/prod/DATABASE_URL"
+
+
+def encrypt(sid: str, action: str, service: str, context: str, arns: list[str]) -> dict:
+    found = decrypt(sid, service, context, arns)
+    return {**found, "Action": [action]}
+
+
+def test_a_parameters_rotation_may_rotate_that_parameter_and_keep_its_own_state_only():
+    from ssmenv import dbrotate
+    from ssmenv.policy import document
+
+    places = dbrotate.Places("/shop/prod/DATABASE_URL", "/shop/admin/DATABASE_ADMIN_URL")
+    app, admin = f"{P}/shop/prod/DATABASE_URL", f"{P}/shop/admin/DATABASE_ADMIN_URL"
+    pending, state = f"{DB_STATE}/pending", f"{DB_STATE}/state"
+    assert document(dbrotate.permissions(places, "us-east-1", ACCOUNT)) == policy(
+        decrypt("DecryptTheParameters", "ssm", "PARAMETER_ARN", [pending, admin, app]),
+        encrypt("EncryptTheParameter", "kms:Encrypt", "ssm", "PARAMETER_ARN", [pending, app]),
+        allow("FindTheParametersKey", ["ssm:DescribeParameters"], ["*"]),
+        allow("KeepTheRotationState",
+              ["ssm:DeleteParameter", "ssm:GetParameter", "ssm:PutParameter"], [pending, state]),
+        allow("ReadTheAdministrator", ["ssm:GetParameter"], [admin]),
+        allow("RotateTheParameter", ["ssm:GetParameter", "ssm:PutParameter"], [app]),
+    )  # fmt: skip
+
+
+def test_a_secrets_rotation_may_move_that_secrets_stages_and_read_its_administrator_only():
+    from ssmenv import dbrotate
+    from ssmenv.policy import document
+
+    places = dbrotate.Places(secret="shop/prod/db", admin_secret="shop/admin/db",
+                             state_root="/rotations")  # fmt: skip
+    app, admin = f"{S}:shop/prod/db-??????", f"{S}:shop/admin/db-??????"
+    assert document(dbrotate.permissions(places, "us-east-1", ACCOUNT)) == policy(
+        decrypt("DecryptTheSecrets", "secretsmanager", "SecretARN", [admin, app]),
+        encrypt("EncryptTheSecret", "kms:GenerateDataKey", "secretsmanager", "SecretARN", [app]),
+        allow("KeepTheRotationState",
+              ["ssm:DeleteParameter", "ssm:GetParameter", "ssm:PutParameter"],
+              [f"{P}/rotations/secrets/shop/prod/db/state"]),
+        allow("ReadTheAdministrator", ["secretsmanager:GetSecretValue"], [admin]),
+        allow("RotateTheSecret", ["secretsmanager:DescribeSecret",
+                                  "secretsmanager:GetSecretValue",
+                                  "secretsmanager:PutSecretValue",
+                                  "secretsmanager:UpdateSecretVersionStage"], [app]),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("places, option", [
+    ({"parameter": "/shop/*", "admin_parameter": "/a"}, "--parameter"),
+    ({"parameter": "/shop/DATABASE_URL", "admin_parameter": "/shop/admin?"}, "--admin-parameter"),
+    ({"secret": "shop/db", "admin_secret": "shop/*"}, "--admin-secret"),
+    ({"parameter": "/p", "admin_parameter": "/a", "state_root": "/*"}, "--state-root"),
+])  # fmt: skip
+def test_a_name_a_policy_would_read_as_a_wildcard_is_refused_naming_its_option(places, option):
+    from ssmenv import dbrotate
+
+    with pytest.raises(SsmEnvError) as refused:
+        dbrotate.Places(**places).check()
+    assert str(refused.value).startswith(f"{option}: ") and "*" not in str(refused.value)
