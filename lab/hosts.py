@@ -331,6 +331,43 @@ def connection_data(ssh_port: int | None = None) -> dict:
     return data if ssh_port is None else {**data, "ssh_port": ssh_port}
 
 
+#: The cgroup hierarchies a container's systemd manages on a machine with cgroup v1 (its named
+#: hierarchy, and the unified one of a hybrid layout).
+CGROUP_V1 = Path("/sys/fs/cgroup/systemd")
+CGROUP_UNIFIED = Path("/sys/fs/cgroup/unified")
+
+
+def _own_cgroups(name: str) -> list[Path]:
+    """A cgroup of the container's own in each hierarchy its systemd manages, empty, on cgroup
+    v1. ``--keep-unit`` makes the container's cgroup tree the one nspawn starts in: from one
+    cgroup, every container's systemd would create and remove ``payload/system.slice/<unit>`` in
+    the same place, and a unit of one host whose cgroup another host's systemd had just removed
+    failed to start (``status=219/CGROUP``: seen at boot under load, for
+    ``systemd-user-sessions.service``, which left ``/run/nologin`` and no login). On cgroup v2
+    alone: none (nspawn's own layout)."""
+    if not (CGROUP_V1 / "cgroup.procs").exists():
+        return []
+    roots = [CGROUP_V1, *([CGROUP_UNIFIED] if (CGROUP_UNIFIED / "cgroup.procs").exists() else [])]
+    found = []
+    for root in roots:
+        own = root / "ssmenv-lab" / name
+        _remove_cgroup(own)  # one a killed host left
+        own.mkdir(parents=True)
+        found.append(own)
+    return found
+
+
+def _remove_cgroup(path: Path) -> None:
+    """``path`` and the cgroups under it, deepest first (only empty ones can go)."""
+    if not path.is_dir():
+        return
+    for directory, _, _ in sorted(os.walk(path), key=lambda w: -len(Path(w[0]).parts)):
+        try:
+            os.rmdir(directory)
+        except OSError:
+            pass
+
+
 def boot(
     name: str, ssh_port: int, kind: str = "node", binds: Sequence[tuple[str, str]] = ()
 ) -> LabHost:
@@ -347,8 +384,13 @@ def boot(
     # Sessions at once over one connection (default 10): a test's threads share the host's.
     (state_dir / "sshd-port.conf").write_text(f"Port {ssh_port}\nMaxSessions 100\n")
     log = (state_dir / "console.log").open("wb")
+    cgroups = _own_cgroups(name)
+    # nspawn starts in the container's own cgroups: sh moves itself there, then becomes nspawn.
+    enter = [*(f'echo $$ > "${i + 1}/cgroup.procs" &&' for i in range(len(cgroups))),
+             f'shift {len(cgroups)} && exec "$@"']  # fmt: skip
     proc = subprocess.Popen(
         [
+            "sh", "-c", " ".join(enter), "sh", *map(str, cgroups),
             "systemd-nspawn",
             "--directory",
             str(rootfs),
@@ -432,6 +474,8 @@ def power_off(host: LabHost, deadline: float = 30.0) -> None:
     if _alive(host.nspawn_pid):
         os.kill(host.nspawn_pid, signal.SIGKILL)
     shutil.rmtree(host.state_dir, ignore_errors=True)
+    for root in (CGROUP_V1, CGROUP_UNIFIED):
+        _remove_cgroup(root / "ssmenv-lab" / host.name)
 
 
 def up(
