@@ -504,11 +504,13 @@ def up(
             try:
                 wait_ready(host)
             except SystemExit as first:
-                # Seen rarely on a loaded machine: a container whose sshd never answers. One
-                # fresh boot of that host, then give up with both reasons. Said either way (a
-                # test shows it with its output): the console's last lines tell what stalled.
+                # A host that does not answer: once, on a loaded machine, hosts sharing one
+                # cgroup (fixed: ``_own_cgroups``); kept for any other cause. One fresh boot of
+                # that host, then give up with both reasons. Said either way (a test shows it
+                # with its output; the log is read after a whole run) with the console's last
+                # lines and the boot jobs still waited on.
                 print(f"{host.name}: booting it again: {first}", file=sys.stderr)
-                with (STATE / "boot-stalls.log").open("a") as log:  # read after a whole run
+                with (STATE / "boot-stalls.log").open("a") as log:
                     log.write(f"{time.strftime('%F %T')} {host.name}: {first}\n")
                 power_off(host)
                 hosts[i] = host = boot(host.name, host.ssh_port, kind, binds)
