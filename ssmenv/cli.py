@@ -507,7 +507,7 @@ def db_run(args: argparse.Namespace) -> int:
     if args.policy:
         places.check()
         # The region boto3 would use (none: the toolkit's default), as the rotation's calls.
-        region = args.region or _session_region() or aws.REGION.default
+        region = args.region or aws.configured_region() or aws.REGION.default
         statements = dbrotate.permissions(places, region, iam.account_of(args.account, [region]))
         print(json.dumps(policy.document(statements), indent=2))
         return report.CLEAN
@@ -543,13 +543,6 @@ def db_run(args: argparse.Namespace) -> int:
                            sync_period=lambda: _sync_period(args),
                            rollout_time=args.rollout_time,
                            wait_for_sync=wait_for_sync)  # fmt: skip
-
-
-def _session_region() -> str | None:
-    """The region boto3 takes from the environment or the AWS config file, if any."""
-    import botocore.session
-
-    return botocore.session.Session().get_config_variable("region")
 
 
 def fleet_run(args: argparse.Namespace) -> int:

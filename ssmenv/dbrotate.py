@@ -32,6 +32,7 @@ from ssmenv.databases import Login, engine, from_secret, new_password, to_secret
 from ssmenv.databases.steps import SECRET_STEPS, STEPS, State, alternate, remaining, resume
 from ssmenv.errors import SsmEnvError
 from ssmenv.policy import Statement
+from ssmenv.sources.ssm import NAME_CHARACTERS
 
 # Not "/ssmenv...": SSM refuses names that begin with "ssm" or "aws".
 STATE_ROOT = "/db-rotations"
@@ -65,7 +66,7 @@ class Places:
                              ("--admin-parameter", self.admin_parameter),
                              ("--admin-secret", self.admin_secret),
                              ("--state-root", self.state_root)):  # fmt: skip
-            if name and not re.fullmatch(r"[A-Za-z0-9_.\-/]{1,2048}", name):
+            if name and not re.fullmatch(f"{NAME_CHARACTERS}{{1,2048}}", name):
                 raise SsmEnvError(f"{option}: a name of letters, digits and _.-/ (not an ARN)")
 
     @property
@@ -79,7 +80,6 @@ class Places:
         return f"{self.state_root}{self.parameter}/pending"
 
 
-
 def permissions(places: Places, region: str, account: str) -> list[Statement]:
     """What a rotation of ``places`` calls in AWS itself (``db rotate --policy``), in ``region``
     of ``account``: the app's credentials read and written, the administrator's read, the
@@ -89,10 +89,7 @@ def permissions(places: Places, region: str, account: str) -> list[Statement]:
     ``DescribeParameters`` (which key encrypts the parameter, kept when it is written again)
     names no resource. KMS, for customer-managed keys only (an AWS-managed key needs no identity
     policy): decrypting what it reads and encrypting what it writes, through the service and for
-    those resources only (``policy.decrypt``'s conditions)."""
-    ssm_via = policy.Condition("StringEquals", "kms:ViaService", (policy.via("ssm", region),))
-    sm_via = policy.Condition("StringEquals", "kms:ViaService",
-                              (policy.via("secretsmanager", region),))  # fmt: skip
+    those resources only (``policy.decrypt``'s conditions, with the action of a write)."""
     state = [places.state] if places.secret else [places.state, places.pending]
     found = [Statement("KeepTheRotationState", ("ssm:DeleteParameter", "ssm:GetParameter",
                                                 "ssm:PutParameter"),
@@ -106,10 +103,8 @@ def permissions(places: Places, region: str, account: str) -> list[Statement]:
                                           "secretsmanager:GetSecretValue",
                                           "secretsmanager:PutSecretValue",
                                           "secretsmanager:UpdateSecretVersionStage"), (arn,)),
-            Statement("EncryptTheSecret", ("kms:GenerateDataKey",),
-                      (policy.kms_keys(region, account),),
-                      (sm_via, policy.Condition("StringLike", "kms:EncryptionContext:SecretARN",
-                                                (arn,)))),
+            policy.decrypt("EncryptTheSecret", "secretsmanager", region, account, "SecretARN",
+                           (arn,), action="kms:GenerateDataKey"),
         ]  # fmt: skip
         decrypt_sm.append(arn)
     else:
@@ -118,9 +113,8 @@ def permissions(places: Places, region: str, account: str) -> list[Statement]:
         found += [
             Statement("RotateTheParameter", ("ssm:GetParameter", "ssm:PutParameter"), arns[:1]),
             Statement("FindTheParametersKey", ("ssm:DescribeParameters",), ("*",)),
-            Statement("EncryptTheParameter", ("kms:Encrypt",), (policy.kms_keys(region, account),),
-                      (ssm_via, policy.Condition("StringLike",
-                                                 "kms:EncryptionContext:PARAMETER_ARN", arns))),
+            policy.decrypt("EncryptTheParameter", "ssm", region, account, "PARAMETER_ARN", arns,
+                           action="kms:Encrypt"),
         ]  # fmt: skip
         decrypt_ssm += arns
     if places.admin_secret:
@@ -139,6 +133,7 @@ def permissions(places: Places, region: str, account: str) -> list[Statement]:
         found.append(policy.decrypt("DecryptTheSecrets", "secretsmanager", region, account,
                                     "SecretARN", decrypt_sm))  # fmt: skip
     return found
+
 
 class Store:
     """The SSM parameters a rotation reads and writes."""

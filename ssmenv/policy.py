@@ -119,13 +119,14 @@ def kms_keys(region: str, account: str) -> str:
 
 
 def decrypt(sid: str, service: str, region: str, account: str, context_key: str,
-            arns: Iterable[str]) -> Statement:  # fmt: skip
-    """``kms:Decrypt`` of the account's keys only when ``service`` asks for it in ``region``
-    (``kms:ViaService``), for the resources ``arns`` only (the encryption context ``service``
-    puts on them: ``PARAMETER_ARN`` for SSM, ``SecretARN`` for Secrets Manager). An AWS-managed
-    key (``aws/ssm``, ``aws/secretsmanager``) needs no identity policy; a customer-managed key
-    needs this, and its key policy must let the account's policies grant it."""
-    return Statement(sid, ("kms:Decrypt",), (kms_keys(region, account),), (
+            arns: Iterable[str], action: str = "kms:Decrypt") -> Statement:  # fmt: skip
+    """``kms:Decrypt`` (or ``action``: ``kms:Encrypt``, ``kms:GenerateDataKey`` for a write) of
+    the account's keys only when ``service`` asks for it in ``region`` (``kms:ViaService``), for
+    the resources ``arns`` only (the encryption context ``service`` puts on them:
+    ``PARAMETER_ARN`` for SSM, ``SecretARN`` for Secrets Manager). An AWS-managed key
+    (``aws/ssm``, ``aws/secretsmanager``) needs no identity policy; a customer-managed key needs
+    this, and its key policy must let the account's policies grant it."""
+    return Statement(sid, (action,), (kms_keys(region, account),), (
         Condition("StringEquals", "kms:ViaService", (via(service, region),)),
         Condition("StringLike", f"kms:EncryptionContext:{context_key}", tuple(arns)),
     ))  # fmt: skip

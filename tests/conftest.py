@@ -211,7 +211,6 @@ class EnforcingStandIn(StandIn):
                 "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}  # fmt: skip
 
 
-
 def aws_only(monkeypatch, stand_in: StandIn, **env: str) -> None:
     """boto3's environment for the rest of the test: the stand-in's endpoint and region, one
     attempt a request, and ``env`` alone (an IAM user's key: ``EnforcingStandIn.user``); no
@@ -238,6 +237,7 @@ def db_rotate_policy(stand_in: StandIn, *places: str) -> dict[str, Any]:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
+
 
 @pytest.fixture(scope="module")
 def enforcing_aws(tmp_path_factory) -> Iterator[EnforcingStandIn]:
