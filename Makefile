@@ -36,6 +36,8 @@ $(VENV)/.installed: requirements.txt requirements-test.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(UV) pip install --quiet --python $(PY) -r requirements-test.txt
+	@# uv's lock, writable by all: a rotation refuses a checkout that holds such a file.
+	rm -f $(VENV)/.lock
 	touch $@
 
 # Test hosts need systemd-nspawn and debootstrap; the lab talks to them with OpenSSH. The lab's
@@ -74,6 +76,7 @@ unit: $(VENV)/.installed
 # The site's generator and the bench's plot, pinned apart from the suite's tools.
 $(VENV)/.docs-installed: $(VENV)/.installed requirements-docs.txt
 	$(UV) pip install --quiet --python $(PY) -r requirements-docs.txt
+	rm -f $(VENV)/.lock
 	touch $@
 
 # --strict: a link to a missing page or anchor, or a page in docs/ left out of mkdocs.yml's nav,

@@ -369,12 +369,19 @@ def _remove_cgroup(path: Path) -> None:
 
 
 def boot(
-    name: str, ssh_port: int, kind: str = "node", binds: Sequence[tuple[str, str]] = ()
+    name: str,
+    ssh_port: int,
+    kind: str = "node",
+    binds: Sequence[tuple[str, str]] = (),
+    npm_registry: str | None = None,
 ) -> LabHost:
     """Start one container; returns once it is spawned (see ``wait_ready`` for SSH).
 
     ``binds``: ``(source, destination)`` directories or files of this machine mounted read-only
-    inside the container (``--bind-ro``), for a host that must run this checkout's tools."""
+    inside the container (``--bind-ro``), for a host that must run this checkout's tools.
+
+    ``npm_registry``: the registry npm on the host fetches from (its ``/etc/npmrc``; the lab's
+    mirror, ``lab.npm_mirror``), instead of npm's own."""
     rootfs = image_path(kind)
     key = key_path()
     if not port_free(ssh_port):
@@ -383,6 +390,12 @@ def boot(
     state_dir.mkdir(parents=True, exist_ok=True)
     # Sessions at once over one connection (default 10): a test's threads share the host's.
     (state_dir / "sshd-port.conf").write_text(f"Port {ssh_port}\nMaxSessions 100\n")
+    npmrc = []
+    if npm_registry is not None and kind in TRUSTING:
+        # The image's /etc/npmrc (TRUST_SETUP) and the registry; npm's Debian package has none
+        # of its own, so a bare host's apt leaves the mount alone.
+        (state_dir / "npmrc").write_text(f"cafile={LAB_TRUST}\nregistry={npm_registry}\n")
+        npmrc = [f"--bind-ro={state_dir / 'npmrc'}:/etc/npmrc"]
     log = (state_dir / "console.log").open("wb")
     cgroups = _own_cgroups(name)
     # nspawn starts in the container's own cgroups: sh moves itself there, then becomes nspawn.
@@ -403,6 +416,7 @@ def boot(
             f"--bind-ro={state_dir / 'sshd-port.conf'}:/etc/ssh/sshd_config.d/10-port.conf",
             f"--bind-ro={key}.pub:/etc/ssh/lab_authorized_keys",
             *([f"--bind-ro={TRUST}:{LAB_TRUST}"] if TRUST.exists() and kind in TRUSTING else []),
+            *npmrc,
             *(f"--bind-ro={source}:{destination}" for source, destination in binds),
         ],
         stdin=subprocess.DEVNULL,
@@ -484,9 +498,10 @@ def up(
     ssh_port: int,
     kind: str = "node",
     binds: Sequence[tuple[str, str]] = (),
+    npm_registry: str | None = None,
 ) -> list[LabHost]:
     """Boot ``count`` hosts named ``<prefix>-1..N`` on consecutive SSH ports and wait for all,
-    each with the read-only ``binds`` of ``boot``.
+    each with the read-only ``binds`` and the ``npm_registry`` of ``boot``.
 
     Hosts of those names that are running already are kept as they are."""
     # Each container's systemd takes inotify instances from one machine-wide budget (default 128,
@@ -496,7 +511,8 @@ def up(
         limit.write_text("8192\n")
     alive = {h.name: h for h in running()}
     hosts = [
-        alive.get(f"{prefix}-{i + 1}") or boot(f"{prefix}-{i + 1}", ssh_port + i, kind, binds)
+        alive.get(f"{prefix}-{i + 1}")
+        or boot(f"{prefix}-{i + 1}", ssh_port + i, kind, binds, npm_registry)
         for i in range(count)
     ]
     try:
@@ -513,7 +529,7 @@ def up(
                 with (STATE / "boot-stalls.log").open("a") as log:
                     log.write(f"{time.strftime('%F %T')} {host.name}: {first}\n")
                 power_off(host)
-                hosts[i] = host = boot(host.name, host.ssh_port, kind, binds)
+                hosts[i] = host = boot(host.name, host.ssh_port, kind, binds, npm_registry)
                 try:
                     wait_ready(host)
                 except SystemExit as second:

@@ -42,7 +42,7 @@ from pathlib import Path
 import pytest
 
 from lab import hosts as lab
-from lab import registry
+from lab import npm_mirror, registry
 from lab.results import parse_results
 from tests.conftest import IN_CI, StandIn
 
@@ -413,17 +413,36 @@ def kill_activation_when(host: Host, condition: str, deadline: int = 300) -> int
 # --- hosts ------------------------------------------------------------------------------------
 
 
+#: The worker's npm mirror (``npm_mirror``), which the hosts it boots fetch from.
+_MIRROR: list[npm_mirror.Mirror] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def npm_mirror_for_hosts() -> Iterator[None]:
+    """The worker's mirror of the npm registry (``lab.npm_mirror``): every host ``booted`` boots
+    fetches the example app's packages from it, not from the internet."""
+    mirror = npm_mirror.Mirror()
+    _MIRROR.append(mirror)
+    try:
+        yield
+    finally:
+        _MIRROR.remove(mirror)
+        mirror.close()
+
+
 @contextmanager
 def booted(
     block: Block, count: int, kind: str = "node", binds: Sequence[tuple[str, str]] = ()
 ) -> Iterator[list[Host]]:
     """``count`` fresh hosts of image ``kind`` in ``block``: the i-th named ``<prefix>-i``, on its
-    SSH port + i with its app on its app port + i; powered off afterwards."""
+    SSH port + i with its app on its app port + i, npm on them fetching from the worker's
+    mirror; powered off afterwards."""
     assert count <= block.size, f"{count} hosts do not fit in a block of {block.size}"
     started = time.monotonic()
     # One of these names left running (an interrupted run) would be kept as it is: never reuse.
     lab.down(block.prefix)
-    up = lab.up(block.prefix, count, block.ssh_port, kind=kind, binds=binds)
+    registry = _MIRROR[0].url if _MIRROR else None
+    up = lab.up(block.prefix, count, block.ssh_port, kind=kind, binds=binds, npm_registry=registry)
     print(f"\nbooted {len(up)} {kind} hosts in {time.monotonic() - started:.1f}s", file=sys.stderr)
     try:
         yield [Host(h.name, h.ssh_port, block.app_port + i) for i, h in enumerate(up)]
