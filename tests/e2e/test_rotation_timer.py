@@ -99,11 +99,16 @@ def rotation_venv(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def control_host(share, rotation_venv) -> Iterator[Host]:
     """A lab host with this checkout, the rotation virtualenv and the Python it links to, the lab
-    key and the shared directory mounted read-only at the same paths as here."""
+    key and the shared directory mounted read-only at the same paths as here.
+
+    The Python: Debian's own on this machine (``make``'s) is the host's, which the agent's image
+    carries (Debian 12's python3); another (pyenv's, a build of one's own) is mounted."""
     key_dir = str(lab.key_path().parent)
-    binds = [(str(REPO), str(REPO)), (sys.base_prefix, sys.base_prefix), (key_dir, key_dir),
-             (str(share), str(share)), (str(rotation_venv), str(rotation_venv))]  # fmt: skip
-    with booted(BLOCKS["control"], 1, binds=binds) as up:
+    binds = [(str(REPO), str(REPO)), (key_dir, key_dir), (str(share), str(share)),
+             (str(rotation_venv), str(rotation_venv))]  # fmt: skip
+    if sys.base_prefix != "/usr":
+        binds.append((sys.base_prefix, sys.base_prefix))
+    with booted(BLOCKS["control"], 1, kind="agent", binds=binds) as up:
         yield up[0]
 
 
