@@ -20,7 +20,9 @@ RUNTIME = Runtime(
     packages=("nodejs",),
     start="/usr/bin/node server.js",
     help="Debian's Node.js; `npm ci --omit=dev` where the source has a `package-lock.json` "
-    "(which adds `npm` to the packages).",
+    "(which adds `npm` to the packages, without its Recommends: no compiler on the host; "
+    "dependencies that build native code need `build-essential` and `python3` in "
+    "`app_packages`).",
     install=_npm_install,
     packages_for=lambda source: ("npm",) if _npm_lockfile(source) else (),
     installed=("node_modules",),

@@ -43,6 +43,11 @@ def test_one_run_makes_a_bare_host_serve_the_node_app(bare_host, bare_deployer, 
     assert bare_host.fingerprints()["API_KEY"] == sha256(PARAMETERS[f"{PATH}/API_KEY"])
     assert bare_host.file_state("/etc/example-app.env").startswith("root:root 600\n")
     assert "SystemMaxUse=" in bare_host.run("cat /etc/systemd/journald.conf.d/50-ssmenv.conf")
+    # npm (the lockfile's tool) came without its Recommends: no compiler and no git on an app
+    # host; nodejs (the runtime) with its own: the authorities TLS needs.
+    assert bare_host.run("command -v npm gcc g++ cc make git || true").split() == ["/usr/bin/npm"]
+    installed = "dpkg-query -W -f='${Status}' ca-certificates 2>/dev/null || true"
+    assert bare_host.run(installed) == "install ok installed"
 
 
 def test_the_python_twin_is_deployed_by_the_same_code(bare_host, bare_deployer, stand_in):

@@ -337,11 +337,12 @@ def test_a_value_that_fails_its_health_check_is_rolled_back_and_reported(pulled,
         assert host.process_environ(WEB)["DATABASE_URL"] == VALUES["DATABASE_URL"].encode()
         assert host.service(WEB)["InvocationID"] != before  # restarted on the old values
     finally:
+        # Put back and synced whatever happened above: the next test starts in step with SSM.
         pulled.put({"/pull/app/DATABASE_URL": VALUES["DATABASE_URL"]})
+        running = host.service(WEB)["InvocationID"]
+        status, said = agent(host, "sync", APP)
     # The host still runs what it ran: the value put back is only a new version of it, which the
     # manifest records, with no restart.
-    running = host.service(WEB)["InvocationID"]
-    status, said = agent(host, "sync", APP)
     assert status == 2 and "manifest: written (versions moved" in said, said
     assert host.service(WEB)["InvocationID"] == running
 

@@ -243,6 +243,9 @@ def run(spec: Run) -> Outcome:
     return outcome
 
 
+INSTALLS = ("Install runtime packages: ", "Install without their recommends: ")
+
+
 def _operations(state: State, host: Any, outcome: Outcome) -> None:
     lines = outcome.lines
     for op_hash in host.op_hash_order:
@@ -251,8 +254,11 @@ def _operations(state: State, host: Any, outcome: Outcome) -> None:
         data = state.ops[host].get(op_hash)
         if data is None:
             continue
-        if any("Install runtime packages: " in n for n in names):
-            packages = tuple(names[0].split("Install runtime packages: ", 1)[1].split(", "))
+        # pyinfra's own apt operations (tasks/bootstrap.py): named by the packages they install.
+        installs = [n.split(" | ")[-1] for n in names
+                    if n.split(" | ")[-1].startswith(INSTALLS)]  # fmt: skip
+        if installs:
+            packages = tuple(installs[0].split(": ", 1)[1].split(", "))
             outcome.packages[host.name] = outcome.packages.get(host.name, ()) + packages
             continue
         with ctx_host.use(host):
