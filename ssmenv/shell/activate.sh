@@ -524,7 +524,7 @@ halt() {
 # what the invocations of it this run started logged: never lines of an earlier one. Each
 # journal line is marked "  | ".
 report() {
-  local entry id ids=() matches=() seen=$SEEN end
+  local entry id last='' matches=() seen=$SEEN tries
   if [ "$1" != "$FAILED" ] || [ -z "$seen" ]; then
     props "$1"
     seen=$(state_words)
@@ -535,21 +535,19 @@ report() {
     id=${entry#* }
     [[ $id =~ ^[0-9a-f]{32}$ ]] || continue
     matches+=("_SYSTEMD_INVOCATION_ID=$id" + "INVOCATION_ID=$id" +)
-    ids+=("$id")
+    last=$id
   done
   [ "${#matches[@]}" -gt 0 ] || return 0
   unset 'matches[-1]'
-  # systemd logs a unit's exit itself, at once; what a process wrote comes through its output
-  # stream, which journald may take up after that (seen on loaded hosts: the app's own last words
-  # missing from the report, with a wait of 2 s for the last invocation's alone). Wait for a line
-  # of each invocation's own, 5 s at most in all (a process may write nothing).
-  end=$((SECONDS + 5))
-  for id in "${ids[@]}"; do
-    while journalctl --sync 2> /dev/null
-      [ -z "$(journalctl --no-pager -q -o cat -n 1 "_SYSTEMD_INVOCATION_ID=$id" 2> /dev/null)" ] &&
-        [ "$SECONDS" -lt "$end" ]; do
-      sleep 0.1
-    done
+  # systemd logs a unit's exit itself, at once; what the process wrote last comes through its
+  # output stream, which journald may take up after that (seen on a loaded host: the app's own
+  # last words missing from the report). Wait for a line of the process's own, 2 s at most (a
+  # process may write nothing).
+  for tries in {1..20}; do
+    journalctl --sync 2> /dev/null
+    [ -n "$(journalctl --no-pager -q -o cat -n 1 "_SYSTEMD_INVOCATION_ID=$last" 2> /dev/null)" ] &&
+      break
+    [ "$tries" -lt 20 ] && sleep 0.1
   done
   journalctl --no-pager -q -o cat -n 20 "${matches[@]}" 2> /dev/null | sed 's/^/  | /' >&2
 }
