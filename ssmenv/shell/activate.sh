@@ -33,11 +33,12 @@ L_PATH='' L_TARGET='' L_EXPECT='' L_BACK=''
 # failed and its state as systemd reported it then, whether the host's credential key is there
 # (encrypt).
 F_TEMP=() MARKER='' TOUCHED=0 LOCKED=0 FAILED='' SEEN='' KEYED=0
-# Per unit started: its first invocation and restart count; every invocation started, "unit id".
+# Per unit started: its first invocation and restart count; every invocation started, "unit id
+# pid" (its main process, 0 if none was seen); the journal's cursor before the first start.
 declare -A FIRST=() RESTARTS=() END=()
-INVOKED=()
+INVOKED=() SINCE=''
 P_ActiveState='' P_SubState='' P_InvocationID='' P_NRestarts='' P_Result='' P_ExecMainStatus=''
-P_ExecMainCode='' P_UnitFileState=''
+P_ExecMainCode='' P_ExecMainPID='' P_UnitFileState=''
 
 number() { [[ $1 =~ ^[0-9]{1,9}$ ]]; }
 
@@ -341,15 +342,20 @@ restore() {
 props() {
   local key value
   P_ActiveState='' P_SubState='' P_InvocationID='' P_NRestarts='' P_Result='' P_ExecMainStatus=''
-  P_ExecMainCode='' P_UnitFileState=''
+  P_ExecMainCode='' P_ExecMainPID='' P_UnitFileState=''
   while IFS='=' read -r key value; do
     case $key in
       ActiveState | SubState | InvocationID | NRestarts | Result | ExecMainStatus | ExecMainCode | \
-        UnitFileState)
+        ExecMainPID | UnitFileState)
         printf -v "P_$key" '%s' "$value" ;;
     esac
   done < <(systemctl show -p ActiveState -p SubState -p InvocationID -p NRestarts -p Result \
-    -p ExecMainStatus -p ExecMainCode -p UnitFileState -- "$1")
+    -p ExecMainStatus -p ExecMainCode -p ExecMainPID -p UnitFileState -- "$1")
+}
+
+# invoked UNIT: the invocation the last props read is one this run started (see report).
+invoked() {
+  [ -z "$P_InvocationID" ] || INVOKED+=("$1 $P_InvocationID ${P_ExecMainPID:-0}")
 }
 
 # exit_words: how the unit's last main process ended, as the last props read it ("exited with
@@ -419,7 +425,7 @@ probe() {
 gone() {
   if [[ $P_ActiveState =~ ^(failed|inactive)$ || $P_SubState == auto-restart ||
     $P_InvocationID != "${FIRST[$1]}" || $P_NRestarts != "${RESTARTS[$1]}" ]]; then
-    [ -z "$P_InvocationID" ] || INVOKED+=("$1 $P_InvocationID")
+    invoked "$1"
     return 0
   fi
   return 1
@@ -434,6 +440,13 @@ up() {
   local -n names=${1}_NAME ports=${1}_PORT timeouts=${1}_TIMEOUT settles=${1}_SETTLE paths=${1}_PATH
   local i unit settle=0 waiting=() still
   FAILED='' SEEN=''
+  # Where the journal is before this run starts anything: no line of an earlier invocation is
+  # after it (see report).
+  if [ -z "$SINCE" ]; then
+    SINCE=$(journalctl -q -n 0 --show-cursor 2> /dev/null)
+    SINCE=${SINCE#-- cursor: }
+    [ -n "$SINCE" ] || SINCE=-
+  fi
   for i in "${!names[@]}"; do
     unit=${names[i]}
     systemctl reset-failed -- "$unit" 2> /dev/null
@@ -459,13 +472,13 @@ up() {
     fi
     if ! timeout -k 5 "${timeouts[i]}" systemctl restart -- "$unit"; then
       props "$unit"
-      [ -z "$P_InvocationID" ] || INVOKED+=("$unit $P_InvocationID")
+      invoked "$unit"
       fail "$unit"
       return 1
     fi
     props "$unit"
     FIRST[$unit]=$P_InvocationID RESTARTS[$unit]=$P_NRestarts
-    INVOKED+=("$unit $P_InvocationID")
+    invoked "$unit"
     waiting+=("$i")
     if [ "${settles[i]}" -gt "$settle" ]; then settle=${settles[i]}; fi
   done
@@ -524,32 +537,44 @@ halt() {
 # what the invocations of it this run started logged: never lines of an earlier one. Each
 # journal line is marked "  | ".
 report() {
-  local entry id last='' matches=() seen=$SEEN tries
+  local entry unit id pid own=() matches=() bound=() seen=$SEEN tries
   if [ "$1" != "$FAILED" ] || [ -z "$seen" ]; then
     props "$1"
     seen=$(state_words)
   fi
   say "$1 did not become healthy: $seen; what it logged:"
+  # journald tags a line with its invocation when it takes the line up, from the process's
+  # cgroup: a line it takes up after the process ended carries the unit and the process's PID
+  # but no invocation at all (on a loaded host, the app's last words before it exited). Such
+  # lines are found by unit and PID, from the cursor taken before this run's first start, so a
+  # PID an earlier invocation had matches none of its lines. (--cursor, not --after-cursor: with
+  # matches, systemd 252's --after-cursor also skips the first line that matches.)
+  [[ $SINCE != - && -n $SINCE ]] && bound=("--cursor=$SINCE")
   for entry in ${INVOKED[@]+"${INVOKED[@]}"}; do
-    [ "${entry%% *}" = "$1" ] || continue
-    id=${entry#* }
+    read -r unit id pid <<< "$entry"
+    [ "$unit" = "$1" ] || continue
     [[ $id =~ ^[0-9a-f]{32}$ ]] || continue
     matches+=("_SYSTEMD_INVOCATION_ID=$id" + "INVOCATION_ID=$id" +)
-    last=$id
+    own=("_SYSTEMD_INVOCATION_ID=$id")
+    if [ "${#bound[@]}" -gt 0 ] && number "$pid" && [ "$pid" -gt 1 ]; then
+      matches+=("_SYSTEMD_UNIT=$1" "_PID=$pid" +)
+      own+=(+ "_SYSTEMD_UNIT=$1" "_PID=$pid")
+    fi
   done
   [ "${#matches[@]}" -gt 0 ] || return 0
   unset 'matches[-1]'
   # systemd logs a unit's exit itself, at once; what the process wrote last comes through its
-  # output stream, which journald may take up after that (seen on a loaded host: the app's own
-  # last words missing from the report). Wait for a line of the process's own, 2 s at most (a
-  # process may write nothing).
+  # output stream, which journald may take up after that. Wait for a line of the last
+  # invocation's process, 2 s at most (a process may write nothing).
   for tries in {1..20}; do
     journalctl --sync 2> /dev/null
-    [ -n "$(journalctl --no-pager -q -o cat -n 1 "_SYSTEMD_INVOCATION_ID=$last" 2> /dev/null)" ] &&
-      break
+    [ -n "$(journalctl --no-pager -q -o cat -n 1 ${bound[@]+"${bound[@]}"} "${own[@]}" \
+      2> /dev/null)" ] && break
     [ "$tries" -lt 20 ] && sleep 0.1
   done
-  journalctl --no-pager -q -o cat -n 20 "${matches[@]}" 2> /dev/null | sed 's/^/  | /' >&2
+  # The last 20 lines: from a cursor, journalctl's -n counts from the cursor on.
+  journalctl --no-pager -q -o cat ${bound[@]+"${bound[@]}"} "${matches[@]}" 2> /dev/null |
+    tail -n 20 | sed 's/^/  | /' >&2
 }
 
 # masks: the secret files' contents (now, and their previous versions; a credential's plaintext),

@@ -34,8 +34,14 @@ ENV = f"/etc/{APP}.env"
 PATH = "/e2e/faults"
 BASE = Base.example(PATH, "faults")
 BAD_URL = {f"{PATH}/DATABASE_URL": "FAKE-not-a-url"}
-# Says its API key at start in three forms, and needs REQUIRE_FILE (when set) to start.
+# Waits for AWAIT_FILE (when set, 60 s at most) before anything else, says its API key at start in
+# three forms, and needs REQUIRE_FILE (when set) to start.
 LOUD = """const fs = require('node:fs');
+if (process.env.AWAIT_FILE) {
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  const end = Date.now() + 60000;
+  while (!fs.existsSync(process.env.AWAIT_FILE) && Date.now() < end) Atomics.wait(nap, 0, 0, 20);
+}
 const key = process.env.API_KEY || '';
 console.log(`started pid=${process.pid} key=${key} json=${JSON.stringify({ key })} `
   + `url=${encodeURIComponent(key)}`);
@@ -257,22 +263,45 @@ def test_the_journal_shown_for_a_failed_start_is_that_invocations_only_and_masks
     first = lab_hosts[0]
     # Values whose JSON and URL forms differ from themselves.
     old, new = 'FAKE-old"quoted"/key+1 &x', 'FAKE-new"quoted"/key+2 &y'
-    gate = f"/etc/{APP}-e2e-may-start"
+    gate, hold = f"/etc/{APP}-e2e-may-start", f"/etc/{APP}-e2e-may-go-on"
     # A crash is judged at once: the timeout only spares a slow start on a loaded machine.
-    loud = {**BASE.data, "app_source": str(loud_app(tmp_path)), "env": {"REQUIRE_FILE": gate},
-            "health_timeout": 60}  # fmt: skip
+    loud = {**BASE.data, "app_source": str(loud_app(tmp_path)),
+            "env": {"REQUIRE_FILE": gate, "AWAIT_FILE": hold}, "health_timeout": 60}  # fmt: skip
     limit = ("--limit", first.name)
-    first.run(f"sudo touch {gate}")
+    first.run(f"sudo touch {gate} {hold}")
+    watcher = None
     try:
         stand_in.put({f"{PATH}/API_KEY": old})
         assert deployer.run(*limit, data=loud).returncode == 0
         earlier = first.service(UNIT)["MainPID"]
 
+        # journald takes up the failed start's lines only after its process has ended, as on a
+        # loaded host: stopped once the activation begins, before the app says anything (it
+        # waits for `hold`), and let go on once the process has exited. Such lines carry no
+        # invocation ID (journald reads it from the process's cgroup).
+        first.run(f"sudo rm {hold}")
+        watcher = in_background(first, f"""
+            j=$(systemctl show -p MainPID --value systemd-journald)
+            trap 'kill -CONT "$j"' EXIT; trap 'exit 1' TERM INT HUP
+            end=$(($(date +%s) + 120))
+            until [ -e {MARKER} ]; do [ "$(date +%s)" -lt "$end" ] || exit 1; sleep 0.01; done
+            kill -STOP "$j" && touch {hold}
+            until [ "$(systemctl show -p ExecMainStatus --value {UNIT})" = 78 ]; do
+              [ "$(date +%s)" -lt "$end" ] || exit 1; sleep 0.05
+            done""")
         stand_in.put({f"{PATH}/API_KEY": new, **BAD_URL})
         failed = deployer.run(*limit, data=loud)
+        stop(first, watcher)
+        watcher = None
+        late = first.run(
+            "sudo journalctl -q -o json --output-fields=_SYSTEMD_INVOCATION_ID "
+            f"_SYSTEMD_UNIT={UNIT} 'MESSAGE=DATABASE_URL is not a URL (scheme://...)'"
+        ).splitlines()
+        # (The app's own line of the start systemd made after it carries one: journald went on.)
+        assert any("_SYSTEMD_INVOCATION_ID" not in line for line in late), late
         assert failed.returncode != 0
         assert "DATABASE_URL is not a URL" in failed.output
-        assert "key=*** json={\"key\":\"***\"} url=***" in failed.output
+        assert "key=*** json={\"key\":\"***\"} url=***" in failed.output, failed.output[-3000:]
         assert f"pid={earlier} " not in failed.output, "an earlier invocation's lines were shown"
         assert "rolled back: example-app is healthy" in failed.output
 
@@ -289,7 +318,10 @@ def test_the_journal_shown_for_a_failed_start_is_that_invocations_only_and_masks
                          "FAKE-new%22quoted%22%2Fkey%2B2%20%26y"):  # fmt: skip
                 assert form not in failed.output and form not in broken.output
     finally:
-        first.run(f"sudo touch {gate}")
+        if watcher is not None:
+            stop(first, watcher)
+        first.run(f"sudo touch {gate} {hold}")
+        first.run("sudo kill -CONT $(systemctl show -p MainPID --value systemd-journald)")
 
 
 def test_with_keep_previous_off_no_copy_of_the_old_value_stays_on_the_host(
