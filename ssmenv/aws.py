@@ -72,10 +72,10 @@ def _session() -> Any:
     return session
 
 
-
 def configured_region() -> str | None:
     """The region boto3 takes from the environment or the AWS config file, if any."""
     return _session().get_config_variable("region")
+
 
 def client(
     service: str, region: str | None, attempts: int | None = None, retry_mode: str | None = None,

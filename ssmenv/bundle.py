@@ -183,8 +183,8 @@ def _entry(tar: tarfile.TarFile, name: str, data: bytes | None, executable: bool
     tar.addfile(info, io.BytesIO(data))
 
 
-#: The compressed bundles already made, by the sha256 of their tar (``build``).
 def _made() -> Path:
+    """Where the compressed bundles already made are kept, by the sha256 of their tar."""
     return _cache().parent / "agent"
 
 
@@ -201,16 +201,19 @@ def _archive(files: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def compressed(tar: bytes) -> Path:
+def compressed(tar: bytes) -> bytes:
     """``tar`` gzipped (gzip's header dated 0), made once: compressing at gzip's best costs
     0.9 s of CPU a bundle, a deploy in pull mode or a publish each, where finding it made is
-    0.1 s. Kept under the user's cache (``agent/``, by the tar's sha256) and used only if it
-    unpacks to exactly ``tar``: whoever could change the file there changes no host's agent."""
+    0.1 s. Kept under the user's cache (``agent/``, by the tar's sha256); what is found there is
+    used only if it unpacks to exactly ``tar``, and these checked bytes are what is returned (never
+    the file's path, which could be read again after someone changed it): whoever could change
+    the file there changes no host's agent."""
     key = hashlib.sha256(tar).hexdigest()
     path = _made() / f"{key}.tar.gz"
     try:
-        if hashlib.sha256(gzip.decompress(path.read_bytes())).hexdigest() == key:
-            return path
+        found = path.read_bytes()
+        if hashlib.sha256(gzip.decompress(found)).hexdigest() == key:
+            return found
     except (OSError, EOFError, gzip.BadGzipFile, zlib.error):
         pass
     data = gzip.compress(tar, compresslevel=9, mtime=0)
@@ -220,13 +223,9 @@ def compressed(tar: bytes) -> Path:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
         os.replace(temporary, path)  # whole or not at all: other runs read it
-        return path
-    except OSError:  # a cache that cannot be written: this run's own copy
-        directory = tempfile.mkdtemp(prefix="ssmenv-agent-")
-        atexit.register(shutil.rmtree, directory, ignore_errors=True)
-        path = Path(directory) / f"{key}.tar.gz"
-        path.write_bytes(data)
-        return path
+    except OSError:
+        pass  # a cache that cannot be written: made again next time
+    return data
 
 
 @cache
@@ -242,6 +241,11 @@ def build(platforms: tuple[str, ...]) -> Built:
     for target in sorted(set(platforms)):
         for name, data in _compiled(target).items():
             files[f"lib/{target}/{name}"] = data
-    path = compressed(_archive(files))
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    data = compressed(_archive(files))
+    digest = hashlib.sha256(data).hexdigest()
+    # The run's own copy (about 3.5 MB), which only this run writes, is what is sent and uploaded.
+    directory = tempfile.mkdtemp(prefix="ssmenv-agent-")
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    path = Path(directory) / f"{digest}.tar.gz"
+    path.write_bytes(data)
     return Built(digest[:12], path, digest)

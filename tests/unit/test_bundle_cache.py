@@ -19,28 +19,42 @@ def cache_home(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
+def made(cache_home):
+    return cache_home / "ssmenv" / "agent" / f"{hashlib.sha256(TAR).hexdigest()}.tar.gz"
+
+
 def test_a_bundle_is_compressed_once_and_found_again(cache_home):
-    path = bundle.compressed(TAR)
-    assert path == cache_home / "ssmenv" / "agent" / f"{hashlib.sha256(TAR).hexdigest()}.tar.gz"
-    assert gzip.decompress(path.read_bytes()) == TAR
-    made = path.stat()
-    assert bundle.compressed(TAR) == path
-    assert (path.stat().st_ino, path.stat().st_mtime_ns) == (made.st_ino, made.st_mtime_ns)
+    data = bundle.compressed(TAR)
+    assert gzip.decompress(data) == TAR
+    assert made(cache_home).read_bytes() == data
+    before = made(cache_home).stat()
+    assert bundle.compressed(TAR) == data
+    after = made(cache_home).stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
 
 
 @pytest.mark.parametrize("found", [b"not gzip at all", gzip.compress(b"FAKE other content")])
 def test_a_file_in_the_cache_that_is_not_the_bundle_is_made_again(cache_home, found):
-    path = cache_home / "ssmenv" / "agent" / f"{hashlib.sha256(TAR).hexdigest()}.tar.gz"
-    path.parent.mkdir(parents=True)
-    path.write_bytes(found)
-    assert gzip.decompress(bundle.compressed(TAR).read_bytes()) == TAR
+    made(cache_home).parent.mkdir(parents=True)
+    made(cache_home).write_bytes(found)
+    data = bundle.compressed(TAR)
+    assert gzip.decompress(data) == TAR
+    assert made(cache_home).read_bytes() == data
 
 
 def test_a_cache_that_cannot_be_written_still_gives_the_bundle(cache_home):
     cache_home.write_text("a file where the cache directory would be\n")
-    path = bundle.compressed(TAR)
-    assert not path.is_relative_to(cache_home)
-    assert gzip.decompress(path.read_bytes()) == TAR
+    assert gzip.decompress(bundle.compressed(TAR)) == TAR
+
+
+def test_the_file_sent_is_the_runs_own_not_the_caches(cache_home):
+    """Checked, then read again later: the file the run sends and uploads is one only it wrote, so
+    a file changed in the cache after the check changes nothing the run sends."""
+    built = bundle.build.__wrapped__((bundle.this_platform(),))
+    assert not built.path.is_relative_to(cache_home)
+    (cached,) = cache_home.glob("ssmenv/agent/*.tar.gz")
+    cached.write_bytes(gzip.compress(b"FAKE planted after the check", mtime=0))
+    assert hashlib.sha256(built.path.read_bytes()).hexdigest() == built.sha256
 
 
 def test_the_same_files_give_the_same_bundle_from_the_cache_or_not(cache_home):
