@@ -35,7 +35,7 @@ def carry_out(config: AppConfig, state: HostState, plan: AppPlan) -> None:
     say(plan.notes)
     if plan.refusal is not None:
         raise plan.refusal
-    bootstrap.app_host(config.name, plan.packages, plan.provision, config.tree.packages)
+    bootstrap.app_host(config.name, plan.packages, plan.provision, plan.bare)
     if plan.handover is not None:
         agent.hand_over(config, plan.handover)
     elif plan.activation is not None:

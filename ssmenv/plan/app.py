@@ -63,12 +63,13 @@ class Supply:
 
 @dataclass(frozen=True)
 class AppPlan:
-    """What one app's host needs, in the order it is done: ``packages`` installed, then
-    ``provision`` made (one command), then ``activation`` (one command, rolling with the other
-    hosts), or else the ``manifest`` alone; each ``None`` or empty when the host needs none.
-    ``notes``: what to print, in order; ``refusal``: why the host must not be touched (nothing
-    else is planned; the notes are what was said before it); ``env``: the environment step's
-    plan (which variables differ, for a report)."""
+    """What one app's host needs, in the order it is done: ``packages`` installed (``bare``:
+    those of them without their Recommends), then ``provision`` made (one command), then
+    ``activation`` (one command, rolling with the other hosts), or else the ``manifest`` alone;
+    each ``None`` or empty when the host needs none. ``notes``: what to print, in order;
+    ``refusal``: why the host must not be touched (nothing else is planned; the notes are what
+    was said before it); ``env``: the environment step's plan (which variables differ, for a
+    report)."""
 
     app: str
     packages: tuple[str, ...] = ()
@@ -80,6 +81,7 @@ class AppPlan:
     env: EnvPlan | None = field(default=None, compare=False, repr=False)
     #: The app handed to the host's agent instead of an activation (a push deploy, pull mode).
     handover: Handover | None = None
+    bare: tuple[str, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -147,11 +149,11 @@ def deploy(
                 notes.append(Note(f"{config.name}: hand over to the host's agent "
                                   f"({', '.join(handover.reasons)}), which syncs it"))
             return AppPlan(config.name, needs.packages, needs.provision or None, notes=tuple(notes),
-                           env=env, handover=handover)  # fmt: skip
+                           env=env, handover=handover, bare=needs.bare)  # fmt: skip
     except SsmEnvError as e:
         return AppPlan(config.name, notes=tuple(notes), refusal=e)
     return AppPlan(config.name, needs.packages, needs.provision or None, switch.activation,
-                   switch.manifest, tuple(notes), env=env)  # fmt: skip
+                   switch.manifest, tuple(notes), env=env, bare=needs.bare)  # fmt: skip
 
 
 def _handover(config: AppConfig, state: HostState, description: str, bundle: Bundle,

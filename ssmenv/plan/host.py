@@ -38,10 +38,13 @@ def runtime_packages(config: AppConfig) -> list[str]:
 @dataclass(frozen=True)
 class HostPlan:
     """What a host lacks before the app's activation: ``packages`` to install, then the rest in
-    one provisioning command (``provision``, falsy when there is nothing to make)."""
+    one provisioning command (``provision``, falsy when there is nothing to make). ``bare``: those
+    of ``packages`` installed without their Recommends (a source's tool: Debian's npm recommends
+    build-essential and git, a compiler on every app host)."""
 
     packages: tuple[str, ...]
     provision: Provision
+    bare: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
         return bool(self.packages or self.provision)
@@ -100,7 +103,8 @@ def app_host(
     )  # fmt: skip
     if plan and notes is not None:
         notes.append(Note(f"{config.name}: provision {plan.describe()}"))
-    return HostPlan(tuple(missing), plan)
+    bare = tuple(p for p in missing if p in config.tree.packages)
+    return HostPlan(tuple(missing), plan, bare)
 
 
 def refusals(config: AppConfig, state: HostState) -> list[str]:

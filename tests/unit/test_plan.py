@@ -105,6 +105,7 @@ def test_a_redeploy_with_nothing_new_plans_nothing():
 def test_a_first_deploy_installs_provisions_and_starts_every_unit():
     p = plan(Host(), config())
     assert p.packages == ("nodejs", "npm")  # the example app has a package-lock.json
+    assert p.bare == ("npm",)  # the lockfile's tool, without the compiler it recommends
     assert p.provision.user == APP
     assert p.provision.dirs == (f"/opt/{APP}", f"/opt/{APP}/releases")
     assert p.provision.release.path == f"/opt/{APP}/releases/v1"
@@ -324,6 +325,7 @@ def test_a_container_app_pulls_a_new_image_and_switches_its_unit():
     cfg = config(**image)
     first = plan(Host(), cfg)
     assert first.packages == ("podman",) and first.provision.pull.engine == "podman"
+    assert first.bare == ()  # an engine keeps its Recommends
     host = deployed(cfg)
     assert plan(host, cfg) == AppPlan(APP)
     new = config(**{**image, "app_image": f"registry.example.com/shop@sha256:{'a7' * 32}"})

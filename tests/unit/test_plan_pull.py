@@ -84,6 +84,7 @@ def test_a_push_in_pull_mode_provisions_and_hands_the_app_to_the_agent_instead_o
     cfg = config(**PULLED)
     p = pushed(Host(), cfg)
     assert p.packages == ("nodejs", "npm", "python3", "python3-botocore")
+    assert p.bare == ("npm",)
     assert p.provision.dirs == (f"/opt/{APP}", f"/opt/{APP}/releases", pull.AGENT_HOME)
     assert p.provision.agent.path == f"{pull.AGENT_HOME}/{BUNDLE.version}"
     assert p.provision.release.path == f"/opt/{APP}/releases/v1"
