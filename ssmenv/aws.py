@@ -24,7 +24,7 @@ from typing import Any
 import botocore.configprovider
 import botocore.session
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 
 from ssmenv.names import one_line
 from ssmenv.settings import Matching, Setting
@@ -61,6 +61,31 @@ _loader: Any = None
 _loader_lock = threading.Lock()  # not _lock: run_client holds that while it makes a client
 
 
+#: How the instance role's credentials are fetched from the instance's metadata (IMDS) where
+#: neither the environment nor the config file says: botocore's own defaults are 1 s and one
+#: attempt, which a metadata service slow to answer (at boot, a loaded instance; the lab's
+#: stand-in on a busy machine) turns into "Unable to locate credentials". Set by ``on_instance``.
+_instance_metadata: dict[str, int] = {}
+PATIENT_METADATA = {"metadata_service_timeout": 2, "metadata_service_num_attempts": 3}
+
+
+def on_instance() -> None:
+    """This process runs on an instance with its role (the host's agent): its sessions fetch the
+    role's credentials with ``PATIENT_METADATA`` where nothing configures it. The control machine
+    keeps botocore's defaults: off EC2, a missing credential is said in 1 s, not 6."""
+    _instance_metadata.update(PATIENT_METADATA)
+
+
+def _configured(session: Any, name: str) -> bool:
+    """``name`` is set in the environment (``AWS_<NAME>``) or in the profile's config."""
+    if f"AWS_{name.upper()}" in os.environ:
+        return True
+    try:
+        return name in session.get_scoped_config()
+    except ProfileNotFound:
+        return False  # the client says so when it is made
+
+
 def _session() -> Any:
     global _loader
     session = botocore.session.Session()
@@ -69,6 +94,9 @@ def _session() -> Any:
             _loader = session.get_component("data_loader")
         else:
             session.register_component("data_loader", _loader)
+    for name, value in _instance_metadata.items():
+        if not _configured(session, name):
+            session.set_config_variable(name, value)
     return session
 
 

@@ -24,6 +24,7 @@ import sys
 import tempfile
 
 import botocore.configprovider
+import botocore.exceptions
 import botocore.session
 from botocore.utils import InstanceMetadataRegionFetcher
 
@@ -55,6 +56,21 @@ def environment():
             os.environ[key] = value
 
 
+def patient(session):
+    """The instance role's credentials fetched with 2 s and 3 attempts where neither the
+    environment nor the config file says (botocore's defaults, 1 s and one attempt, turn a
+    metadata service slow at boot into "Unable to locate credentials"); as the agent does
+    (``ssmenv.aws.PATIENT_METADATA``)."""
+    for name, value in (("metadata_service_timeout", 2), ("metadata_service_num_attempts", 3)):
+        try:
+            configured = name in session.get_scoped_config()
+        except botocore.exceptions.ProfileNotFound:
+            configured = False
+        if f"AWS_{name.upper()}" not in os.environ and not configured:
+            session.set_config_variable(name, value)
+    return session
+
+
 def client(session, service, region):
     """A client; its endpoint from AWS_ENDPOINT_URL(_<SERVICE>) where botocore ignores them."""
     endpoint = None
@@ -67,7 +83,7 @@ def client(session, service, region):
 
 def main(app, parameter, region=None):
     environment()
-    session = botocore.session.Session()
+    session = patient(botocore.session.Session())
     if not region:
         config = {key: session.get_config_variable(key) for key in (
             "ec2_metadata_service_endpoint", "ec2_metadata_service_endpoint_mode")}

@@ -76,6 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return report.report(args.app, say)
         load_environment()
+        aws.on_instance()
         if args.command == "sync":
             return sync(args.app, say)
         if args.command == "boot":

@@ -106,3 +106,50 @@ def test_a_budget_paces_the_processs_requests_and_retries_adaptively(monkeypatch
         assert aws.run_client("ssm", "us-east-1").meta.config.retries["total_max_attempts"] == 1
     finally:
         aws.reset()
+
+
+def metadata(session) -> tuple[int, int]:
+    """How the session's instance-role provider fetches credentials (what botocore reads when it
+    makes it): timeout, attempts."""
+    return (int(session.get_config_variable("metadata_service_timeout")),
+            int(session.get_config_variable("metadata_service_num_attempts")))  # fmt: skip
+
+
+@pytest.fixture
+def on_instance(monkeypatch):
+    for name in ("AWS_METADATA_SERVICE_TIMEOUT", "AWS_METADATA_SERVICE_NUM_ATTEMPTS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(aws, "_instance_metadata", {})
+    aws.on_instance()
+
+
+def test_the_control_machine_keeps_botocores_instance_metadata_defaults(monkeypatch):
+    for name in ("AWS_METADATA_SERVICE_TIMEOUT", "AWS_METADATA_SERVICE_NUM_ATTEMPTS"):
+        monkeypatch.delenv(name, raising=False)
+    assert metadata(aws._session()) == (1, 1)
+
+
+def test_on_an_instance_the_role_is_fetched_with_2_s_and_3_attempts(on_instance):
+    assert metadata(aws._session()) == (2, 3)
+
+
+def test_on_an_instance_the_environment_or_the_config_file_still_decides(
+    on_instance, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("AWS_METADATA_SERVICE_NUM_ATTEMPTS", "5")
+    assert metadata(aws._session()) == (2, 5)
+    (tmp_path / "config").write_text("[default]\nmetadata_service_timeout = 7\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    assert metadata(aws._session()) == (7, 5)
+
+
+def test_the_bootstrap_fetches_the_role_as_the_agent_does(monkeypatch, tmp_path):
+    from ssmenv.agent import bootstrap
+
+    for name in ("AWS_METADATA_SERVICE_TIMEOUT", "AWS_METADATA_SERVICE_NUM_ATTEMPTS"):
+        monkeypatch.delenv(name, raising=False)
+    made = bootstrap.patient(botocore.session.Session())
+    assert metadata(made) == tuple(aws.PATIENT_METADATA.values())
+    (tmp_path / "config").write_text("[default]\nmetadata_service_num_attempts = 4\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    assert metadata(bootstrap.patient(botocore.session.Session())) == (2, 4)
