@@ -87,26 +87,33 @@ class Block:
     def app_port(self) -> int:
         return APP_PORT_BASE + self.offset
 
+    @property
+    def server_port(self) -> int:
+        """The block's last app port, clear of its hosts' own: for a server the module starts (a
+        registry, a metadata stand-in), below the ephemeral range, so no connection takes it from
+        the module's start on."""
+        return self.app_port + self.size - 1
+
 
 #: Every block of a worker: no two overlap, so no two modules share a host or a port whatever
 #: order they run in.
 BLOCKS = {
     "lab": Block("", 0, 10),  # lab_hosts: the two node hosts most modules use
-    "pull": Block("pl", 10, 4),  # test_pull: an agent host, two apps
+    "pull": Block("pl", 10, 4),  # test_pull: an agent host, two apps, its metadata (last)
     "pull-deploy": Block("pd", 14, 2),  # test_pull_deploy: an agent host a deploy hands over
-    "fleet-ssm": Block("fs", 24, 6),  # test_fleet_ssm: agent hosts a Run Command rollout reaches
-    "database": Block("db", 36, 14),  # test_database: two hosts, the lab's PostgreSQL (last port)
+    "fleet-ssm": Block("fs", 24, 6),  # test_fleet_ssm: four agent hosts, their metadata (last)
+    "database": Block("db", 36, 14),  # test_database: two hosts, the lab's PostgreSQL (last)
     "bare": Block("b", 50, 2),  # test_bootstrap: a bare host, its node app and python app
     "fleet": Block("f", 60, 6),  # test_rollout_fleet
     "apps": Block("s", 70, 3),  # test_several_apps: two hosts, three apps
-    "lab-containers": Block("c", 80, 1),  # test_lab_containers
+    "lab-containers": Block("c", 80, 2),  # test_lab_containers: a host, the registry (last)
     "containers": Block("k", 90, 2),  # test_containers
     "control": Block("ctl", 100, 1),  # test_rotation_timer's control host (SSH only)
     "rollback": Block(None, 110, 12),  # test_rollback's admin, taken and free ports
     "own-app": Block("u", 125, 1),  # test_own_app
     "hardening": Block("h", 130, 4),  # test_host_hardening: one host, four apps
     "provision-output": Block("p", 135, 1),  # test_provision_output
-    "ecr": Block("e", 140, 2),  # test_container_ecr
+    "ecr": Block("e", 140, 3),  # test_container_ecr: two hosts, the registry (last)
     "imds": Block("md", 143, 1),  # test_imds_host
     "iam": Block("iam", 146, 1),  # test_iam_deploy
 }

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 import pytest
 
 from lab import faults, images, registry
-from lab.ports import free_port
 from tests.e2e.conftest import (
     BLOCKS,
     Deployer,
@@ -55,7 +54,7 @@ def token(stand_in) -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def lab_registry(token) -> Iterator[registry.Registry]:
-    port = free_port()
+    port = BLOCKS["ecr"].server_port
     running = registry.up(port, *token)
     try:
         yield running

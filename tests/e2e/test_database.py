@@ -41,8 +41,7 @@ from tests.e2e.conftest import (
 )
 
 BLOCK = BLOCKS["database"]
-#: The database's port: the block's last app port, clear of its hosts' own.
-DB_PORT = BLOCK.app_port + BLOCK.size - 1
+DB_PORT = BLOCK.server_port
 PATH = "/e2e/database"
 APP_PASSWORD = "FAKE-db-app-password-1"
 ADMIN, ADMIN_PASSWORD = "ssmenv_admin", "FAKE-db-admin-password-1"

@@ -32,7 +32,6 @@ from lab import aws as lab_aws
 from lab import hosts as lab
 from lab import imds
 from lab.faults import FaultProxy
-from lab.ports import free_port
 from lab.run_command import RunCommand
 from ssmenv.pace import Fleet, Pace
 from ssmenv.plan import fleet as plan
@@ -98,7 +97,7 @@ def fleet(stand_in, hosts, source, tmp_path_factory):
     assert published.returncode == 0, published.stdout + published.stderr
     instance = imds.launch(stand_in.port, "fleet-ssm-host")
     imds.write_instance(work / "instance.json", instance)
-    port = free_port()
+    port = BLOCKS["fleet-ssm"].server_port
     metadata = imds.start(port, work / "instance.json", work / "imds.log")
     environment = (f"AWS_ENDPOINT_URL=http://127.0.0.1:{stand_in.port}\n"
                    f"AWS_EC2_METADATA_SERVICE_ENDPOINT={imds.endpoint(port)}\n")  # fmt: skip

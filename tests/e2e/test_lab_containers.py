@@ -17,7 +17,6 @@ import pytest
 
 from lab import hosts as lab
 from lab import images, registry
-from lab.ports import free_port
 from ssmenv.envfile import encode_value
 from tests.e2e.conftest import BLOCKS, Host, booted, registry_login, sha256, wait_for
 
@@ -26,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("container_tools")
 BLOCK = BLOCKS["lab-containers"]
 APP_PORT = BLOCK.app_port
 # Any port: the container image kind marks every 127.0.0.1 registry insecure.
-REGISTRY_PORT = int(os.environ.get("SSMENV_E2E_REGISTRY_PORT") or free_port())
+REGISTRY_PORT = int(os.environ.get("SSMENV_E2E_REGISTRY_PORT") or BLOCK.server_port)
 USER, PASSWORD = "lab", "FAKE-registry-pass'\"$x"
 UNIT = "lab-container.service"
 ENV_FILE = "/etc/lab-container.env"

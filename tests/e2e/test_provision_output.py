@@ -15,7 +15,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from lab.ports import free_port
 from tests.conftest import StandIn
 from tests.e2e.conftest import BLOCKS, Deployer, Host, aws_env, booted, write_inventory
 
@@ -59,7 +58,7 @@ class Echoing(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def registry() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Echoing)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Echoing)  # bound at once
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -25,7 +25,6 @@ import pytest
 from lab import aws as lab_aws
 from lab import hosts as lab
 from lab import imds
-from lab.ports import free_port
 from tests.e2e.conftest import (
     BLOCKS,
     REPO,
@@ -141,7 +140,7 @@ def pulled(enforcing_aws, inventory, host, tmp_path_factory):
                            credentials=enforcing_aws.admin)  # fmt: skip
     directory = tmp_path_factory.mktemp("pull-imds")
     imds.write_instance(directory / "instance.json", instance)
-    port = free_port()
+    port = BLOCKS["pull"].server_port
     metadata = imds.start(port, directory / "instance.json", directory / "imds.log")
     environment(host, enforcing_aws.port, port)
     found = Lab(enforcing_aws, inventory, policies, publisher)

@@ -10,7 +10,7 @@ import socket
 import pytest
 
 from lab import aws, demo, hosts
-from lab.ports import free_port, port_free
+from lab.ports import ephemeral_range, free_port, port_free
 from lab.results import parse_results
 
 # As pyinfra 3.10 prints it: four spaces in front, columns padded to their widest cell plus four.
@@ -29,6 +29,11 @@ def test_a_free_port_can_be_listened_on_and_a_listened_one_is_not_free():
         listener.bind(("127.0.0.1", port))
         listener.listen()
         assert not port_free(port)
+
+
+def test_a_free_port_is_below_the_ephemeral_range_where_a_connection_could_take_it():
+    first, _ = ephemeral_range()
+    assert all(first // 2 <= free_port() < first for _ in range(50))
 
 
 def test_results_give_the_hosts_each_operation_changed():
