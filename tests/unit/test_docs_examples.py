@@ -37,6 +37,7 @@ PARSERS = {
 _REPO_PATH = re.compile(r"(?:inventories|examples|group_data|tests|bench|lab|templates|ssmenv|"
                         r"tasks)/[\w./-]*|[\w-]+\.py|requirements[\w-]*\.txt")  # fmt: skip
 _MAKEFILE_TARGET = re.compile(r"^([\w.-]+):", re.M)
+_MAKEFILE_SETTABLE = re.compile(r"^(\w+) *\?=", re.M)
 # pyinfra's CLI parses (click), in a process of its own: importing pyinfra_cli monkey-patches the
 # interpreter for gevent, which breaks the parallel workers' own connections.
 _PYINFRA_PARSE = """
@@ -119,8 +120,14 @@ def _parses(program: str, args: list[str]) -> None:
         error = _pyinfra_errors(_pyinfra_commands())[tuple(args)]
         assert error is None, f"pyinfra {args}: {error}"
     elif program == "make":
-        targets = set(_MAKEFILE_TARGET.findall((docs.ROOT / "Makefile").read_text()))
-        assert set(args) <= targets, f"make {args}: not a target of the Makefile"
+        makefile = (docs.ROOT / "Makefile").read_text()
+        targets = set(_MAKEFILE_TARGET.findall(makefile))
+        settable = set(_MAKEFILE_SETTABLE.findall(makefile))  # NAME ?= default
+        variables = {a.partition("=")[0] for a in args if "=" in a}
+        assert variables <= settable, f"make {args}: not a variable the Makefile lets one set"
+        assert {a for a in args if "=" not in a} <= targets, (
+            f"make {args}: not a target of the Makefile"
+        )
     elif program == "pytest":
         for arg in args:
             path, _, test = arg.partition("::")
@@ -156,6 +163,8 @@ def test_a_wrong_option_or_a_missing_file_is_caught():
         _parses("pyinfra", ["inventories/prod.py", "deploy.py", "--no-such-option"])
     with pytest.raises(AssertionError):
         _parses("make", ["no-such-target"])
+    with pytest.raises(AssertionError, match="variable"):
+        _parses("make", ["test", "NO_SUCH_VARIABLE=3"])
     with pytest.raises(AssertionError):
         _parses("lab.nothing", [])
     block = docs.shell_blocks()[0]
