@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from lab import aws, hosts
+from lab.ports import port_free
 
 DEFAULT_PORT = 1338
 #: IMDS's longest token, in seconds.
@@ -360,7 +361,10 @@ def read_instance(path: Path) -> Instance:
 
 def start(port: int, instance_file: Path, log: Path) -> subprocess.Popen:
     """Serve ``instance_file``'s instance on 127.0.0.1:``port`` in a process of its own, and
-    wait until it answers."""
+    wait until it answers. A port something holds fails at once: whatever holds it (one left by
+    a killed run) would answer in its place."""
+    if not port_free(port):
+        raise SystemExit(f"the metadata stand-in: port {port} is already in use")
     path = os.pathsep.join(filter(None, [str(aws.ROOT), os.environ.get("PYTHONPATH")]))
     proc = subprocess.Popen(
         [sys.executable, "-m", "lab.imds", "serve", "--port", str(port), str(instance_file)],

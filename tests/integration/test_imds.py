@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -169,3 +170,13 @@ def test_the_command_line_starts_one_beside_the_aws_stand_in_and_stops_it(tmp_pa
         lab_imds("down", "--port", str(port), state=tmp_path)
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_a_port_something_holds_fails_the_start_at_once_instead_of_being_answered_by_it(tmp_path):
+    with socket.socket() as held:  # one a killed run left, say: it would answer in its place
+        held.bind(("127.0.0.1", free_port()))
+        held.listen()
+        port = held.getsockname()[1]
+        with pytest.raises(SystemExit, match=f"port {port} is already in use"):
+            imds.start(port, tmp_path / "instance.json", tmp_path / "imds.log")
+    assert not (tmp_path / "imds.log").exists()  # nothing was started
