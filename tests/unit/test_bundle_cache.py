@@ -33,7 +33,13 @@ def test_a_bundle_is_compressed_once_and_found_again(cache_home):
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
 
 
-@pytest.mark.parametrize("found", [b"not gzip at all", gzip.compress(b"FAKE other content")])
+# Named ids and gzip's mtime 0: each worker collects the same ids (a timestamp in an id made two
+# workers' collections differ when they ran in different seconds, and xdist refuses that).
+@pytest.mark.parametrize(
+    "found",
+    [b"not gzip at all", gzip.compress(b"FAKE other content", mtime=0)],
+    ids=["not gzip", "another archive"],
+)
 def test_a_file_in_the_cache_that_is_not_the_bundle_is_made_again(cache_home, found):
     made(cache_home).parent.mkdir(parents=True)
     made(cache_home).write_bytes(found)
